@@ -1,0 +1,5 @@
+import sys
+
+from emunet.cli import main
+
+sys.exit(main())

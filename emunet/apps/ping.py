@@ -1,0 +1,166 @@
+"""``ping`` as iputils prints it, over a ping socket in the model's stack."""
+import math
+import struct
+
+from emunet.apps.base import Process
+from emunet.sim import MS, S, US
+from emunet.wire.icmp import ICMP_ECHO, IcmpView
+from emunet.wire.ipv4 import IPPROTO_ICMP, int_to_ip, ip_to_int
+
+UNREACH_TEXT = {
+    (3, 0): "Destination Net Unreachable",
+    (3, 1): "Destination Host Unreachable",
+    (3, 2): "Destination Protocol Unreachable",
+    (3, 3): "Destination Port Unreachable",
+    (3, 4): "Frag needed and DF set",
+    (3, 13): "Packet filtered",
+    (11, 0): "Time to live exceeded",
+}
+
+
+def _ms(us: int) -> str:
+    """iputils' way of printing a time in microseconds as milliseconds."""
+    if us >= 100_000:
+        return f"{us // 1000}"
+    if us >= 10_000:
+        return f"{us // 1000}.{(us % 1000) // 100:01d}"
+    if us >= 1_000:
+        return f"{us // 1000}.{(us % 1000) // 10:02d}"
+    return f"{us // 1000}.{us % 1000:03d}"
+
+
+class Ping(Process):
+    """``ping -c COUNT -i INTERVAL -s SIZE -W LINGER DST``.
+
+    Each echo request carries 56 data bytes by default: the send time as a
+    ``struct timeval`` (16 bytes, little-endian, from the virtual clock) and
+    then the bytes 0x10, 0x11, ... as iputils fills them.  The IP header has
+    DF set (path-MTU discovery), TTL 64.  The RTT is measured on the virtual
+    clock from the timestamp in the reply, as iputils measures it.
+    """
+
+    name = "ping"
+
+    def __init__(self, dst: str, count: int = 1, interval: float = 1.0, size: int = 56,
+                 linger: float = 10.0, ttl: int = None, tos: int = 0, df: bool = True):
+        super().__init__()
+        self.dst = dst
+        self.dst_int = ip_to_int(dst)
+        self.count = count
+        self.interval_ns = round(interval * S)
+        self.size = size
+        self.linger_ns = round(linger * S)
+        self.ttl = ttl
+        self.tos = tos
+        self.df = df
+        self.ident = 0
+        self.transmitted = 0
+        self.received = 0
+        self.errors = 0
+        self.rtts_us = []
+        self.replied = set()
+        self.pids = []
+        self._start_ns = 0
+        self._last_send_ns = 0
+        self._deadline = None
+
+    def start(self) -> None:
+        self.ident = self.sim.rng.getrandbits(16)
+        while self.ident in self.ns.icmp.sockets:
+            self.ident = self.sim.rng.getrandbits(16)
+        self.ns.icmp.sockets[self.ident] = self
+        self.print(f"PING {self.dst} ({self.dst}) {self.size}({self.size + 28}) bytes of data.")
+        self._start_ns = self.sim.now
+        self._send()
+
+    def _payload(self) -> bytes:
+        data = bytearray(i & 0xFF for i in range(self.size))
+        if self.size >= 16:
+            wall_us = self.sim.wall_ns // 1000
+            data[0:16] = struct.pack("<qq", wall_us // 1_000_000, wall_us % 1_000_000)
+        return bytes(data)
+
+    def _send(self) -> None:
+        if not self.running:
+            return
+        self.transmitted += 1
+        seq = self.transmitted
+        msg = IcmpView.emit_echo(ICMP_ECHO, self.ident, seq, self._payload())
+        pid = self.sim.new_pid()
+        self.pids.append(pid)
+        self._last_send_ns = self.sim.now
+        err = self.ns.ip_send(None, self.dst_int.to_bytes(4, "big"), IPPROTO_ICMP, msg, pid,
+                              ttl=self.ttl, tos=self.tos, df=self.df,
+                              note=f"ping: echo request id {self.ident} seq {seq}")
+        if err:
+            import os
+            self.eprint(f"ping: connect: {os.strerror(err)}")
+            self.exit(2)
+            return
+        if self.transmitted < self.count:
+            self.sim.after(self.interval_ns, self._send)
+        else:
+            self._deadline = self.sim.after(self.linger_ns, self._finish)
+
+    def on_echo_reply(self, frame, ipv, icmp) -> None:
+        if not self.running:
+            return
+        data = icmp.data
+        rtt_us = 0
+        if len(data) >= 16:
+            sec, usec = struct.unpack_from("<qq", data, 0)
+            rtt_us = self.sim.wall_ns // 1000 - (sec * 1_000_000 + usec)
+        seq = icmp.seq
+        dup = seq in self.replied
+        self.replied.add(seq)
+        if not dup:
+            self.received += 1
+            self.rtts_us.append(rtt_us)
+        src = int_to_ip(int.from_bytes(ipv.src, "big"))
+        self.print(f"{icmp.end - icmp.off} bytes from {src}: icmp_seq={seq} ttl={ipv.ttl} "
+                   f"time={_ms(rtt_us)} ms{' (DUP!)' if dup else ''}")
+        self._maybe_done()
+
+    def on_icmp_error(self, origin: str, type_: int, code: int, quoted: bytes) -> None:
+        if not self.running:
+            return
+        ihl = (quoted[0] & 0x0F) * 4
+        seq = struct.unpack_from("!H", quoted, ihl + 6)[0]
+        self.errors += 1
+        self.replied.add(seq)
+        text = UNREACH_TEXT.get((type_, code), f"Dest Unreachable, Bad Code: {code}")
+        self.print(f"From {origin} icmp_seq={seq} {text}")
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if self.transmitted >= self.count and len(self.replied) >= self.count:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self.running:
+            return
+        del self.ns.icmp.sockets[self.ident]
+        elapsed_ms = (self._last_send_ns - self._start_ns) // MS
+        loss = 0 if not self.transmitted else round(100 * (self.transmitted - self.received) / self.transmitted)
+        self.print("")
+        self.print(f"--- {self.dst} ping statistics ---")
+        errors = f", +{self.errors} errors" if self.errors else ""
+        self.print(f"{self.transmitted} packets transmitted, {self.received} received{errors}, "
+                   f"{loss}% packet loss, time {elapsed_ms}ms")
+        if self.rtts_us:
+            n = len(self.rtts_us)
+            avg = sum(self.rtts_us) / n
+            mdev = math.sqrt(max(0.0, sum(r * r for r in self.rtts_us) / n - avg * avg))
+            self.print(f"rtt min/avg/max/mdev = {_ms3(min(self.rtts_us))}/{_ms3(int(avg))}/"
+                       f"{_ms3(max(self.rtts_us))}/{_ms3(int(mdev))} ms")
+        self.print("")
+        self.exit(0 if self.received else 1)
+
+
+def _ms3(us: int) -> str:
+    return f"{us // 1000}.{us % 1000:03d}"
+
+
+__all__ = ["Ping", "US"]

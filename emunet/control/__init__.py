@@ -1,0 +1,1 @@
+"""Control planes: they configure namespaces the way netlink would (docker, flannel, calico)."""

@@ -1,0 +1,179 @@
+"""Docker's default bridge network (libnetwork's ``bridge`` driver) on one host.
+
+What dockerd does for ``docker run`` on the default network: a veth pair
+whose host end (``veth`` + 7 hex characters) is enslaved to ``docker0`` and
+whose other end becomes ``eth0`` in the container's namespace, with the next
+free address of 172.17.0.0/16, a MAC derived from that address
+(``02:42`` + the four address bytes, libnetwork's ``GenerateMACFromIP``) and a
+default route via the bridge's address.  ``--net=host`` puts the program in
+the host's own namespace instead.
+"""
+import ipaddress
+import json
+
+import attrs
+
+from emunet.devices.bridge import Bridge
+from emunet.devices.veth import veth_pair
+from emunet.stack.namespace import Namespace
+from emunet.wire.ethernet import mac_to_str
+
+
+def mac_from_ip(ip) -> bytes:
+    """libnetwork ``netutils.GenerateMACFromIP``: 02:42 and the IPv4 bytes."""
+    return b"\x02\x42" + ipaddress.IPv4Address(ip).packed
+
+
+def _hex_id(rng, n: int = 64) -> str:
+    return "".join(f"{rng.getrandbits(4):x}" for _ in range(n))
+
+
+@attrs.define(eq=False)
+class Container:
+    """A running container: a namespace (its own, or the host's with ``--net=host``)."""
+
+    name: str
+    id: str
+    host: "DockerHost"
+    ns: Namespace
+    network: str
+    ip: str = None
+    mac: bytes = None
+    endpoint_id: str = None
+    veth_host: object = None
+
+    @property
+    def hostname(self) -> str:
+        return self.id[:12]
+
+    @property
+    def sim(self):
+        return self.host.sim
+
+    def ping(self, dst: str, count: int = 1, **kw):
+        """``docker exec NAME ping -c COUNT DST``: spawns ping; run the simulator to see it."""
+        from emunet.apps.ping import Ping
+        return self.ns.spawn(Ping(dst, count=count, **kw))
+
+    def spawn(self, process):
+        return self.ns.spawn(process)
+
+
+class DockerHost:
+    """A host running dockerd with the default bridge network.
+
+    >>> from emunet import Simulator
+    >>> sim = Simulator(seed=1)
+    >>> host = DockerHost(sim)
+    >>> c1 = host.run("c1"); c1.ip
+    '172.17.0.2'
+    """
+
+    def __init__(self, sim, name: str = "host", subnet: str = "172.17.0.0/16",
+                 gateway: str = "172.17.0.1", bridge_mac: str = "02:42:2e:8d:21:d6",
+                 bridge_name: str = "docker0", mtu: int = 1500, ns: Namespace = None):
+        self.sim = sim
+        self.ns = ns if ns is not None else Namespace(sim, name)
+        self.subnet = ipaddress.IPv4Network(subnet)
+        self.gateway = ipaddress.IPv4Address(gateway)
+        if self.gateway not in self.subnet:
+            raise ValueError(f"gateway {gateway} is not in subnet {subnet}")
+        for a in self.ns.addrs:
+            if not a.dev.loopback and a.network.overlaps(self.subnet):
+                raise ValueError(f"Error response from daemon: Pool overlaps with other one on this "
+                                 f"address space ({subnet} overlaps {a.network} on {a.dev.name})")
+        self.mtu = mtu
+        # dockerd turns forwarding on for the bridge network
+        self.ns.set_sysctl("net.ipv4.ip_forward", 1)
+        self.bridge = Bridge(sim, bridge_name, bridge_mac, mtu)
+        self.ns.add_device(self.bridge)
+        self.bridge.set_up()
+        self.ns.addr_add(self.bridge, f"{gateway}/{self.subnet.prefixlen}")
+        self.network_id = _hex_id(sim.rng)
+        self.created = "2021-04-12T12:11:57.321486866Z"
+        self.containers = {}
+        self._used = {self.gateway, self.subnet.network_address, self.subnet.broadcast_address}
+
+    def _allocate(self, ip):
+        if ip is None:
+            for cand in self.subnet.hosts():
+                if cand not in self._used:
+                    return cand
+            raise RuntimeError(f"no free address left in {self.subnet}")
+        addr = ipaddress.IPv4Address(ip)
+        if addr not in self.subnet:
+            raise ValueError(f"Error response from daemon: Invalid address {ip}: "
+                             f"It does not belong to any of this network's subnets ({self.subnet})")
+        if addr in self._used:
+            owner = next((c.name for c in self.containers.values() if c.ip == str(addr)), "the bridge")
+            raise ValueError(f"Error response from daemon: Address already in use ({ip} is {owner}'s)")
+        return addr
+
+    def run(self, name: str, ip: str = None, net: str = "bridge") -> Container:
+        """``docker run --name NAME [--net=host] [--ip IP]``."""
+        if name in self.containers:
+            raise ValueError(f"Error response from daemon: Conflict. The container name \"/{name}\" "
+                             f"is already in use")
+        cid = _hex_id(self.sim.rng)
+        if net == "host":
+            c = Container(name, cid, self, self.ns, "host")
+            self.containers[name] = c
+            return c
+        if net != "bridge":
+            raise ValueError(f"Error response from daemon: network {net} not found")
+        addr = self._allocate(ip)
+        ns = Namespace(self.sim, name)
+        ns.hostname = cid[:12]
+        host_name = "veth" + "".join(f"{self.sim.rng.getrandbits(4):x}" for _ in range(7))
+        mac = mac_from_ip(addr)
+        inside, outside = veth_pair(self.sim, "eth0", host_name, mac=mac, mtu=self.mtu)
+        # both ends are created in the host namespace and take its next ifindexes;
+        # eth0 keeps its index when it moves into the container
+        inside.ifindex = self.ns.alloc_ifindex()
+        self.ns.add_device(outside)
+        ns.add_device(inside, ifindex=inside.ifindex)
+        self.bridge.add_port(outside)
+        outside.set_up()
+        inside.set_up()
+        ns.addr_add(inside, f"{addr}/{self.subnet.prefixlen}")
+        ns.route_add("default", via=str(self.gateway), dev="eth0")
+        self._used.add(addr)
+        c = Container(name, cid, self, ns, "bridge", str(addr), mac, _hex_id(self.sim.rng), outside)
+        self.containers[name] = c
+        return c
+
+    def inspect_network(self) -> list:
+        """``docker network inspect bridge`` as data (the seed's JSON shape)."""
+        containers = {
+            c.id: {"Name": c.name, "EndpointID": c.endpoint_id, "MacAddress": mac_to_str(c.mac),
+                   "IPv4Address": f"{c.ip}/{self.subnet.prefixlen}", "IPv6Address": ""}
+            for c in self.containers.values() if c.network == "bridge"
+        }
+        return [{
+            "Name": "bridge",
+            "Id": self.network_id,
+            "Created": self.created,
+            "Scope": "local",
+            "Driver": "bridge",
+            "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None,
+                     "Config": [{"Subnet": str(self.subnet), "Gateway": str(self.gateway)}]},
+            "Internal": False,
+            "Attachable": False,
+            "Ingress": False,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "Containers": containers,
+            "Options": {
+                "com.docker.network.bridge.default_bridge": "true",
+                "com.docker.network.bridge.enable_icc": "true",
+                "com.docker.network.bridge.enable_ip_masquerade": "true",
+                "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                "com.docker.network.bridge.name": self.bridge.name,
+                "com.docker.network.driver.mtu": str(self.mtu),
+            },
+            "Labels": {},
+        }]
+
+    def inspect_network_json(self) -> str:
+        return json.dumps(self.inspect_network(), indent=4)

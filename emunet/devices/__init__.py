@@ -1,0 +1,7 @@
+"""Network devices: the NetDevice base and the kinds Linux has (veth, bridge, loopback, ...)."""
+from emunet.devices.base import NetDevice, DeviceStats
+from emunet.devices.veth import Veth, veth_pair
+from emunet.devices.loopback import Loopback
+from emunet.devices.bridge import Bridge, FdbEntry
+
+__all__ = ["NetDevice", "DeviceStats", "Veth", "veth_pair", "Loopback", "Bridge", "FdbEntry"]

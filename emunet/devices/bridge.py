@@ -1,0 +1,189 @@
+"""The Linux bridge (``net/bridge/``): a learning switch with its own L3 port.
+
+``docker0`` and ``cni0`` are such bridges.  The decision for a frame arriving
+on a port is ``br_handle_frame_finish``'s, one switch over the destination, as
+ns-3's ``BridgeNetDevice::ReceiveFromDevice`` has it:
+
+* learn the source MAC on the ingress port (``br_fdb_update``);
+* group address (broadcast, multicast): flood to every other port and pass a
+  copy up to the bridge's own interface;
+* the bridge's own MAC, or a port's MAC (a "local" FDB entry): pass up;
+* a learned MAC: forward to its port, unless that is the ingress port
+  (no hairpin: drop);
+* an unknown MAC: flood to every other port.
+
+Entries age out ``ageing_time`` after they were last refreshed, on the virtual
+clock (default 300 s, the kernel's 30000 centiseconds).  A capture on the
+bridge's own interface shows every frame the bridge handles, as tcpdump on
+docker0 does (tcpdump makes the bridge promiscuous, and a promiscuous bridge
+passes a copy of each frame up).
+"""
+import attrs
+
+from emunet.devices.base import NetDevice
+from emunet.sim import S
+from emunet.wire.errors import Malformed
+from emunet.wire.ethernet import EthernetView, mac_to_str
+
+DEFAULT_AGEING_NS = 300 * S
+_BROADCAST = b"\xff" * 6
+
+
+@attrs.define
+class FdbEntry:
+    """One forwarding-database entry (``struct net_bridge_fdb_entry``)."""
+
+    mac: bytes
+    port: NetDevice
+    updated: int
+    is_local: bool = False
+    is_static: bool = False
+
+    def show(self, bridge: "Bridge") -> str:
+        """The line ``bridge fdb show`` prints for it."""
+        flags = " permanent" if (self.is_local or self.is_static) else ""
+        return f"{mac_to_str(self.mac)} dev {self.port.name} master {bridge.name}{flags}"
+
+
+class Bridge(NetDevice):
+    kind = "bridge"
+
+    def __init__(self, sim, name: str, mac, mtu: int = 1500, ageing_ns: int = DEFAULT_AGEING_NS):
+        super().__init__(sim, name, mac, mtu)
+        self.ports = []
+        self.fdb = {}
+        self.ageing_ns = ageing_ns
+        self.stp_state = 0
+        self.flood_count = 0
+
+    @property
+    def carrier(self) -> bool:
+        # a bridge has carrier while at least one port forwards (NO-CARRIER otherwise)
+        return self.admin_up and any(p.running for p in self.ports)
+
+    # -- configuration ------------------------------------------------------
+    def add_port(self, dev: NetDevice) -> None:
+        """``ip link set DEV master BRIDGE``."""
+        if dev.master is not None:
+            raise ValueError(f"{dev.name} is already enslaved to {dev.master.name}")
+        if dev.ns is not self.ns:
+            raise ValueError(f"{dev.name} is in namespace {dev.ns.name if dev.ns else None!r}, "
+                             f"bridge {self.name} in {self.ns.name!r}")
+        if dev is self:
+            raise ValueError(f"cannot enslave {self.name} to itself")
+        dev.master = self
+        dev.rx_handler = self.handle_frame
+        self.ports.append(dev)
+        # the port's own address is a local, permanent entry (fdb_add_local)
+        self.fdb[dev.mac] = FdbEntry(dev.mac, dev, self.sim.now, is_local=True)
+
+    def del_port(self, dev: NetDevice) -> None:
+        self.ports.remove(dev)
+        dev.master = None
+        dev.rx_handler = None
+        for mac in [m for m, e in self.fdb.items() if e.port is dev]:
+            del self.fdb[mac]
+
+    def fdb_add(self, mac, port: NetDevice) -> FdbEntry:
+        """``bridge fdb add MAC dev PORT master static``."""
+        from emunet.wire.ethernet import mac_to_bytes
+        mac = mac_to_bytes(mac)
+        entry = FdbEntry(mac, port, self.sim.now, is_static=True)
+        self.fdb[mac] = entry
+        return entry
+
+    def fdb_lookup(self, mac: bytes):
+        """The live entry for ``mac``, expiring it lazily if it has aged out."""
+        entry = self.fdb.get(mac)
+        if entry is None:
+            return None
+        if not (entry.is_local or entry.is_static) and self.sim.now - entry.updated > self.ageing_ns:
+            del self.fdb[mac]
+            return None
+        return entry
+
+    def fdb_entries(self) -> list:
+        """Live entries, expired ones removed (what the kernel's gc would have left)."""
+        for mac in list(self.fdb):
+            self.fdb_lookup(mac)
+        return list(self.fdb.values())
+
+    # -- datapath -----------------------------------------------------------
+    def handle_frame(self, port: NetDevice, frame) -> None:
+        """``br_handle_frame``: a frame received on ``port``."""
+        data = frame.data
+        try:
+            EthernetView.check(data)
+        except Malformed as e:
+            port.count_drop(e.reason, frame, e.detail)
+            return
+        dst = data[0:6]
+        src = data[6:12]
+        if src[0] & 1 or src == b"\0" * 6:
+            port.count_drop("MAC_INVALID_SOURCE", frame, f"source {mac_to_str(src)}")
+            return
+        if not self.admin_up:
+            port.count_drop("BRIDGE_DOWN", frame, f"{self.name} is down")
+            return
+        learned = self._learn(port, src)
+        observed = bool(self.sim.observers)
+        if dst[0] & 1:
+            kind = "broadcast" if dst == _BROADCAST else "multicast"
+            note = f"{learned}{kind} → flood and up the stack"
+            if observed:
+                self.sim.frame(self, frame, "in", note)
+            self._flood(port, frame)
+            self._pass_up(frame)
+            return
+        entry = self.fdb_lookup(dst)
+        if entry is not None and entry.is_local:
+            if observed:
+                self.sim.frame(self, frame, "in", f"{learned}to the bridge's own MAC → up the stack")
+            self._pass_up(frame)
+        elif entry is not None:
+            if entry.port is port:
+                if observed:
+                    self.sim.frame(self, frame, "in", f"{learned}fdb hit on the ingress port → drop (no hairpin)")
+                self.count_drop("BRIDGE_NO_HAIRPIN", frame, f"{mac_to_str(dst)} is behind {port.name}")
+                return
+            if observed:
+                self.sim.frame(self, frame, "in", f"{learned}fdb hit {mac_to_str(dst)} → {entry.port.name}")
+            entry.port.xmit(frame, f"forwarded by {self.name}")
+        else:
+            if observed:
+                self.sim.frame(self, frame, "in", f"{learned}fdb miss {mac_to_str(dst)} → flood")
+            self._flood(port, frame)
+
+    def _learn(self, port, src: bytes) -> str:
+        entry = self.fdb.get(src)
+        if entry is None:
+            self.fdb[src] = FdbEntry(src, port, self.sim.now)
+            return f"learn {mac_to_str(src)} on {port.name}; "
+        if entry.is_local or entry.is_static:
+            return ""  # the kernel never moves a local or static entry
+        moved = entry.port is not port
+        entry.port = port
+        entry.updated = self.sim.now
+        return f"{mac_to_str(src)} moved to {port.name}; " if moved else ""
+
+    def _flood(self, ingress, frame) -> None:
+        self.flood_count += 1
+        for p in self.ports:
+            if p is not ingress and p.running:
+                p.xmit(frame, f"flooded by {self.name}")
+
+    def _pass_up(self, frame) -> None:
+        """``br_pass_frame_up``: the bridge's own interface receives the frame."""
+        self.stats.rx_packets += 1
+        self.stats.rx_bytes += len(frame.data)
+        self.ns.netif_receive(self, frame)
+
+    def transmit(self, frame) -> None:
+        """``br_dev_xmit``: a frame the host stack sends out of the bridge interface."""
+        dst = frame.data[0:6]
+        if not dst[0] & 1:
+            entry = self.fdb_lookup(dst)
+            if entry is not None and not entry.is_local:
+                entry.port.xmit(frame, f"from {self.name}: fdb hit → {entry.port.name}")
+                return
+        self._flood(None, frame)

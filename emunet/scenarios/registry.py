@@ -1,0 +1,53 @@
+"""The list of scenarios and the one way to run one (used by the CLI and the tests)."""
+import importlib
+import os
+
+from emunet.scenarios.base import Scenario
+
+_MODULES = [
+    ("docker-bridge", "emunet.scenarios.docker_bridge",
+     "two containers on docker0: ARP, bridge learning, ping (the seed's c1 → c2)"),
+    ("host-network", "emunet.scenarios.host_network",
+     "--net=host: nginx in the host namespace, reached over docker0 and lo; a second nginx "
+     "fails to bind port 80"),
+]
+
+
+def _load():
+    out = {}
+    for name, module, summary in _MODULES:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue
+        out[name] = Scenario(name, summary, mod.build)
+    return out
+
+
+SCENARIOS = _load()
+
+
+def get(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise KeyError(f"no scenario named {name!r}; there are: {', '.join(SCENARIOS)}") from None
+
+
+def run_scenario(name: str, out_dir: str = None, seed: int = 1, per_interface: bool = False):
+    """Build and run scenario ``name``; write ``<out_dir>/<name>.pcapng`` even if the run fails
+    part-way, so nothing captured so far is lost.  Returns the finished Lab."""
+    lab = get(name).build(seed)
+    try:
+        lab.run()
+    finally:
+        if out_dir is not None and lab.sim.capture is not None:
+            os.makedirs(out_dir, exist_ok=True)
+            lab.sim.capture.write(os.path.join(out_dir, f"{name}.pcapng"))
+            if per_interface:
+                sub = os.path.join(out_dir, name)
+                os.makedirs(sub, exist_ok=True)
+                lab.sim.capture.write_per_interface(sub)
+    return lab

@@ -1,0 +1,178 @@
+"""IPv4 routing tables and longest-prefix match (``net/ipv4/fib_*.c``).
+
+A namespace has the ``local`` table (255: its own addresses and broadcasts,
+consulted first) and the ``main`` table (254: what ``ip route`` shows).
+Lookup is longest prefix first, then lowest metric; a route whose device is
+down is skipped, as the kernel skips dead next hops.
+"""
+import ipaddress
+
+import attrs
+
+from emunet.wire.ipv4 import int_to_ip, ip_to_int
+
+SCOPES = {"universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
+ROUTE_TYPES = ("unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit")
+
+
+@attrs.define(eq=False)
+class Route:
+    """One route, with the attributes ``ip route`` prints."""
+
+    dst: ipaddress.IPv4Network
+    dev: object = None
+    via: str = None
+    src: str = None
+    metric: int = 0
+    scope: str = "universe"
+    type: str = "unicast"
+    proto: str = "boot"
+    onlink: bool = False
+    table: str = "main"
+
+    def __attrs_post_init__(self):
+        if self.type not in ROUTE_TYPES:
+            raise ValueError(f"unknown route type {self.type!r}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown route scope {self.scope!r}")
+
+    @property
+    def dst_text(self) -> str:
+        if self.dst.prefixlen == 0 and self.table == "main":
+            return "default"
+        if self.dst.prefixlen == 32:
+            return str(self.dst.network_address)
+        return str(self.dst)
+
+    def show(self) -> str:
+        """The line ``ip route show`` prints (the ``table main`` part omitted)."""
+        parts = []
+        if self.type != "unicast":
+            parts.append(self.type)
+        parts.append(self.dst_text)
+        if self.via:
+            parts.append(f"via {self.via}")
+        if self.dev is not None:
+            parts.append(f"dev {self.dev.name}")
+        if self.proto != "boot":
+            parts.append(f"proto {self.proto}")
+        default_scope = {"local": "host", "broadcast": "link"}.get(self.type, "universe")
+        if self.scope != default_scope:
+            parts.append(f"scope {self.scope}")
+        if self.src:
+            parts.append(f"src {self.src}")
+        if self.metric:
+            parts.append(f"metric {self.metric}")
+        if self.onlink:
+            parts.append("onlink")
+        if self.dev is not None and not self.dev.running and self.type == "unicast":
+            parts.append("linkdown")
+        return " ".join(parts)
+
+
+class RoutingTable:
+    """One FIB table with longest-prefix match.
+
+    Routes are kept per prefix length in dicts keyed by the network as an
+    integer, so a lookup is at most 33 dict probes; results are cached per
+    destination until the table (or a device's state) changes.
+    """
+
+    def __init__(self, name: str = "main"):
+        self.name = name
+        self._by_len = {}
+        self._lens = []
+        self._cache = {}
+
+    def __iter__(self):
+        for plen in self._lens:
+            for net in sorted(self._by_len[plen]):
+                yield from self._by_len[plen][net]
+
+    def __len__(self) -> int:
+        return sum(len(v) for d in self._by_len.values() for v in d.values())
+
+    def routes(self) -> list:
+        """Routes in the order ``ip route`` prints them: by destination address, then length."""
+        return sorted(self, key=lambda r: (int(r.dst.network_address), r.dst.prefixlen, r.metric))
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    def add(self, route: Route, replace: bool = False) -> Route:
+        route.table = self.name
+        plen = route.dst.prefixlen
+        net = int(route.dst.network_address)
+        bucket = self._by_len.setdefault(plen, {}).setdefault(net, [])
+        for old in bucket:
+            # the kernel's key is (prefix, tos, priority): same metric means same route
+            if old.metric == route.metric:
+                if not replace:
+                    raise FileExistsError(f"RTNETLINK answers: File exists "
+                                          f"(route {route.show()} in table {self.name})")
+                bucket.remove(old)
+                break
+        bucket.append(route)
+        bucket.sort(key=lambda r: r.metric)
+        if plen not in self._lens:
+            self._lens.append(plen)
+            self._lens.sort(reverse=True)
+        self._cache.clear()
+        return route
+
+    def delete(self, dst, dev=None, metric: int = None) -> Route:
+        dst = ipaddress.IPv4Network(dst, strict=False) if not isinstance(dst, ipaddress.IPv4Network) else dst
+        bucket = self._by_len.get(dst.prefixlen, {}).get(int(dst.network_address), [])
+        for r in bucket:
+            if (dev is None or r.dev is dev) and (metric is None or r.metric == metric):
+                bucket.remove(r)
+                if not bucket:
+                    del self._by_len[dst.prefixlen][int(dst.network_address)]
+                    if not self._by_len[dst.prefixlen]:
+                        del self._by_len[dst.prefixlen]
+                        self._lens.remove(dst.prefixlen)
+                self._cache.clear()
+                return r
+        raise LookupError(f"RTNETLINK answers: No such process (no route {dst} in table {self.name})")
+
+    def delete_dev(self, dev) -> None:
+        for r in [r for r in self if r.dev is dev]:
+            self.delete(r.dst, dev=dev, metric=r.metric)
+
+    def lookup(self, dst) -> Route:
+        """Longest-prefix match for ``dst`` (an int or a dotted string); ``None`` if no route."""
+        if not isinstance(dst, int):
+            dst = ip_to_int(dst)
+        try:
+            return self._cache[dst]
+        except KeyError:
+            pass
+        found = None
+        by_len = self._by_len
+        for plen in self._lens:
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+            bucket = by_len[plen].get(dst & mask)
+            if bucket:
+                for r in bucket:
+                    if r.dev is None or r.dev.running or r.type != "unicast":
+                        found = r
+                        break
+                if found is not None:
+                    break
+        self._cache[dst] = found
+        return found
+
+
+def parse_prefix(text) -> ipaddress.IPv4Network:
+    """``"default"``, ``"10.0.0.0/8"`` or ``"10.1.2.3"`` (a /32)."""
+    if isinstance(text, ipaddress.IPv4Network):
+        return text
+    if text == "default":
+        return ipaddress.IPv4Network("0.0.0.0/0")
+    try:
+        return ipaddress.IPv4Network(text, strict=True)
+    except ValueError as e:
+        raise ValueError(f"invalid prefix {text!r}: {e}") from None
+
+
+__all__ = ["Route", "RoutingTable", "parse_prefix", "int_to_ip", "ip_to_int"]

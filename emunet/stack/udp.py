@@ -1,0 +1,168 @@
+"""UDP sockets (``net/ipv4/udp.c``): bind, send, receive, port unreachable."""
+import errno
+import os
+
+from emunet.wire.errors import Malformed
+from emunet.wire.ipv4 import IPPROTO_UDP, int_to_ip, ip_to_int
+from emunet.wire.udp import UdpView
+
+EPHEMERAL = (32768, 60999)  # net.ipv4.ip_local_port_range
+
+
+def _oserror(code: int, what: str) -> OSError:
+    return OSError(code, f"{what} ({code}: {os.strerror(code)})")
+
+
+class UdpSocket:
+    """A UDP socket in a namespace, callback-driven instead of blocking.
+
+    ``on_recv(data, (src_ip, sport))`` is called for each datagram;
+    ``on_error(errno, origin_ip)`` for an ICMP error on a connected socket.
+    """
+
+    def __init__(self, layer: "Udp"):
+        self.layer = layer
+        self.ns = layer.ns
+        self.local = None  # (ip_int, port)
+        self.remote = None
+        self.on_recv = None
+        self.on_error = None
+        self.received = []
+        self.error = 0
+        self.closed = False
+
+    def bind(self, addr) -> None:
+        """``bind()``; raises ``OSError(EADDRINUSE)`` as Linux does for a taken port."""
+        ip, port = addr
+        self.layer.bind(self, ip_to_int(ip or "0.0.0.0"), port)
+
+    def connect(self, addr) -> None:
+        ip, port = addr
+        self.remote = (ip_to_int(ip), port)
+        if self.local is None:
+            self.layer.autobind(self)
+
+    def sendto(self, data: bytes, addr, pid: int = None) -> int:
+        ip, port = addr
+        dst = ip_to_int(ip)
+        if self.local is None:
+            self.layer.autobind(self)
+        return self.layer.send(self, data, dst, port, pid)
+
+    def send(self, data: bytes, pid: int = None) -> int:
+        if self.remote is None:
+            raise _oserror(errno.EDESTADDRREQ, "send()")
+        return self.layer.send(self, data, self.remote[0], self.remote[1], pid)
+
+    def deliver(self, data: bytes, src: int, sport: int, frame) -> None:
+        if self.on_recv is not None:
+            self.on_recv(data, (int_to_ip(src), sport))
+        else:
+            self.received.append((data, (int_to_ip(src), sport)))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.layer.unbind(self)
+            self.closed = True
+
+    @property
+    def port(self) -> int:
+        return self.local[1] if self.local else 0
+
+
+class Udp:
+    """The UDP layer of one namespace: its socket table and ``udp_rcv``."""
+
+    def __init__(self, ns):
+        self.ns = ns
+        self.sim = ns.sim
+        self.table = {}  # (ip_int, port) -> socket; ip 0 is INADDR_ANY
+        self.in_datagrams = 0
+        self.no_ports = 0
+        self.in_errors = 0
+
+    def socket(self) -> UdpSocket:
+        return UdpSocket(self)
+
+    def bind(self, sock: UdpSocket, ip: int, port: int) -> None:
+        if sock.local is not None:
+            raise _oserror(errno.EINVAL, "bind()")
+        if ip and not self.ns.is_local_address(ip):
+            raise _oserror(errno.EADDRNOTAVAIL, f"bind() to {int_to_ip(ip)}:{port} failed")
+        if port == 0:
+            self.autobind(sock, ip)
+            return
+        taken = [k for k in self.table if k[1] == port and (k[0] == ip or k[0] == 0 or ip == 0)]
+        if taken:
+            raise _oserror(errno.EADDRINUSE, f"bind() to {int_to_ip(ip)}:{port} failed")
+        sock.local = (ip, port)
+        self.table[sock.local] = sock
+
+    def autobind(self, sock: UdpSocket, ip: int = 0) -> None:
+        lo, hi = EPHEMERAL
+        start = self.sim.rng.randrange(lo, hi + 1)
+        for i in range(hi - lo + 1):
+            port = lo + (start - lo + i) % (hi - lo + 1)
+            if not any(k[1] == port for k in self.table):
+                sock.local = (ip, port)
+                self.table[sock.local] = sock
+                return
+        raise _oserror(errno.EAGAIN, "no free ephemeral port")
+
+    def unbind(self, sock: UdpSocket) -> None:
+        if sock.local is not None and self.table.get(sock.local) is sock:
+            del self.table[sock.local]
+
+    def send(self, sock: UdpSocket, data: bytes, dst: int, dport: int, pid: int = None) -> int:
+        """Build and send a datagram; returns its length, or raises OSError as sendto() would."""
+        src_ip = sock.local[0]
+        if not src_ip:
+            src = self.ns.source_for(dst)
+            if src is None:
+                raise _oserror(errno.ENETUNREACH, "sendto()")
+        else:
+            src = src_ip.to_bytes(4, "big")
+        dstb = dst.to_bytes(4, "big")
+        if len(data) + 28 > 65535:
+            raise _oserror(errno.EMSGSIZE, "sendto()")
+        seg = UdpView.emit(sock.local[1], dport, data, src, dstb)
+        pid = self.sim.new_pid() if pid is None else pid
+        err = self.ns.ip_send(src, dstb, IPPROTO_UDP, seg, pid, df=True,
+                              note=f"udp {sock.local[1]} → {int_to_ip(dst)}:{dport}")
+        if err:
+            raise _oserror(err, "sendto()")
+        return len(data)
+
+    def rcv(self, dev, frame, ipv, broadcast: bool) -> None:
+        """``udp_rcv``: checksum, socket lookup, delivery or port unreachable."""
+        try:
+            udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.src, ipv.dst)
+        except Malformed as e:
+            self.in_errors += 1
+            self.ns.count_drop(e.reason, dev, frame, e.detail)
+            return
+        dst = int.from_bytes(ipv.dst, "big")
+        dport = udp.dport
+        sock = self.table.get((dst, dport)) or self.table.get((0, dport))
+        if sock is None or (sock.remote is not None and
+                            sock.remote != (int.from_bytes(ipv.src, "big"), udp.sport)):
+            self.no_ports += 1
+            self.ns.count_drop("NO_SOCKET", dev, frame, f"no socket on UDP port {dport}")
+            if not broadcast:
+                self.ns.icmp.send_error(ipv.packet(), 3, 3, 0, frame.pid)
+            return
+        self.in_datagrams += 1
+        self.ns.note(dev, frame, f"udp → socket :{dport}")
+        sock.deliver(udp.payload(), int.from_bytes(ipv.src, "big"), udp.sport, frame)
+
+    def err(self, src: bytes, sport: int, dst: bytes, dport: int, origin: str, type_: int, code: int) -> bool:
+        """An ICMP error about a datagram we sent from ``sport``."""
+        sock = self.table.get((int.from_bytes(src, "big"), sport)) or self.table.get((0, sport))
+        if sock is None:
+            return False
+        code_errno = errno.ECONNREFUSED if (type_, code) == (3, 3) else errno.EHOSTUNREACH
+        if sock.remote is not None:
+            sock.error = code_errno
+            if sock.on_error is not None:
+                sock.on_error(code_errno, origin)
+        return True

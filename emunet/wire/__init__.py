@@ -1,0 +1,36 @@
+"""Header views over bytes: Ethernet, 802.1Q, ARP, IPv4, ICMP, UDP, TCP, VXLAN.
+
+Modelled on smoltcp's ``wire/`` module: each header is a small *view* over a
+buffer (field getters at named offsets, ``check`` that validates lengths and
+checksums) plus ``emit`` functions that build the bytes.  Nothing here knows
+about devices or namespaces and nothing here calls Scapy on the hot path;
+``Frame.packet`` is the one door to Scapy, for people and for tests.
+"""
+from emunet.wire.errors import Malformed
+from emunet.wire.checksum import internet_checksum, ones_sum, pseudo_header_sum
+from emunet.wire.frame import Frame, LINKTYPE_ETHERNET, LINKTYPE_RAW
+from emunet.wire.ethernet import (
+    EthernetView, ETH_P_IP, ETH_P_ARP, ETH_P_8021Q, BROADCAST_MAC,
+    mac_to_bytes, mac_to_str, is_multicast_mac,
+)
+from emunet.wire.dot1q import Dot1QView
+from emunet.wire.arp import ArpView, ARPOP_REQUEST, ARPOP_REPLY
+from emunet.wire.ipv4 import (
+    Ipv4View, IP_DF, IP_MF, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPIP,
+    ip_to_int, int_to_ip,
+)
+from emunet.wire.icmp import IcmpView
+from emunet.wire.udp import UdpView
+from emunet.wire.tcp import TcpView, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK
+
+__all__ = [
+    "Malformed", "internet_checksum", "ones_sum", "pseudo_header_sum",
+    "Frame", "LINKTYPE_ETHERNET", "LINKTYPE_RAW",
+    "EthernetView", "ETH_P_IP", "ETH_P_ARP", "ETH_P_8021Q", "BROADCAST_MAC",
+    "mac_to_bytes", "mac_to_str", "is_multicast_mac",
+    "Dot1QView", "ArpView", "ARPOP_REQUEST", "ARPOP_REPLY",
+    "Ipv4View", "IP_DF", "IP_MF", "IPPROTO_ICMP", "IPPROTO_TCP", "IPPROTO_UDP",
+    "IPPROTO_IPIP", "ip_to_int", "int_to_ip",
+    "IcmpView", "UdpView", "TcpView",
+    "TCP_FIN", "TCP_SYN", "TCP_RST", "TCP_PSH", "TCP_ACK",
+]

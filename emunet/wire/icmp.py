@@ -1,0 +1,75 @@
+"""ICMP header view (RFC 792)."""
+import struct
+
+from emunet.wire.checksum import internet_checksum, ones_sum
+from emunet.wire.errors import Malformed
+
+ICMP_ECHOREPLY = 0
+ICMP_DEST_UNREACH = 3
+ICMP_ECHO = 8
+ICMP_TIME_EXCEEDED = 11
+# codes of ICMP_DEST_UNREACH
+ICMP_NET_UNREACH = 0
+ICMP_HOST_UNREACH = 1
+ICMP_PROT_UNREACH = 2
+ICMP_PORT_UNREACH = 3
+ICMP_FRAG_NEEDED = 4
+
+
+class IcmpView:
+    """A view of an ICMP message from ``off`` to ``end`` (the IP payload)."""
+
+    __slots__ = ("buf", "off", "end")
+
+    def __init__(self, buf, off: int, end: int = None):
+        self.buf = buf
+        self.off = off
+        self.end = len(buf) if end is None else end
+
+    @classmethod
+    def check(cls, buf, off: int, end: int = None) -> "IcmpView":
+        end = len(buf) if end is None else end
+        if end - off < 8:
+            raise Malformed("PKT_TOO_SMALL", f"ICMP message of {end - off} bytes")
+        if ones_sum(buf[off:end]) != 0xFFFF:
+            raise Malformed("ICMP_CSUM", "bad ICMP checksum")
+        return cls(buf, off, end)
+
+    @property
+    def type(self) -> int:
+        return self.buf[self.off]
+
+    @property
+    def code(self) -> int:
+        return self.buf[self.off + 1]
+
+    @property
+    def checksum(self) -> int:
+        return struct.unpack_from("!H", self.buf, self.off + 2)[0]
+
+    @property
+    def ident(self) -> int:
+        return struct.unpack_from("!H", self.buf, self.off + 4)[0]
+
+    @property
+    def seq(self) -> int:
+        return struct.unpack_from("!H", self.buf, self.off + 6)[0]
+
+    @property
+    def rest(self) -> int:
+        """Bytes 4..8 as one number (next-hop MTU lives in the low 16 bits)."""
+        return struct.unpack_from("!I", self.buf, self.off + 4)[0]
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self.buf[self.off + 8:self.end])
+
+    @staticmethod
+    def emit(type_: int, code: int, rest: int, data: bytes) -> bytes:
+        msg = bytearray(struct.pack("!BBHI", type_, code, 0, rest) + data)
+        struct.pack_into("!H", msg, 2, internet_checksum(msg))
+        return bytes(msg)
+
+    @staticmethod
+    def emit_echo(type_: int, ident: int, seq: int, data: bytes) -> bytes:
+        return IcmpView.emit(type_, 0, (ident << 16) | seq, data)

@@ -1,0 +1,146 @@
+"""IPv4 header view (RFC 791) with its header checksum."""
+import socket
+import struct
+
+from emunet.wire.checksum import internet_checksum, ones_sum
+from emunet.wire.errors import Malformed
+
+IPV4_HLEN = 20
+IP_DF = 0x4000
+IP_MF = 0x2000
+IP_OFFMASK = 0x1FFF
+IPPROTO_ICMP = 1
+IPPROTO_IPIP = 4
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+_IP = struct.Struct("!BBHHHBBH4s4s")
+
+
+def ip_to_int(ip) -> int:
+    if isinstance(ip, int):
+        return ip
+    if isinstance(ip, (bytes, bytearray)):
+        return int.from_bytes(ip, "big")
+    return int.from_bytes(socket.inet_aton(str(ip)), "big") if _dotted(str(ip)) else _bad(ip)
+
+
+def _dotted(s: str) -> bool:
+    parts = s.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+def _bad(ip):
+    raise ValueError(f"not an IPv4 address: {ip!r}")
+
+
+def int_to_ip(n: int) -> str:
+    return socket.inet_ntoa(n.to_bytes(4, "big"))
+
+
+class Ipv4View:
+    __slots__ = ("buf", "off")
+
+    def __init__(self, buf, off: int = 14):
+        self.buf = buf
+        self.off = off
+
+    @classmethod
+    def check(cls, buf, off: int = 14, verify_checksum: bool = True) -> "Ipv4View":
+        """The checks of ``ip_rcv_core``: length, version, IHL, total length, checksum."""
+        avail = len(buf) - off
+        if avail < IPV4_HLEN:
+            raise Malformed("PKT_TOO_SMALL", f"{avail} bytes, an IPv4 header needs 20")
+        vihl = buf[off]
+        ihl = (vihl & 0x0F) * 4
+        if vihl >> 4 != 4 or ihl < IPV4_HLEN:
+            raise Malformed("IP_INHDR", f"version {vihl >> 4}, header length {ihl}")
+        if avail < ihl:
+            raise Malformed("PKT_TOO_SMALL", f"{avail} bytes, header length {ihl}")
+        total = struct.unpack_from("!H", buf, off + 2)[0]
+        if total > avail:
+            raise Malformed("PKT_TOO_SMALL", f"total length {total} but {avail} bytes")
+        if total < ihl:
+            raise Malformed("IP_INHDR", f"total length {total} < header length {ihl}")
+        if verify_checksum and ones_sum(buf[off:off + ihl]) != 0xFFFF:
+            raise Malformed("IP_CSUM", "bad IPv4 header checksum")
+        return cls(buf, off)
+
+    @property
+    def ihl(self) -> int:
+        return (self.buf[self.off] & 0x0F) * 4
+
+    @property
+    def tos(self) -> int:
+        return self.buf[self.off + 1]
+
+    @property
+    def total_length(self) -> int:
+        return struct.unpack_from("!H", self.buf, self.off + 2)[0]
+
+    @property
+    def ident(self) -> int:
+        return struct.unpack_from("!H", self.buf, self.off + 4)[0]
+
+    @property
+    def frag(self) -> int:
+        """Flags and fragment offset, as the 16-bit field."""
+        return struct.unpack_from("!H", self.buf, self.off + 6)[0]
+
+    @property
+    def df(self) -> bool:
+        return bool(self.frag & IP_DF)
+
+    @property
+    def is_fragment(self) -> bool:
+        return bool(self.frag & (IP_MF | IP_OFFMASK))
+
+    @property
+    def ttl(self) -> int:
+        return self.buf[self.off + 8]
+
+    @property
+    def proto(self) -> int:
+        return self.buf[self.off + 9]
+
+    @property
+    def checksum(self) -> int:
+        return struct.unpack_from("!H", self.buf, self.off + 10)[0]
+
+    @property
+    def src(self) -> bytes:
+        return bytes(self.buf[self.off + 12:self.off + 16])
+
+    @property
+    def dst(self) -> bytes:
+        return bytes(self.buf[self.off + 16:self.off + 20])
+
+    @property
+    def payload_offset(self) -> int:
+        return self.off + self.ihl
+
+    @property
+    def end(self) -> int:
+        return self.off + self.total_length
+
+    def payload(self) -> bytes:
+        return bytes(self.buf[self.payload_offset:self.end])
+
+    def packet(self) -> bytes:
+        """The IP packet alone, without link-layer padding after total length."""
+        return bytes(self.buf[self.off:self.end])
+
+    @staticmethod
+    def emit(src: bytes, dst: bytes, proto: int, payload_len: int, ident: int,
+             ttl: int = 64, tos: int = 0, df: bool = False) -> bytes:
+        """A 20-byte header (no options) with its checksum filled in."""
+        hdr = bytearray(_IP.pack(0x45, tos, IPV4_HLEN + payload_len, ident,
+                                 IP_DF if df else 0, ttl, proto, 0, src, dst))
+        struct.pack_into("!H", hdr, 10, internet_checksum(hdr))
+        return bytes(hdr)
+
+
+def decrease_ttl(buf: bytearray, off: int) -> None:
+    """``ip_decrease_ttl``: TTL minus one and the checksum patched incrementally (RFC 1624)."""
+    buf[off + 8] -= 1
+    check = struct.unpack_from("!H", buf, off + 10)[0] + 0x0100
+    struct.pack_into("!H", buf, off + 10, (check + (check >> 16)) & 0xFFFF)

@@ -1,0 +1,69 @@
+"""UDP header view (RFC 768) and its pseudo-header checksum."""
+import struct
+
+from emunet.wire.checksum import ones_sum, pseudo_header_sum
+from emunet.wire.errors import Malformed
+from emunet.wire.ipv4 import IPPROTO_UDP
+
+UDP_HLEN = 8
+_UDP = struct.Struct("!HHHH")
+
+
+class UdpView:
+    __slots__ = ("buf", "off", "end")
+
+    def __init__(self, buf, off: int, end: int = None):
+        self.buf = buf
+        self.off = off
+        self.end = len(buf) if end is None else end
+
+    @classmethod
+    def check(cls, buf, off: int, end: int = None, src: bytes = None, dst: bytes = None) -> "UdpView":
+        """Length checks, and the checksum when the addresses of the pseudo-header are given
+        (a zero checksum means "not computed", as RFC 768 allows over IPv4)."""
+        end = len(buf) if end is None else end
+        if end - off < UDP_HLEN:
+            raise Malformed("PKT_TOO_SMALL", f"UDP datagram of {end - off} bytes")
+        length = struct.unpack_from("!H", buf, off + 4)[0]
+        if length < UDP_HLEN or length > end - off:
+            raise Malformed("PKT_TOO_SMALL", f"UDP length {length}, {end - off} bytes present")
+        view = cls(buf, off, off + length)
+        if src is not None and view.checksum != 0:
+            if ones_sum(buf[off:off + length], pseudo_header_sum(src, dst, IPPROTO_UDP, length)) != 0xFFFF:
+                raise Malformed("UDP_CSUM", "bad UDP checksum")
+        return view
+
+    @property
+    def sport(self) -> int:
+        return struct.unpack_from("!H", self.buf, self.off)[0]
+
+    @property
+    def dport(self) -> int:
+        return struct.unpack_from("!H", self.buf, self.off + 2)[0]
+
+    @property
+    def length(self) -> int:
+        return struct.unpack_from("!H", self.buf, self.off + 4)[0]
+
+    @property
+    def checksum(self) -> int:
+        return struct.unpack_from("!H", self.buf, self.off + 6)[0]
+
+    @property
+    def payload_offset(self) -> int:
+        return self.off + UDP_HLEN
+
+    def payload(self) -> bytes:
+        return bytes(self.buf[self.off + UDP_HLEN:self.end])
+
+    @staticmethod
+    def emit(sport: int, dport: int, payload: bytes, src: bytes = None, dst: bytes = None) -> bytes:
+        """Header and payload; the checksum is computed when ``src``/``dst`` are given,
+        and a computed zero is sent as 0xFFFF (RFC 768)."""
+        length = UDP_HLEN + len(payload)
+        csum = 0
+        if src is not None:
+            hdr = _UDP.pack(sport, dport, length, 0)
+            csum = ~ones_sum(hdr + payload, pseudo_header_sum(src, dst, IPPROTO_UDP, length)) & 0xFFFF
+            csum = csum or 0xFFFF
+        return _UDP.pack(sport, dport, length, csum) + payload
