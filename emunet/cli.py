@@ -38,6 +38,12 @@ def _cmd_show(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from emunet.compare import compare_backends
+    print(compare_backends([b for b in args.backends.split(",") if b], seed=args.seed), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emunet", description="Packet-level emulator of container "
                                 "and Kubernetes networking.")
@@ -59,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("command", help='e.g. "ip route", "ip neigh", "bridge fdb show", "ifconfig"')
     sh.add_argument("--seed", type=int, default=1)
     sh.set_defaults(fn=_cmd_show)
+    c = sub.add_parser("compare", help="send the same traffic over several backends and compare")
+    c.add_argument("--backends", default="flannel-udp,flannel-vxlan,flannel-host-gw")
+    c.add_argument("--seed", type=int, default=1)
+    c.set_defaults(fn=_cmd_compare)
     return p
 
 

@@ -10,6 +10,12 @@ _MODULES = [
     ("host-network", "emunet.scenarios.host_network",
      "--net=host: nginx in the host namespace, reached over docker0 and lo; a second nginx "
      "fails to bind port 80"),
+    ("flannel-udp", "emunet.scenarios.flannel_udp",
+     "two nodes, Flannel's UDP backend: flannel0 TUN, flanneld encapsulating IP in UDP 8285"),
+    ("flannel-vxlan", "emunet.scenarios.flannel_vxlan",
+     "two nodes, Flannel's VXLAN backend: flannel.1 VTEP, VNI 1, UDP 8472"),
+    ("flannel-host-gw", "emunet.scenarios.flannel_host_gw",
+     "two nodes on one L2 segment, Flannel's host-gw backend: plain routes via the peer node"),
 ]
 
 
