@@ -71,7 +71,7 @@ class Icmp:
         data = bytes(frame.data[icmp.off + 8:icmp.end])
         msg = IcmpView.emit_echo(ICMP_ECHOREPLY, icmp.ident, icmp.seq, data)
         self.ns.note(None, frame, f"ICMP echo request id {icmp.ident} seq {icmp.seq} → echo reply")
-        self.ns.ip_send(ipv.dst, ipv.src, IPPROTO_ICMP, msg, frame.pid, tos=ipv.tos, df=False,
+        self.ns.ip_send(ipv.dst, ipv.src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=ipv.tos, df=False,
                         note=f"icmp echo reply to {int_to_ip(int.from_bytes(ipv.src, 'big'))}")
 
     def _error_rcv(self, dev, frame, ipv, icmp) -> None:
@@ -110,7 +110,9 @@ class Icmp:
         return True
 
     def send_error(self, packet: bytes, type_: int, code: int, rest: int, pid: int) -> bool:
-        """``icmp_send``: answer the IP ``packet`` with an error; False if the rules forbid it."""
+        """``icmp_send``: answer the IP ``packet`` with an error; False if the rules forbid it.
+
+        The error is a new packet (a new pid); ``pid`` is the one it answers, named in its note."""
         if len(packet) < 20:
             return False
         src = packet[12:16]
@@ -141,8 +143,9 @@ class Icmp:
                  (3, 4): "fragmentation needed", (11, 0): "TTL exceeded in transit",
                  (3, 2): "protocol unreachable"}
         what = names.get((type_, code), f"type {type_} code {code}")
-        return self.ns.ip_send(saddr, src, IPPROTO_ICMP, msg, pid, tos=0xC0, df=False,
-                               note=f"icmp {what} to {int_to_ip(int.from_bytes(src, 'big'))}") is None
+        return self.ns.ip_send(saddr, src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=0xC0, df=False,
+                               note=f"icmp {what} to {int_to_ip(int.from_bytes(src, 'big'))} "
+                                    f"(about packet #{pid})") == 0
 
 
 __all__ = ["Icmp", "ICMP_DEST_UNREACH", "ICMP_TIME_EXCEEDED"]

@@ -394,7 +394,7 @@ class Namespace:
     def _arp_reply(self, dev, frame, tha: bytes, tip: int, spa: bytes, note: str) -> None:
         self.note(dev, frame, note)
         self.arp_send(dev, ARPOP_REPLY, dst_mac=tha, sha=dev.mac, spa=spa, tha=tha,
-                      tpa=tip.to_bytes(4, "big"), note="arp reply", pid=frame.pid)
+                      tpa=tip.to_bytes(4, "big"), note="arp reply")
 
     def arp_send(self, dev, op: int, dst_mac: bytes, sha: bytes, spa: bytes, tha: bytes,
                  tpa: bytes, note: str, pid: int = None) -> None:

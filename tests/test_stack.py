@@ -1,0 +1,175 @@
+"""The IPv4 stack against what Linux does: ARP failure, forwarding errors, UDP, sysctls."""
+import errno
+
+import pytest
+from scapy.layers.inet import ICMP, IP, UDP, IPerror, UDPerror
+from scapy.layers.l2 import ARP, Ether
+
+from emunet import Namespace, Simulator, veth_pair
+from emunet.apps import Ping, UdpEchoServer, UdpSender
+from emunet.docker import DockerHost
+from emunet.sim import S
+
+
+def _link(sim, a: Namespace, b: Namespace, a_if="eth0", b_if="eth0", a_cidr=None, b_cidr=None,
+          a_mac=None, b_mac=None, mtu=1500):
+    x, y = veth_pair(sim, a_if, b_if, mac=a_mac, peer_mac=b_mac, mtu=mtu)
+    a.add_device(x)
+    b.add_device(y)
+    x.set_up()
+    y.set_up()
+    if a_cidr:
+        a.addr_add(x, a_cidr)
+    if b_cidr:
+        b.addr_add(y, b_cidr)
+    return x, y
+
+
+def routed(mtu_right=1500):
+    """left 10.0.1.2 — router (10.0.1.1 | 10.0.2.1) — right 10.0.2.2"""
+    sim = Simulator(seed=3)
+    left, r, right = Namespace(sim, "left"), Namespace(sim, "router"), Namespace(sim, "right")
+    _link(sim, left, r, "eth0", "eth1", "10.0.1.2/24", "10.0.1.1/24",
+          "02:00:00:00:01:02", "02:00:00:00:01:01")
+    _link(sim, r, right, "eth2", "eth0", "10.0.2.1/24", "10.0.2.2/24",
+          "02:00:00:00:02:01", "02:00:00:00:02:02", mtu=mtu_right)
+    left.route_add("default", via="10.0.1.1")
+    right.route_add("default", via="10.0.2.1")
+    r.set_sysctl("net.ipv4.ip_forward", 1)
+    return sim, left, r, right
+
+
+def test_arp_failure_three_probes_then_host_unreachable_via_lo():
+    sim = Simulator(seed=1)
+    host = DockerHost(sim)
+    c1 = host.run("c1", ip="172.17.0.7")
+    p = c1.ping("172.17.0.99", count=1)
+    sim.run()
+    reqs = [r for r in sim.capture.on("c1/eth0") if r.direction == "out"]
+    assert [r.time_ns for r in reqs] == [0, 1 * S, 2 * S]
+    for r in reqs:
+        arp = Ether(r.data)[ARP]
+        assert Ether(r.data).dst == "ff:ff:ff:ff:ff:ff" and arp.pdst == "172.17.0.99"
+        assert arp.psrc == "172.17.0.7"
+    n = c1.ns.neigh.lookup(c1.ns.dev("eth0"), 0xAC110063)
+    assert n.state == "FAILED"
+    assert c1.ns.drop_reasons["NEIGH_FAILED"] == 1
+    # the error is generated locally and delivered over lo, as tcpdump -i lo shows
+    lo = [Ether(r.data) for r in sim.capture.on("c1/lo")]
+    assert lo and lo[0][ICMP].type == 3 and lo[0][ICMP].code == 1
+    assert lo[0][IP].src == "172.17.0.7" and lo[0][IP].dst == "172.17.0.7" and lo[0][IP].tos == 0xC0
+    assert lo[0][IPerror].dst == "172.17.0.99"
+    assert sim.capture.on("c1/lo")[0].time_ns == 3 * S  # FAILED after the third probe times out
+    assert "From 172.17.0.7 icmp_seq=1 Destination Host Unreachable" in p.stdout
+    assert "1 packets transmitted, 0 received, +1 errors, 100% packet loss, time 0ms" in p.stdout
+    assert p.exit_code == 1
+
+
+def test_pending_queue_holds_packets_until_resolution():
+    sim, left, r, right = routed()
+    ping = left.spawn(Ping("10.0.2.2", count=3, interval=0.2))
+    sim.run()
+    assert ping.received == 3
+    # the first echo waited on the router for right's MAC and was sent right after the reply
+    out = [Ether(x.data) for x in sim.capture.on("router/eth2") if x.direction == "out"]
+    assert ARP in out[0] and out[1][ICMP].type == 8 and out[1][IP].ttl == 63
+
+
+def test_forwarding_decrements_ttl_with_a_valid_checksum():
+    sim, left, r, right = routed()
+    left.spawn(Ping("10.0.2.2", count=1))
+    sim.run()
+    fwd = [Ether(x.data) for x in sim.capture.on("right/eth0") if ICMP in Ether(x.data)][0]
+    assert fwd[IP].ttl == 63 and fwd.src == "02:00:00:00:02:01" and fwd.dst == "02:00:00:00:02:02"
+    raw = bytes(fwd)
+    del fwd[IP].chksum
+    assert bytes(Ether(bytes(fwd))) == raw
+
+
+def test_ttl_expired_gets_time_exceeded_from_the_router():
+    sim, left, r, right = routed()
+    p = left.spawn(Ping("10.0.2.2", count=1, ttl=1))
+    sim.run()
+    assert r.drop_reasons["TTL_EXPIRED"] == 1
+    err = [Ether(x.data) for x in sim.capture.on("left/eth0") if x.direction == "in" and ICMP in Ether(x.data)]
+    assert err[0][ICMP].type == 11 and err[0][IP].src == "10.0.1.1" and err[0][IP].tos == 0xC0
+    assert err[0][IP].flags == 0 and err[0][IP].ttl == 64
+    assert "From 10.0.1.1 icmp_seq=1 Time to live exceeded" in p.stdout
+
+
+def test_no_route_gets_net_unreachable():
+    sim, left, r, right = routed()
+    p = left.spawn(Ping("192.0.2.1", count=1))
+    sim.run()
+    assert r.drop_reasons["IP_NOROUTE"] == 1
+    assert "From 10.0.1.1 icmp_seq=1 Destination Net Unreachable" in p.stdout
+
+
+def test_df_over_smaller_mtu_gets_frag_needed_with_the_mtu():
+    sim, left, r, right = routed(mtu_right=1400)
+    p = left.spawn(Ping("10.0.2.2", count=1, size=1400))
+    sim.run()
+    assert r.drop_reasons["PKT_TOO_BIG"] == 1
+    err = [Ether(x.data) for x in sim.capture.on("left/eth0") if x.direction == "in" and ICMP in Ether(x.data)]
+    assert (err[0][ICMP].type, err[0][ICMP].code, err[0][ICMP].nexthopmtu) == (3, 4, 1400)
+    # the quote is the offending datagram cut at 576 bytes in all
+    assert len(err[0][IP]) == 576
+    assert "From 10.0.1.1 icmp_seq=1 Frag needed and DF set" in p.stdout[1]
+
+
+def test_ip_forward_off_drops_silently():
+    sim, left, r, right = routed()
+    r.set_sysctl("net.ipv4.ip_forward", 0)
+    p = left.spawn(Ping("10.0.2.2", count=1, linger=2))
+    sim.run()
+    assert r.drop_reasons["IP_INADDRERRORS"] == 1
+    assert p.received == 0 and p.errors == 0
+
+
+def test_udp_echo_and_port_unreachable():
+    sim, left, r, right = routed()
+    right.spawn(UdpEchoServer(port=7))
+    ok = left.spawn(UdpSender("10.0.2.2", 7, b"hello", sport=40000))
+    closed = left.spawn(UdpSender("10.0.2.2", 9999, b"x" * 1000, sport=40001))
+    sim.run()
+    assert ok.replies == [(b"hello", ("10.0.2.2", 7))]
+    assert closed.errors == [(errno.ECONNREFUSED, "10.0.2.2")]
+    err = [Ether(x.data) for x in sim.capture.on("right/eth0")
+           if x.direction == "out" and ICMP in Ether(x.data)][0]
+    assert (err[ICMP].type, err[ICMP].code) == (3, 3)
+    assert err[IP].src == "10.0.2.2" and err[IP].tos == 0xC0 and err[IP].flags == 0
+    assert err[UDPerror].dport == 9999 and len(err[IP]) == 576
+    assert right.drop_reasons["NO_SOCKET"] == 1
+    sent = [Ether(x.data) for x in sim.capture.on("left/eth0") if UDP in Ether(x.data)]
+    assert sent[0][IP].flags == "DF" and sent[0][UDP].sport == 40000
+
+
+def test_udp_bind_conflict_is_eaddrinuse():
+    sim = Simulator(seed=1)
+    ns = Namespace(sim, "n")
+    a = ns.udp.socket()
+    a.bind(("0.0.0.0", 80))
+    b = ns.udp.socket()
+    with pytest.raises(OSError) as e:
+        b.bind(("0.0.0.0", 80))
+    assert e.value.errno == errno.EADDRINUSE
+    assert "bind() to 0.0.0.0:80 failed (98: Address already in use)" in str(e.value)
+
+
+def test_icmp_errors_are_rate_limited_per_destination():
+    sim, left, r, right = routed()
+    p = left.spawn(Ping("192.0.2.1", count=10, interval=0.01))
+    sim.run()
+    # a burst of 6, then one token per second
+    assert p.errors == 6
+    assert r.drop_reasons["ICMP_RATELIMIT"] == 4
+
+
+def test_gratuitous_arp_is_ignored_without_an_entry():
+    from emunet.wire import ArpView, EthernetView, Frame
+    sim, left, r, right = routed()
+    garp = EthernetView.emit(b"\xff" * 6, b"\x02\x00\x00\x00\x09\x09", 0x0806) + \
+        ArpView.emit(1, b"\x02\x00\x00\x00\x09\x09", bytes([10, 0, 1, 9]), b"\0" * 6, bytes([10, 0, 1, 9]))
+    r.dev("eth1").receive(Frame(garp, 1))
+    sim.run()
+    assert r.neigh.lookup(r.dev("eth1"), 0x0A000109) is None
