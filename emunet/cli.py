@@ -44,6 +44,20 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    import json
+    if args.what == "hop-rate":
+        from emunet.bench import hop_rate
+        result = hop_rate.run(count=args.count, baseline_count=args.baseline_count)
+        print(json.dumps(result, indent=2) if args.json else hop_rate.table(result), end="\n" if args.json else "")
+    else:
+        from emunet.bench import scale
+        nodes = [int(n) for n in args.nodes.split(",") if n]
+        result = scale.run(nodes, modes=[m for m in args.modes.split(",") if m])
+        print(json.dumps(result, indent=2) if args.json else scale.table(result), end="\n" if args.json else "")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emunet", description="Packet-level emulator of container "
                                 "and Kubernetes networking.")
@@ -69,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--backends", default="flannel-udp,flannel-vxlan,flannel-host-gw")
     c.add_argument("--seed", type=int, default=1)
     c.set_defaults(fn=_cmd_compare)
+    b = sub.add_parser("bench", help="measure the datapath (hop-rate) or cluster build cost (scale)")
+    b.add_argument("what", choices=["hop-rate", "scale"])
+    b.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    b.add_argument("--count", type=int, default=2000, help="hop-rate: packets per measurement")
+    b.add_argument("--baseline-count", type=int, default=100,
+                   help="hop-rate: packets through the Scapy-per-hop baseline")
+    b.add_argument("--nodes", default="10,100,1000", help="scale: cluster sizes")
+    b.add_argument("--modes", default="flannel-vxlan", help="scale: cluster kinds")
+    b.set_defaults(fn=_cmd_bench)
     return p
 
 
