@@ -58,6 +58,20 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_trace(args) -> int:
+    import json
+    lab = get(args.scenario).build(args.seed)
+    trace, pid = lab.trace_packet(args.src, args.to, args.proto, args.dport, args.size)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in trace.steps(pid)], indent=2))
+    else:
+        print(trace.format(pid), end="")
+        reason = trace.drop_reason(pid)
+        if reason:
+            print(f"packet dropped: {reason}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emunet", description="Packet-level emulator of container "
                                 "and Kubernetes networking.")
@@ -79,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("command", help='e.g. "ip route", "ip neigh", "bridge fdb show", "ifconfig"')
     sh.add_argument("--seed", type=int, default=1)
     sh.set_defaults(fn=_cmd_show)
+    t = sub.add_parser("trace", help="follow one packet through a scenario, step by step")
+    t.add_argument("scenario")
+    t.add_argument("--from", dest="src", required=True, help="namespace that sends the packet")
+    t.add_argument("--to", required=True, help="destination address")
+    t.add_argument("--proto", default="icmp", choices=["icmp", "udp"])
+    t.add_argument("--dport", type=int, default=53)
+    t.add_argument("--size", type=int, help="payload bytes")
+    t.add_argument("--json", action="store_true", help="the steps as JSON records")
+    t.add_argument("--seed", type=int, default=1)
+    t.set_defaults(fn=_cmd_trace)
     c = sub.add_parser("compare", help="send the same traffic over several backends and compare")
     c.add_argument("--backends", default="flannel-udp,flannel-vxlan,flannel-host-gw")
     c.add_argument("--seed", type=int, default=1)

@@ -55,6 +55,8 @@ class Bridge(NetDevice):
         self.ageing_ns = ageing_ns
         self.stp_state = 0
         self.flood_count = 0
+        # the bridge's own address is a local entry too: frames to it go up the stack
+        self.fdb[self.mac] = FdbEntry(self.mac, self, 0, is_local=True)
 
     @property
     def carrier(self) -> bool:

@@ -24,6 +24,29 @@ class Lab:
     def traffic(self) -> None:
         """Start the scenario's programs (overridden per scenario)."""
 
+    def settle(self) -> None:
+        """Bring the control plane to steady state without the scenario's traffic (leases
+        acquired, sessions up), so a single traced packet meets a converged network."""
+
+    def trace_packet(self, src_ns: str, dst: str, proto: str = "icmp", dport: int = 53,
+                     size: int = None, wait: float = 30.0):
+        """Send one packet from ``src_ns`` to ``dst`` and return ``(trace, pid)``."""
+        from emunet.apps.ping import Ping
+        from emunet.apps.udp import UdpSender
+        from emunet.observe.trace import Trace
+        trace = Trace()
+        self.sim.observers.append(trace)
+        self.settle()
+        ns = self.namespace(src_ns)
+        if proto == "icmp":
+            app = ns.spawn(Ping(dst, count=1, size=56 if size is None else size, linger=wait))
+        elif proto == "udp":
+            app = ns.spawn(UdpSender(dst, dport, b"\0" * (32 if size is None else size)))
+        else:
+            raise ValueError(f"trace: protocol {proto!r} is not one of icmp, udp")
+        self.sim.run(until=self.sim.time + wait)
+        return trace, app.pids[0]
+
     def run(self) -> "Lab":
         self.traffic()
         self.sim.run(until=self.duration)

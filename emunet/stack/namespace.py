@@ -295,10 +295,13 @@ class Namespace:
                 return
         self.sysctl[key] = int(value)
 
-    def count_drop(self, reason: str, dev, frame, detail: str = "") -> None:
-        """A drop in the stack (not on a device queue): counted per namespace."""
+    def count_drop(self, reason: str, dev, frame, detail: str = "", pid: int = None) -> None:
+        """A drop in the stack (not on a device queue): counted per namespace.  ``pid``
+        names the packet when there is no frame yet (a local send that found no route)."""
         self.drop_reasons[reason] += 1
         if self.sim.observers:
+            if frame is None and pid is not None:
+                frame = Frame(b"", pid, LINKTYPE_RAW)
             self.sim.drop(dev if dev is not None else self, frame, reason, detail)
 
     def note(self, dev, frame, text: str) -> None:
@@ -494,10 +497,10 @@ class Namespace:
         d = int.from_bytes(dst, "big")
         r = self.route_lookup(d)
         if r is None:
-            self.count_drop("IP_NOROUTE", None, None, f"no route to {int_to_ip(d)} from {self.name}")
+            self.count_drop("IP_NOROUTE", None, None, f"no route to {int_to_ip(d)} from {self.name}", pid)
             return errno.ENETUNREACH
         if r.type in ("blackhole", "unreachable", "prohibit"):
-            self.count_drop("IP_NOROUTE", None, None, f"{r.type} route for {int_to_ip(d)}")
+            self.count_drop("IP_NOROUTE", None, None, f"{r.type} route for {int_to_ip(d)}", pid)
             return {"blackhole": errno.EINVAL, "unreachable": errno.EHOSTUNREACH,
                     "prohibit": errno.EACCES}[r.type]
         if src is None:
@@ -511,9 +514,8 @@ class Namespace:
             return 0
         out = r.dev
         if len(packet) > out.mtu:
-            if df:
-                return errno.EMSGSIZE
-            self.count_drop("PKT_TOO_BIG", out, None, "fragmentation is not modelled")
+            self.count_drop("PKT_TOO_BIG", out, None, f"{len(packet)} bytes > MTU {out.mtu} of {out.name}"
+                            + ("" if df else "; fragmentation is not modelled"), pid)
             return errno.EMSGSIZE
         nh = ip_to_int(r.via) if r.via else d
         self.neigh_output(out, nh, packet, pid,

@@ -20,6 +20,7 @@ import attrs
 from emunet.sim import S
 from emunet.wire.arp import ARPOP_REQUEST
 from emunet.wire.ethernet import BROADCAST_MAC, ZERO_MAC, mac_to_str
+from emunet.wire.frame import LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import int_to_ip
 
 # skb truesize of a small packet: the data rounded up plus sk_buff and skb_shared_info;
@@ -144,14 +145,21 @@ class NeighTable:
             return
         self._enqueue(n, packet, pid, note)
 
+    def _queued_note(self, n: Neighbour, packet: bytes, pid: int, note: str) -> None:
+        if self.sim.observers:
+            self.sim.note(n.dev, Frame(packet, pid, LINKTYPE_RAW),
+                          f"{note}; neigh {int_to_ip(n.ip)} INCOMPLETE: queued until ARP resolves")
+
     def _enqueue(self, n: Neighbour, packet: bytes, pid: int, note: str) -> None:
         size = len(packet) + SKB_TRUESIZE_OVERHEAD
         while n.queue and n.queue_bytes + size > self.params.unres_qlen_bytes:
             old = n.queue.pop(0)
             n.queue_bytes -= len(old[0]) + SKB_TRUESIZE_OVERHEAD
-            self.ns.count_drop("NEIGH_QUEUEFULL", n.dev, None, f"pending queue for {int_to_ip(n.ip)} full")
+            self.ns.count_drop("NEIGH_QUEUEFULL", n.dev, None, f"pending queue for {int_to_ip(n.ip)} full",
+                               old[1])
         n.queue.append((packet, pid, note))
         n.queue_bytes += size
+        self._queued_note(n, packet, pid, note)
 
     def _max_probes(self, n: Neighbour) -> int:
         p = self.params
@@ -220,7 +228,8 @@ class NeighTable:
         queue, n.queue, n.queue_bytes = n.queue, [], 0
         for packet, pid, _ in queue:
             self.ns.count_drop("NEIGH_FAILED", n.dev, None,
-                               f"no ARP reply from {int_to_ip(n.ip)} after {n.probes - self.params.ucast_solicit} probes")
+                               f"no ARP reply from {int_to_ip(n.ip)} after {n.probes - self.params.ucast_solicit} probes",
+                               pid)
             self.ns.icmp.send_error(packet, 3, 1, 0, pid)
 
     def _flush(self, n: Neighbour) -> None:

@@ -154,7 +154,9 @@ class RoutingTable:
             bucket = by_len[plen].get(dst & mask)
             if bucket:
                 for r in bucket:
-                    if r.dev is None or r.dev.running or r.type != "unicast":
+                    # a next hop is dead only when its device is administratively down;
+                    # a linkdown route is still used (ignore_routes_with_linkdown=0)
+                    if r.dev is None or r.dev.admin_up or r.type != "unicast":
                         found = r
                         break
                 if found is not None:
