@@ -141,7 +141,8 @@ class NetDevice:
             self.count_drop("PKT_TOO_BIG", frame, f"{len(frame.data)} bytes > MTU {self.mtu}")
             return
         if self.sim.observers:
-            self.sim.frame(self, frame, "in")
+            self.sim.frame(self, frame, "in",
+                           f"rx on a port of {self.master.name}" if self.master is not None else None)
         handler = self.rx_handler
         if handler is not None:
             # a bridge port: the bridge counts what it passes up; the port counts arrivals
