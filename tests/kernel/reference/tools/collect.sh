@@ -44,9 +44,10 @@ save() {
 # cap_start <ns> <iface> <file.pcap>
 cap_start() {
     local ns=$1 ifc=$2 f=$3
-    ip netns exec "$ns" tcpdump -i "$ifc" -U -n --immediate-mode -Z root -w "$OUT/$f" > "$OUT/.tcpdump_$f.log" 2>&1 &
+    local log="$OUT/.tcpdump_${f//\//_}.log"
+    ip netns exec "$ns" tcpdump -i "$ifc" -U -n --immediate-mode -Z root -w "$OUT/$f" > "$log" 2>&1 &
     TCPDUMP_PIDS+=($!)
-    for i in $(seq 50); do grep -q listening "$OUT/.tcpdump_$f.log" 2>/dev/null && break; sleep 0.1; done
+    for i in $(seq 50); do grep -q listening "$log" 2>/dev/null && break; sleep 0.1; done
 }
 cap_stop_all() {
     sleep 1.5
@@ -185,23 +186,29 @@ scen_udp() {
     cap_stop_all
 }
 
-scen_tcp() {
-    local P=$1
+scen_tcp_http() {   # prefix name mode
+    local P=$1 N=$2 MODE=$3
     flush_neigh
-    cap_start $H docker0 ${P}tcp_docker0.pcap
-    cap_start $C1 eth0 ${P}tcp_c1_eth0.pcap
+    cap_start $H docker0 ${P}${N}_docker0.pcap
+    cap_start $C1 eth0 ${P}${N}_c1_eth0.pcap
     rm -f /tmp/emuref_ready
-    nsx $C2 python3 "$TOOLS/http_server.py" /tmp/emuref_ready > "$OUT/${P}tcp_c2_http_server.txt" 2>&1 &
+    nsx $C2 python3 "$TOOLS/http_server.py" /tmp/emuref_ready $MODE > "$OUT/${P}${N}_c2_http_server.txt" 2>&1 &
     local SRV=$!
     for i in $(seq 50); do [ -f /tmp/emuref_ready ] && break; sleep 0.1; done
-    nsx $C2 ss -ltn > "$OUT/${P}tcp_c2_ss_ltn.txt"
-    nsx $C1 curl -s http://172.17.0.8/ > "$OUT/${P}tcp_c1_curl.txt" 2> "$OUT/${P}tcp_c1_curl.stderr.txt"
-    echo "rc=$?" > "$OUT/${P}tcp_c1_curl.rc.txt"
+    nsx $C2 ss -ltn > "$OUT/${P}${N}_c2_ss_ltn.txt"
+    nsx $C1 curl -s http://172.17.0.8/ > "$OUT/${P}${N}_c1_curl.txt" 2> "$OUT/${P}${N}_c1_curl.stderr.txt"
+    echo "rc=$?" > "$OUT/${P}${N}_c1_curl.rc.txt"
     wait $SRV
-    nsx $C1 ss -tan > "$OUT/${P}tcp_c1_ss_tan_after.txt"
-    nsx $C2 ss -tan > "$OUT/${P}tcp_c2_ss_tan_after.txt"
+    nsx $C1 ss -tan > "$OUT/${P}${N}_c1_ss_tan_after.txt"
+    nsx $C2 ss -tan > "$OUT/${P}${N}_c2_ss_tan_after.txt"
     cap_stop_all
     rm -f /tmp/emuref_ready
+}
+
+scen_tcp() {
+    local P=$1
+    scen_tcp_http "$P" tcp server-close
+    scen_tcp_http "$P" tcpcc client-close
 
     flush_neigh
     cap_start $H docker0 ${P}tcprst_docker0.pcap
@@ -250,6 +257,24 @@ for c in "ip -s link" "brctl showmacs docker0" "ip route show table local" "brid
          "arp -n" "netstat -rn"; do
     save host "$c"
 done
+
+# "docker view": real docker does not name container netns in /run/netns, so
+# iproute2 prints "link-netnsid N" instead of "link-netns NAME".  Reproduce by
+# hiding /run/netns in a private mount namespace.
+save_nsid() {
+    local label=$1; shift
+    local ns
+    case $label in host) ns=$H;; c1) ns=$C1;; c2) ns=$C2;; esac
+    local cmd="$*"
+    local fname="${label}_$(echo "$cmd" | sed -e 's/[^A-Za-z0-9]\+/_/g' -e 's/^_//' -e 's/_$//').linknetnsid.txt"
+    ip netns exec "$ns" unshare -m sh -c "mount -t tmpfs none /run/netns && $cmd" > "$OUT/$fname" 2> "$OUT/$fname.stderr"
+    local rc=$?
+    [ -s "$OUT/$fname.stderr" ] || rm -f "$OUT/$fname.stderr"
+    printf '%-45s rc=%d  [%s, /run/netns hidden] %s\n' "$fname" "$rc" "$label" "$cmd" >> "$OUT/commands_index.txt"
+}
+for c in "ip addr" "ip link" "ip -s link" "ip -d link show eth0"; do save_nsid c1 "$c"; done
+for c in "ip addr" "ip link" "ip -d link show veth1a2b3c4"; do save_nsid host "$c"; done
+save_nsid c2 "ip addr"
 
 ###########################################################################
 # 3. ping an address nobody has
@@ -316,7 +341,7 @@ nsx $C2 ethtool -K eth0 tx on > /dev/null 2>&1
 ###########################################################################
 # 6. bind conflicts (host ns)
 ###########################################################################
-nsx $H python3 "$TOOLS/bind_test.py" > "$OUT/host_bind_test.txt" 2>&1
+nsx $H python3 "$TOOLS/bind_conflict.py" > "$OUT/host_bind_conflict.txt" 2>&1
 
 ###########################################################################
 # 7. sysctls
