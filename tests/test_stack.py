@@ -173,3 +173,15 @@ def test_gratuitous_arp_is_ignored_without_an_entry():
     r.dev("eth1").receive(Frame(garp, 1))
     sim.run()
     assert r.neigh.lookup(r.dev("eth1"), 0x0A000109) is None
+
+
+def test_connected_udp_numbers_ip_ids_unconnected_draws_them():
+    sim, left, r, right = routed()
+    right.spawn(UdpEchoServer(port=7))
+    left.spawn(UdpSender("10.0.2.2", 7, b"abc", count=3, interval=0.1))
+    sim.run()
+    sent = [Ether(x.data) for x in sim.capture.on("left/eth0") if x.direction == "out" and UDP in Ether(x.data)]
+    ids = [p[IP].id for p in sent]
+    assert ids[1] == (ids[0] + 1) & 0xFFFF and ids[2] == (ids[1] + 1) & 0xFFFF
+    echoed = [Ether(x.data) for x in sim.capture.on("right/eth0") if x.direction == "out" and UDP in Ether(x.data)]
+    assert echoed[0][IP].flags == "DF"  # the echo server's unconnected sendto: DF, drawn ID

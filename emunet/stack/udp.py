@@ -30,6 +30,7 @@ class UdpSocket:
         self.received = []
         self.error = 0
         self.closed = False
+        self.inet_id = None  # the IP ID counter of a connected socket
 
     def bind(self, addr) -> None:
         """``bind()``; raises ``OSError(EADDRINUSE)`` as Linux does for a taken port."""
@@ -39,6 +40,8 @@ class UdpSocket:
     def connect(self, addr) -> None:
         ip, port = addr
         self.remote = (ip_to_int(ip), port)
+        # a connected socket numbers its datagrams from a random start (ip_select_ident_segs)
+        self.inet_id = self.layer.sim.rng.getrandbits(16)
         if self.local is None:
             self.layer.autobind(self)
 
@@ -127,7 +130,11 @@ class Udp:
             raise _oserror(errno.EMSGSIZE, "sendto()")
         seg = UdpView.emit(sock.local[1], dport, data, src, dstb)
         pid = self.sim.new_pid() if pid is None else pid
-        err = self.ns.ip_send(src, dstb, IPPROTO_UDP, seg, pid, df=True,
+        ident = None
+        if sock.remote is not None and sock.remote == (dst, dport):
+            sock.inet_id = (sock.inet_id + 1) & 0xFFFF
+            ident = sock.inet_id
+        err = self.ns.ip_send(src, dstb, IPPROTO_UDP, seg, pid, df=True, ident=ident,
                               note=f"udp {sock.local[1]} → {int_to_ip(dst)}:{dport}")
         if err:
             raise _oserror(err, "sendto()")
