@@ -72,6 +72,15 @@ def _cmd_trace(args) -> int:
     return 0
 
 
+def _cmd_draw(args) -> int:
+    from emunet.observe.draw import render
+    lab = get(args.scenario).build(args.seed)
+    if not args.no_run:
+        lab.run()
+    print(render(lab.sim, args.out, title=args.scenario))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emunet", description="Packet-level emulator of container "
                                 "and Kubernetes networking.")
@@ -103,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="the steps as JSON records")
     t.add_argument("--seed", type=int, default=1)
     t.set_defaults(fn=_cmd_trace)
+    d = sub.add_parser("draw", help="draw a scenario's topology (namespaces, devices, links, addresses)")
+    d.add_argument("scenario")
+    d.add_argument("--out", required=True, help="picture file: .svg, .png, .pdf or .dot")
+    d.add_argument("--no-run", action="store_true", help="draw before the traffic runs")
+    d.add_argument("--seed", type=int, default=1)
+    d.set_defaults(fn=_cmd_draw)
     c = sub.add_parser("compare", help="send the same traffic over several backends and compare")
     c.add_argument("--backends", default="flannel-udp,flannel-vxlan,flannel-host-gw")
     c.add_argument("--seed", type=int, default=1)

@@ -124,6 +124,7 @@ class DockerHost:
         addr = self._allocate(ip)
         ns = Namespace(self.sim, name)
         ns.hostname = cid[:12]
+        ns.parent = self.ns
         host_name = "veth" + "".join(f"{self.sim.rng.getrandbits(4):x}" for _ in range(7))
         mac = mac_from_ip(addr)
         inside, outside = veth_pair(self.sim, "eth0", host_name, mac=mac, mtu=self.mtu)

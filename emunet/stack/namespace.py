@@ -80,6 +80,8 @@ class Namespace:
         self.protocols = {}
         self.drop_reasons = Counter()
         self.hostname = name
+        #: the namespace of the machine this one runs on (a container's host), for pictures
+        self.parent = None
         self._local_ips = {}
         self._ident = {}
         sim.register(self)
