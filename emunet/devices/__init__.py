@@ -5,3 +5,8 @@ from emunet.devices.loopback import Loopback
 from emunet.devices.bridge import Bridge, FdbEntry
 
 __all__ = ["NetDevice", "DeviceStats", "Veth", "veth_pair", "Loopback", "Bridge", "FdbEntry"]
+from emunet.devices.tun import Tun
+from emunet.devices.vxlan import Vxlan, VxlanFdbEntry
+from emunet.devices.switch import Nic, Switch
+
+__all__ += ["Tun", "Vxlan", "VxlanFdbEntry", "Nic", "Switch"]

@@ -34,3 +34,9 @@ __all__ = [
     "IcmpView", "UdpView", "TcpView",
     "TCP_FIN", "TCP_SYN", "TCP_RST", "TCP_PSH", "TCP_ACK",
 ]
+from emunet.wire.vxlan import (
+    VxlanView, TunnelTemplate, VXLAN_HLEN, VXLAN_FLAG_I, IANA_VXLAN_PORT, LINUX_VXLAN_PORT,
+)
+
+__all__ += ["VxlanView", "TunnelTemplate", "VXLAN_HLEN", "VXLAN_FLAG_I", "IANA_VXLAN_PORT",
+            "LINUX_VXLAN_PORT"]
