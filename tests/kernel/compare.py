@@ -1,0 +1,470 @@
+"""Frame-by-frame comparison of two captures: the kernel's and emunet's.
+
+Each frame is dissected here, with ``struct`` and nothing from emunet or Scapy
+(an independent reader), into named fields: ``eth.dst``, ``arp.op``,
+``ip.tos``, ``ip.flags.df``, ``ip.checksum`` (valid or not), ``icmp.quote.ip.ttl``,
+``udp.len``, ``vxlan.vni``, ``inner.ip.ttl``, ``tcp.options``, ... .  Per
+interface, the two frame sequences are aligned in order; a frame only one side
+has, a frame out of order, and every field whose value differs are reported by
+name.  ``frame.len`` and ``frame.direction`` (in/out, as the capture saw it)
+are fields too.
+
+Normalised fields: the only ones that may differ, because each side draws
+them at random or reads them from a clock.  Everything else must be equal.
+
+================================  ===========================================================
+field                             replaced by, and why
+================================  ===========================================================
+``ip.id`` (also quoted, inner)    0 stays 0; any other value becomes a label by first
+                                  appearance on that interface (``id#0``, ``id#1``...), so an
+                                  ID that must repeat (a quoted header, VXLAN inner packet)
+                                  must repeat on both sides.  The kernel's hashed generator
+                                  (``ip_idents_reserve``) is seeded at random per boot.  For
+                                  TCP and UDP, ``ip.id.step`` says whether the ID is the
+                                  flow's previous ID + 1 (a connected socket's counter).
+``icmp.ident`` (echo id)          a label by first appearance: iputils and emunet's ping pick
+                                  the identifier at random; a reply must echo the request's.
+``icmp.timestamp``                the first 16 data bytes of an echo (iputils' struct
+                                  timeval, wall-clock time of sending) are not compared.
+TCP ``seq``/``ack``               relative to each side's ISN (the SYN's sequence number):
+                                  ISNs are random (``secure_tcp_seq``).
+TCP timestamps option             TSval is not compared (a random per-connection offset);
+                                  ``tcp.ts.ecr`` says whether TSecr is 0 or echoes a TSval
+                                  the peer sent before.
+ephemeral ports                   a port in ``ip_local_port_range`` (32768–60999) becomes a
+                                  label by first appearance (``eph#0``...): connect() and
+                                  autobind pick it at random.  This covers the VXLAN outer
+                                  source port (a hash of the inner flow, in that range): the
+                                  request and its reply must still carry the same one.
+checksums                         compared by validity (``valid``, ``zero``, ``bad``), not
+                                  value: every checksum covers one of the fields above.
+time                              not compared frame by frame; :func:`compare_timing`
+                                  compares times since the first frame within a tolerance
+                                  where a test asks for it (ARP retransmits, the FAILED
+                                  timeout, the delayed probe).
+================================  ===========================================================
+"""
+import difflib
+import struct
+
+EPHEMERAL = range(32768, 61000)   # net.ipv4.ip_local_port_range = 32768 60999
+VXLAN_PORTS = (4789, 8472)
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101
+
+NORMALISED = ("ip.id", "icmp.ident", "icmp.timestamp", "tcp.seq", "tcp.ack", "tcp.ts.val",
+              "tcp.ts.ecr", "ephemeral ports", "checksum values", "time")
+
+
+def _mac(b: bytes) -> str:
+    return ":".join(f"{x:02x}" for x in b)
+
+
+def _ip(b: bytes) -> str:
+    return ".".join(str(x) for x in b)
+
+
+def _csum(data: bytes) -> int:
+    """RFC 1071 one's-complement sum, folded (0xffff for a buffer that checks)."""
+    if len(data) & 1:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def _l4_valid(src: bytes, dst: bytes, proto: int, seg: bytes) -> bool:
+    pseudo = src + dst + bytes((0, proto)) + len(seg).to_bytes(2, "big")
+    return _csum(pseudo + seg) == 0xFFFF
+
+
+class Normaliser:
+    """The per-interface state of the normalisation (labels, ISNs, TSvals seen)."""
+
+    def __init__(self):
+        self.labels = {}
+        self.isn = {}
+        self.tsvals = {}
+        self.last_id = {}
+
+    def label(self, kind: str, value, prefix: str) -> str:
+        table = self.labels.setdefault(kind, {})
+        if value not in table:
+            table[value] = f"{prefix}#{len(table)}"
+        return table[value]
+
+    def ip_id(self, value: int) -> str:
+        return "0" if value == 0 else self.label("ip.id", value, "id")
+
+    def port(self, value: int):
+        return self.label("port", value, "eph") if value in EPHEMERAL else value
+
+    def id_step(self, flow, value: int) -> str:
+        prev = self.last_id.get(flow)
+        self.last_id[flow] = value
+        if prev is None:
+            return "first in flow"
+        return "+1" if value == (prev + 1) & 0xFFFF else "not +1"
+
+
+class Dissector:
+    def __init__(self, norm: Normaliser):
+        self.norm = norm
+        self.out = []
+
+    def add(self, name: str, value) -> None:
+        self.out.append((name, value))
+
+    # -- Ethernet / ARP -------------------------------------------------------
+    def ether(self, buf: bytes, off: int, end: int, p: str = "") -> None:
+        if end - off < 14:
+            self.add(f"{p}eth.truncated", buf[off:end].hex())
+            return
+        self.add(f"{p}eth.dst", _mac(buf[off:off + 6]))
+        self.add(f"{p}eth.src", _mac(buf[off + 6:off + 12]))
+        etype = struct.unpack_from("!H", buf, off + 12)[0]
+        self.add(f"{p}eth.type", f"0x{etype:04x}")
+        off += 14
+        if etype == 0x0806:
+            used = self.arp(buf, off, end, p)
+        elif etype == 0x0800:
+            used = self.ipv4(buf, off, end, f"{p}ip", quoted=False)
+        else:
+            self.add(f"{p}eth.payload", buf[off:end].hex())
+            used = end - off
+        if off + used < end:
+            self.add(f"{p}eth.trailer", buf[off + used:end].hex())
+
+    def arp(self, buf: bytes, off: int, end: int, p: str) -> int:
+        if end - off < 28:
+            self.add(f"{p}arp.truncated", buf[off:end].hex())
+            return end - off
+        htype, ptype, hlen, plen, op = struct.unpack_from("!HHBBH", buf, off)
+        for k, v in (("htype", htype), ("ptype", f"0x{ptype:04x}"), ("hlen", hlen),
+                     ("plen", plen), ("op", op)):
+            self.add(f"{p}arp.{k}", v)
+        self.add(f"{p}arp.sha", _mac(buf[off + 8:off + 14]))
+        self.add(f"{p}arp.spa", _ip(buf[off + 14:off + 18]))
+        self.add(f"{p}arp.tha", _mac(buf[off + 18:off + 24]))
+        self.add(f"{p}arp.tpa", _ip(buf[off + 24:off + 28]))
+        return 28
+
+    # -- IPv4 -------------------------------------------------------------------
+    def ipv4(self, buf: bytes, off: int, end: int, p: str, quoted: bool) -> int:
+        """Dissect the IPv4 packet at ``off``; returns the bytes it covers (its total length)."""
+        if end - off < 20:
+            self.add(f"{p}.truncated", buf[off:end].hex())
+            return end - off
+        vihl, tos, tot, ident, frag, ttl, proto, _ck = struct.unpack_from("!BBHHHBBH", buf, off)
+        ihl = (vihl & 0x0F) * 4
+        src, dst = buf[off + 12:off + 16], buf[off + 16:off + 20]
+        self.add(f"{p}.version", vihl >> 4)
+        self.add(f"{p}.ihl", ihl)
+        self.add(f"{p}.tos", f"0x{tos:02x}")
+        self.add(f"{p}.len", tot)
+        self.add(f"{p}.id", self.norm.ip_id(ident))
+        self.add(f"{p}.flags.rb", frag >> 15)
+        self.add(f"{p}.flags.df", (frag >> 14) & 1)
+        self.add(f"{p}.flags.mf", (frag >> 13) & 1)
+        self.add(f"{p}.frag_offset", frag & 0x1FFF)
+        self.add(f"{p}.ttl", ttl)
+        self.add(f"{p}.proto", proto)
+        hdr_ok = off + ihl <= end and _csum(buf[off:off + ihl]) == 0xFFFF
+        self.add(f"{p}.checksum", "valid" if hdr_ok else "bad")
+        self.add(f"{p}.src", _ip(src))
+        self.add(f"{p}.dst", _ip(dst))
+        if ihl > 20:
+            self.add(f"{p}.options", buf[off + 20:off + ihl].hex())
+        pend = min(end, off + tot)
+        complete = off + tot <= end
+        if quoted:
+            self.add(f"{p}.quoted_bytes", pend - off)
+        base = p[:-2] if p.endswith("ip") else p + "."
+        l4 = off + ihl
+        if (frag & 0x1FFF) == 0 and l4 <= pend:
+            flow = (src, dst, proto)
+            if proto == 1:
+                self.icmp(buf, l4, pend, f"{base}icmp", complete)
+            elif proto == 17:
+                self.udp(buf, l4, pend, f"{base}udp", src, dst, complete, quoted)
+            elif proto == 6:
+                self.tcp(buf, l4, pend, f"{base}tcp", src, dst, complete, quoted)
+            else:
+                self.add(f"{base}ip.payload", buf[l4:pend].hex())
+            if proto in (6, 17) and pend - l4 >= 4 and not quoted:
+                sport, dport = struct.unpack_from("!HH", buf, l4)
+                self.add(f"{p}.id.step", self.norm.id_step(flow + (sport, dport), ident))
+        return tot if complete else end - off
+
+    # -- ICMP ---------------------------------------------------------------------
+    def icmp(self, buf: bytes, off: int, end: int, p: str, complete: bool) -> None:
+        if end - off < 8:
+            self.add(f"{p}.truncated", buf[off:end].hex())
+            return
+        t, code = buf[off], buf[off + 1]
+        self.add(f"{p}.type", t)
+        self.add(f"{p}.code", code)
+        if complete:
+            self.add(f"{p}.checksum", "valid" if _csum(buf[off:end]) == 0xFFFF else "bad")
+        else:
+            self.add(f"{p}.checksum", "unverifiable (quote cut short)")
+        if t in (0, 8):
+            ident, seq = struct.unpack_from("!HH", buf, off + 4)
+            self.add(f"{p}.ident", self.norm.label("icmp.ident", ident, "ping"))
+            self.add(f"{p}.seq", seq)
+            data = buf[off + 8:end]
+            self.add(f"{p}.data_len", len(data))
+            if len(data) >= 16:
+                self.add(f"{p}.timestamp", "(timeval, not compared)")
+                data = data[16:]
+            self.add(f"{p}.data", data.hex())
+        elif t in (3, 4, 5, 11, 12):
+            self.add(f"{p}.rest", buf[off + 4:off + 8].hex())
+            if end - off > 8:
+                self.ipv4(buf, off + 8, end, f"{p}.quote.ip", quoted=True)
+        else:
+            self.add(f"{p}.rest", buf[off + 4:end].hex())
+
+    # -- UDP / VXLAN ----------------------------------------------------------------
+    def udp(self, buf, off, end, p, src, dst, complete, quoted) -> None:
+        if end - off < 8:
+            self.add(f"{p}.truncated", buf[off:end].hex())
+            return
+        sport, dport, ulen, ck = struct.unpack_from("!HHHH", buf, off)
+        self.add(f"{p}.sport", self.norm.port(sport))
+        self.add(f"{p}.dport", self.norm.port(dport))
+        self.add(f"{p}.len", ulen)
+        if ck == 0:
+            state = "zero"
+        elif not complete or off + ulen > end:
+            state = "unverifiable (quote cut short)"
+        else:
+            state = "valid" if _l4_valid(src, dst, 17, buf[off:off + ulen]) else "bad"
+        self.add(f"{p}.checksum", state)
+        data_end = min(end, off + ulen)
+        if not quoted and dport in VXLAN_PORTS and data_end - off >= 16:
+            v = off + 8
+            self.add("vxlan.flags", f"0x{buf[v]:02x}")
+            self.add("vxlan.reserved", buf[v + 1:v + 4].hex() + "/" + buf[v + 7:v + 8].hex())
+            self.add("vxlan.vni", int.from_bytes(buf[v + 4:v + 7], "big"))
+            self.ether(buf, v + 8, data_end, "inner.")
+        else:
+            self.add(f"{p}.payload", buf[off + 8:data_end].hex())
+
+    # -- TCP ------------------------------------------------------------------------
+    def tcp(self, buf, off, end, p, src, dst, complete, quoted) -> None:
+        if end - off < 20:
+            self.add(f"{p}.truncated", buf[off:end].hex())
+            return
+        sport, dport, seq, ack, doff_flags, win, ck, urg = struct.unpack_from("!HHIIHHHH", buf, off)
+        doff = (doff_flags >> 12) * 4
+        flags = doff_flags & 0x0FFF
+        names = "FIN SYN RST PSH ACK URG ECE CWR AE".split()
+        fl = ",".join(n for i, n in enumerate(names) if flags >> i & 1)
+        me, peer = (src, sport), (dst, dport)
+        if flags & 0x02 and me not in self.norm.isn and not quoted:
+            self.norm.isn[me] = seq
+        self.add(f"{p}.sport", self.norm.port(sport))
+        self.add(f"{p}.dport", self.norm.port(dport))
+        isn = self.norm.isn.get(me)
+        self.add(f"{p}.seq", f"ISN+{(seq - isn) & 0xFFFFFFFF}" if isn is not None else seq)
+        pisn = self.norm.isn.get(peer)
+        if flags & 0x10:
+            self.add(f"{p}.ack", f"peer ISN+{(ack - pisn) & 0xFFFFFFFF}" if pisn is not None else ack)
+        else:
+            self.add(f"{p}.ack", ack)   # must be 0 without ACK (a SYN's, a bare RST's)
+        self.add(f"{p}.doff", doff)
+        self.add(f"{p}.flags", fl)
+        self.add(f"{p}.window", win)
+        if complete:
+            state = "valid" if _l4_valid(src, dst, 6, buf[off:end]) else "bad"
+        else:
+            state = "unverifiable (quote cut short)"
+        self.add(f"{p}.checksum", state)
+        self.add(f"{p}.urgptr", urg)
+        opts = []
+        i, oend = off + 20, min(end, off + doff)
+        while i < oend:
+            kind = buf[i]
+            if kind == 0:
+                opts.append("EOL")
+                i += 1
+                continue
+            if kind == 1:
+                opts.append("NOP")
+                i += 1
+                continue
+            ln = buf[i + 1] if i + 1 < oend else 0
+            body = buf[i + 2:i + ln]
+            if kind == 2 and ln == 4:
+                opts.append(f"MSS={struct.unpack('!H', body)[0]}")
+            elif kind == 3 and ln == 3:
+                opts.append(f"WS={body[0]}")
+            elif kind == 4 and ln == 2:
+                opts.append("SACK_PERM")
+            elif kind == 8 and ln == 10:
+                tsval, tsecr = struct.unpack("!II", body)
+                opts.append("TS")
+                if not quoted:
+                    self.norm.tsvals.setdefault(me, set()).add(tsval)
+                    if tsecr == 0:
+                        ecr = "0"
+                    elif tsecr in self.norm.tsvals.get(peer, ()):
+                        ecr = "echoes a peer TSval"
+                    else:
+                        ecr = "not a TSval the peer sent"
+                    self.add(f"{p}.ts.ecr", ecr)
+            else:
+                opts.append(f"kind{kind}:{body.hex()}")
+            i += max(ln, 2)
+        self.add(f"{p}.options", " ".join(opts))
+        payload = buf[off + doff:end]
+        self.add(f"{p}.len", len(payload))
+        self.add(f"{p}.payload", payload.hex())
+
+
+def dissect(data: bytes, norm: Normaliser = None, linktype: int = LINKTYPE_ETHERNET) -> list:
+    """The frame's named fields, in order, normalised (see the module's table)."""
+    d = Dissector(norm or Normaliser())
+    d.add("frame.len", len(data))
+    if linktype == LINKTYPE_RAW:
+        d.ipv4(data, 0, len(data), "ip", quoted=False)
+    else:
+        d.ether(data, 0, len(data))
+    return d.out
+
+
+def summary(data: bytes, linktype: int = LINKTYPE_ETHERNET) -> str:
+    """One line per frame, for messages (tcpdump-like)."""
+    f = dict(dissect(data, Normaliser(), linktype))
+    n = len(data)
+    if "arp.op" in f:
+        op = {1: "request", 2: "reply"}.get(f["arp.op"], f["arp.op"])
+        return (f"ARP {op} {f['arp.spa']}({f['arp.sha']}) → {f['arp.tpa']}({f['arp.tha']}) "
+                f"[{f['eth.src']} → {f['eth.dst']}], {n} bytes")
+    if "ip.src" not in f:
+        return f"ethertype {f.get('eth.type')}, {n} bytes"
+    s = f"IP {f['ip.src']} → {f['ip.dst']}"
+    if "vxlan.vni" in f:
+        s += f" VXLAN vni {f['vxlan.vni']}: inner"
+        pre = "inner."
+        s += f" {f.get(pre + 'ip.src', f.get(pre + 'eth.type'))} → {f.get(pre + 'ip.dst', '')}"
+        if pre + "icmp.type" in f:
+            s += f" ICMP type {f[pre + 'icmp.type']}"
+    elif "icmp.type" in f:
+        s += f" ICMP type {f['icmp.type']} code {f['icmp.code']}"
+        if "icmp.seq" in f:
+            s += f" seq {f['icmp.seq']}"
+    elif "udp.sport" in f:
+        s += f" UDP {f['udp.sport']} → {f['udp.dport']} len {f['udp.len']}"
+    elif "tcp.flags" in f:
+        s += f" TCP {f['tcp.sport']} → {f['tcp.dport']} [{f['tcp.flags']}] len {f['tcp.len']}"
+    return f"{s}, {n} bytes"
+
+
+class Report:
+    """The outcome of a comparison: differences, by interface, frame and field."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.diffs = []
+        self.fields = set()
+        self.frames = 0
+        self.tables = []
+
+    def __bool__(self) -> bool:
+        return not self.diffs
+
+    def text(self) -> str:
+        head = (f"{self.name}: {len(self.diffs)} difference(s) between the kernel's capture "
+                f"and emunet's\n")
+        return head + "\n".join(f"  - {d}" for d in self.diffs) + "\n" + "\n".join(self.tables)
+
+
+def _signature(data: bytes, linktype: int) -> str:
+    """What a frame is, for aligning the two sequences (not all fields: those come after)."""
+    f = dict(dissect(data, Normaliser(), linktype))
+    keys = ("eth.type", "arp.op", "arp.spa", "arp.tpa", "ip.src", "ip.dst", "ip.proto",
+            "icmp.type", "icmp.code", "udp.dport", "tcp.flags", "tcp.len", "inner.ip.src",
+            "inner.ip.dst", "inner.icmp.type", "inner.arp.op")
+    return "|".join(str(f.get(k, "")) for k in keys)
+
+
+def compare(name: str, kernel: dict, emunet: dict, linktypes: dict = None,
+            compare_direction: bool = True) -> Report:
+    """Compare two captures, interface by interface.
+
+    ``kernel`` and ``emunet`` map an interface label (``"c1/eth0"``) to a list of
+    ``(time_ns, bytes, direction)`` in capture order.  Returns a :class:`Report`."""
+    rep = Report(name)
+    linktypes = linktypes or {}
+    for iface in sorted(set(kernel) | set(emunet)):
+        lt = linktypes.get(iface, LINKTYPE_ETHERNET)
+        ks, es = kernel.get(iface, []), emunet.get(iface, [])
+        kn, en = Normaliser(), Normaliser()
+        kd = [dissect(f[1], kn, lt) for f in ks]
+        ed = [dissect(f[1], en, lt) for f in es]
+        rep.frames += max(len(ks), len(es))
+        table = [f"  {iface}: kernel {len(ks)} frame(s), emunet {len(es)}"]
+        for i in range(max(len(ks), len(es))):
+            k = f"{ks[i][2]:>3} {summary(ks[i][1], lt)}" if i < len(ks) else ""
+            e = f"{es[i][2]:>3} {summary(es[i][1], lt)}" if i < len(es) else ""
+            table.append(f"    #{i + 1:<2} kernel: {k}\n        emunet: {e}")
+        rep.tables.append("\n".join(table))
+        sm = difflib.SequenceMatcher(a=[_signature(f[1], lt) for f in ks],
+                                     b=[_signature(f[1], lt) for f in es], autojunk=False)
+        for op, a0, a1, b0, b1 in sm.get_opcodes():
+            if op == "equal":
+                pairs = list(zip(range(a0, a1), range(b0, b1)))
+            elif op == "replace" and a1 - a0 == b1 - b0:
+                pairs = list(zip(range(a0, a1), range(b0, b1)))
+            else:
+                for i in range(a0, a1):
+                    rep.diffs.append(f"{iface}: kernel frame #{i + 1} has no counterpart in emunet "
+                                     f"at this place: {summary(ks[i][1], lt)}")
+                for j in range(b0, b1):
+                    rep.diffs.append(f"{iface}: emunet frame #{j + 1} has no counterpart in the "
+                                     f"kernel at this place: {summary(es[j][1], lt)}")
+                continue
+            for i, j in pairs:
+                _compare_frame(rep, iface, i, j, kd[i], ed[j], ks[i], es[j], lt, compare_direction)
+    return rep
+
+
+def _compare_frame(rep, iface, i, j, kf, ef, kraw, eraw, lt, compare_direction) -> None:
+    kmap, emap = dict(kf), dict(ef)
+    if compare_direction:
+        kmap["frame.direction"], emap["frame.direction"] = kraw[2], eraw[2]
+    rep.fields.update(kmap)
+    rep.fields.update(emap)
+    where = f"{iface} frame #{i + 1}" + (f" (emunet #{j + 1})" if i != j else "")
+    names = [n for n, _ in kf] + [n for n in emap if n not in kmap]
+    if "frame.direction" in kmap and "frame.direction" not in names:
+        names.insert(0, "frame.direction")
+    bad = []
+    for n in names:
+        kv, ev = kmap.get(n, "(absent)"), emap.get(n, "(absent)")
+        if kv != ev:
+            bad.append(f"{n}: kernel {kv!s}, emunet {ev!s}")
+    if bad:
+        rep.diffs.append(f"{where} [{summary(kraw[1], lt)}]: " + "; ".join(bad))
+
+
+def compare_timing(rep: Report, kernel: dict, emunet: dict, tolerance_ns: int,
+                   ifaces=None) -> Report:
+    """Add to ``rep`` every frame whose time since the first frame of its capture (over all
+    interfaces) differs by more than ``tolerance_ns`` between the two sides.  Frames are
+    paired by position per interface (the field comparison reports missing ones)."""
+    def t0(cap):
+        times = [f[0] for frames in cap.values() for f in frames]
+        return min(times) if times else 0
+    k0, e0 = t0(kernel), t0(emunet)
+    for iface in ifaces or sorted(set(kernel) & set(emunet)):
+        for i, (kf, ef) in enumerate(zip(kernel.get(iface, []), emunet.get(iface, []))):
+            dk, de = kf[0] - k0, ef[0] - e0
+            if abs(dk - de) > tolerance_ns:
+                rep.diffs.append(f"{iface} frame #{i + 1} [{summary(kf[1])}]: time since the first "
+                                 f"frame: kernel {dk / 1e9:.3f} s, emunet {de / 1e9:.3f} s "
+                                 f"(tolerance {tolerance_ns / 1e9:.3f} s)")
+    return rep
