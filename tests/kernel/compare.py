@@ -82,19 +82,24 @@ def _l4_valid(src: bytes, dst: bytes, proto: int, seg: bytes) -> bool:
 class Normaliser:
     """The per-interface state of the normalisation (labels, ISNs, TSvals seen)."""
 
-    def __init__(self):
+    def __init__(self, raw: bool = False):
+        self.raw = raw       # raw: no labels, the values as they are (for summaries)
         self.labels = {}
         self.isn = {}
         self.tsvals = {}
         self.last_id = {}
 
     def label(self, kind: str, value, prefix: str) -> str:
+        if self.raw:
+            return value
         table = self.labels.setdefault(kind, {})
         if value not in table:
             table[value] = f"{prefix}#{len(table)}"
         return table[value]
 
     def ip_id(self, value: int) -> str:
+        if self.raw:
+            return f"0x{value:04x}"
         return "0" if value == 0 else self.label("ip.id", value, "id")
 
     def port(self, value: int):
@@ -337,7 +342,7 @@ def dissect(data: bytes, norm: Normaliser = None, linktype: int = LINKTYPE_ETHER
 
 def summary(data: bytes, linktype: int = LINKTYPE_ETHERNET) -> str:
     """One line per frame, for messages (tcpdump-like)."""
-    f = dict(dissect(data, Normaliser(), linktype))
+    f = dict(dissect(data, Normaliser(raw=True), linktype))
     n = len(data)
     if "arp.op" in f:
         op = {1: "request", 2: "reply"}.get(f["arp.op"], f["arp.op"])
@@ -371,7 +376,7 @@ class Report:
         self.diffs = []
         self.fields = set()
         self.frames = 0
-        self.tables = []
+        self.tables = {}
 
     def __bool__(self) -> bool:
         return not self.diffs
@@ -379,7 +384,9 @@ class Report:
     def text(self) -> str:
         head = (f"{self.name}: {len(self.diffs)} difference(s) between the kernel's capture "
                 f"and emunet's\n")
-        return head + "\n".join(f"  - {d}" for d in self.diffs) + "\n" + "\n".join(self.tables)
+        bad = [t for iface, t in self.tables.items() if any(d.startswith(iface) for d in self.diffs)]
+        return (head + "\n".join(f"  - {d}" for d in self.diffs) + "\nthe captures side by side "
+                "(raw values):\n" + "\n".join(bad or self.tables.values()))
 
 
 def _signature(data: bytes, linktype: int) -> str:
@@ -411,7 +418,7 @@ def compare(name: str, kernel: dict, emunet: dict, linktypes: dict = None,
             k = f"{ks[i][2]:>3} {summary(ks[i][1], lt)}" if i < len(ks) else ""
             e = f"{es[i][2]:>3} {summary(es[i][1], lt)}" if i < len(es) else ""
             table.append(f"    #{i + 1:<2} kernel: {k}\n        emunet: {e}")
-        rep.tables.append("\n".join(table))
+        rep.tables[iface] = "\n".join(table)
         sm = difflib.SequenceMatcher(a=[_signature(f[1], lt) for f in ks],
                                      b=[_signature(f[1], lt) for f in es], autojunk=False)
         for op, a0, a1, b0, b1 in sm.get_opcodes():
