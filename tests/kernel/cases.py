@@ -10,21 +10,20 @@ from emunet.sim import Simulator
 from emunet.control.docker import DockerHost
 from emunet.wire.ethernet import mac_to_str
 
-from tests.kernel.harness import Topology, wait_quiet
+from tests.kernel.harness import Topology, run, wait_quiet
 
 
-def emunet_frames(sim, labels: dict) -> dict:
-    """emunet's capture per interface label, as ``(time_ns, bytes, direction)``.
+def emunet_frames(sim, labels) -> dict:
+    """emunet's capture per interface ``namespace/iface``, as ``(time_ns, bytes, direction)``.
 
-    ``labels`` maps a label (``"c1/eth0"``) to the model's ``namespace/iface``.  On ``lo``
-    only the incoming copy is kept: libpcap drops the outgoing copy on loopback, so
-    tcpdump -i lo (and our AF_PACKET capture) shows each packet once."""
+    On ``lo`` only the incoming copy is kept: libpcap drops the outgoing copy on loopback,
+    so tcpdump -i lo (and our AF_PACKET capture) shows each packet once."""
     out = {}
-    for label, key in labels.items():
+    for key in labels:
         recs = sim.capture.on(key)
         if key.endswith("/lo"):
             recs = [r for r in recs if r.direction == "in"]
-        out[label] = [(r.time_ns, bytes(r.data), r.direction) for r in recs]
+        out[key] = [(r.time_ns, bytes(r.data), r.direction) for r in recs]
     return out
 
 
@@ -37,62 +36,147 @@ class DockerModel:
         self.host = DockerHost(self.sim)
         self.containers = {name: self.host.run(name, ip=ip) for name, ip in containers}
 
-    def labels(self, with_lo: bool = True) -> dict:
-        """Interface label → the model's ``namespace/iface`` (the labels name the kernel's too)."""
-        br = self.host.bridge.name
-        out = {f"host/{br}": f"host/{br}"}
-        for name, c in self.containers.items():
-            out[f"host/{c.veth_host.name}"] = f"host/{c.veth_host.name}"
-            out[f"{name}/eth0"] = f"{name}/eth0"
-            if with_lo:
-                out[f"{name}/lo"] = f"{name}/lo"
-        if with_lo:
-            out["host/lo"] = "host/lo"
-        return out
 
 
-class DockerKernel:
-    """The same topology in namespaces ``emuk-<case>-host``, ``-c1``, ``-c2``, built from a
-    :class:`DockerModel`: docker0 with the model's MAC and address, one veth pair per
-    container with the model's names and MACs on both ends, eth0 with the model's address,
-    a default route via the bridge, IPv6 off, TX checksum offload off, forwarding on."""
+class Mirror:
+    """An emunet model built again in namespaces ``emuk-<case>-<namespace>``.
 
-    def __init__(self, t: Topology, model: DockerModel):
+    Every namespace of the simulator becomes a network namespace (IPv6 off, ``lo`` up,
+    ``ip_forward`` as in the model) and every device the same kind of Linux device with
+    the same name, MAC and MTU: a bridge (multicast snooping off, see below), a veth pair
+    (one end in each namespace), a VXLAN device (``id``, ``local``, ``dev``, ``dstport``,
+    ``nolearning``, its permanent FDB entries).  Then bridge ports, addresses,
+    the main table's non-kernel routes (``via``, ``onlink``, ``src``, ``metric``),
+    permanent neighbours, and TX checksum offload off on every device.  Devices the
+    kernel here cannot make (TUN fed by a process, ipip, the underlay's NICs and switch)
+    raise :class:`Unsupported`.
+
+    A bridge is created with ``mcast_snooping 0``: a snooping bridge joins 224.0.0.106
+    and sends two IGMPv3 reports when it comes up (FINDINGS §11), which emunet does not
+    model; in a real docker host they go out before any port exists and nobody sees
+    them.  Snooping only changes how multicast is forwarded, which no case sends."""
+
+    def __init__(self, t: Topology, sim):
+        from emunet.devices.bridge import Bridge
+        from emunet.devices.loopback import Loopback
+        from emunet.devices.veth import Veth
+        from emunet.devices.vxlan import Vxlan
+
         self.t = t
-        self.model = model
-        host = model.host
-        self.ns = {"host": t.netns("host", forwarding=True)}
-        br = host.bridge
-        h = self.ns["host"]
-        # multicast snooping off: a bridge that snoops joins 224.0.0.106 and sends IGMPv3
-        # reports when it comes up (FINDINGS §11); docker0 sends them before any port
-        # exists and nobody sees them, and emunet does not model them
-        t.ip(h, "link", "add", br.name, "type", "bridge", "mcast_snooping", "0")
-        t.ip(h, "link", "set", br.name, "address", mac_to_str(br.mac))
-        for a in host.ns.addresses(br):
-            t.ip(h, "addr", "add", f"{a.ip}/{a.prefixlen}", "brd", "+", "dev", br.name)
-        t.ip(h, "link", "set", br.name, "up")
-        t.tx_csum_off(h, br.name)
-        for name, c in model.containers.items():
-            ns = self.ns[name] = t.netns(name)
-            eth0 = c.ns.dev("eth0")
-            t.veth(h, c.veth_host.name, ns, "eth0", mac_a=mac_to_str(c.veth_host.mac),
-                   mac_b=mac_to_str(eth0.mac), mtu=eth0.mtu)
-            for a in c.ns.addresses(eth0):
-                t.ip(ns, "addr", "add", f"{a.ip}/{a.prefixlen}", "brd", "+", "dev", "eth0")
-            t.ip(ns, "route", "add", "default", "via", str(host.gateway))
-            t.ip(h, "link", "set", c.veth_host.name, "master", br.name)
-            t.ip(h, "link", "set", c.veth_host.name, "up")
+        self.sim = sim
+        self.ns = {}
+        for name, ns in sim.namespaces.items():
+            self.ns[name] = t.netns(name, forwarding=ns.ip_forward)
+        done = set()
+        # devices first, VXLAN devices last (they name a lower device)
+        for name, ns in sim.namespaces.items():
+            k = self.ns[name]
+            devs = sorted(ns.devices.values(), key=lambda d: isinstance(d, Vxlan))
+            for dev in devs:
+                if isinstance(dev, Loopback) or dev in done:
+                    continue
+                if isinstance(dev, Bridge):
+                    t.ip(k, "link", "add", dev.name, "type", "bridge", "mcast_snooping", "0")
+                elif isinstance(dev, Veth):
+                    peer = dev.peer
+                    done.update((dev, peer))
+                    t.veth(k, dev.name, self.ns[peer.ns.name], peer.name, mac_a=mac_to_str(dev.mac),
+                           mac_b=mac_to_str(peer.mac), mtu=dev.mtu)
+                    continue
+                elif isinstance(dev, Vxlan):
+                    args = ["link", "add", dev.name, "type", "vxlan", "id", str(dev.vni),
+                            "local", _ip(dev.local), "dstport", str(dev.dstport)]
+                    if dev.lower is not None:
+                        args += ["dev", dev.lower.name]
+                    if not dev.learning:
+                        args.append("nolearning")
+                    if dev.port_range != (0, 0):
+                        args += ["srcport", *map(str, dev.port_range)]
+                    if dev.ttl:
+                        args += ["ttl", str(dev.ttl)]
+                    if not dev.udpcsum:
+                        args.append("noudpcsum")
+                    t.ip(k, *args)
+                else:
+                    raise Unsupported(f"{dev.key} is a {type(dev).__name__}: the kernel "
+                                      f"comparison does not build those")
+                t.ip(k, "link", "set", dev.name, "address", mac_to_str(dev.mac), "mtu", str(dev.mtu))
+        for name, ns in sim.namespaces.items():
+            k = self.ns[name]
+            for dev in ns.devices.values():
+                if dev.master is not None:
+                    t.ip(k, "link", "set", dev.name, "master", dev.master.name)
+            for dev in ns.devices.values():
+                if not isinstance(dev, Loopback):
+                    t.tx_csum_off(k, dev.name)
+                    if dev.admin_up:
+                        t.ip(k, "link", "set", dev.name, "up")
+            for a in ns.addrs:
+                if a.dev.loopback:
+                    continue
+                args = ["addr", "add", f"{a.ip}/{a.prefixlen}"]
+                if a.broadcast is not None:
+                    args += ["brd", str(a.broadcast)]
+                if a.scope != "global":
+                    args += ["scope", a.scope]
+                t.ip(k, *args, "dev", a.dev.name)
+            for r in ns.main_table:
+                if r.proto == "kernel":
+                    continue
+                args = ["route", "add"]
+                if r.type != "unicast":
+                    args.append(r.type)
+                args.append(str(r.dst))
+                if r.via:
+                    args += ["via", r.via]
+                if r.dev is not None:
+                    args += ["dev", r.dev.name]
+                if r.onlink:
+                    args.append("onlink")
+                if r.src:
+                    args += ["src", r.src]
+                if r.metric:
+                    args += ["metric", str(r.metric)]
+                t.ip(k, *args)
+            for n in ns.neigh:
+                if n.state == "PERMANENT":
+                    t.ip(k, "neigh", "add", _ip(n.ip), "lladdr", mac_to_str(n.lladdr),
+                         "dev", n.dev.name, "nud", "permanent")
+            for dev in ns.devices.values():
+                if isinstance(dev, Vxlan):
+                    for e in dev.fdb_entries():
+                        run(["bridge", "-n", k, "fdb", "append", mac_to_str(e.mac), "dev", dev.name,
+                             "dst", _ip(e.dst), "self"] + (["permanent"] if e.permanent else []))
+                elif isinstance(dev, Bridge):
+                    for e in dev.fdb_entries():
+                        if e.is_static:
+                            run(["bridge", "-n", k, "fdb", "add", mac_to_str(e.mac), "dev",
+                                 e.port.name, "master", "static"])
+
+    @staticmethod
+    def labels_of(sim, lo: bool = True) -> list:
+        """Every interface of the model, as ``namespace/iface``."""
+        return [f"{name}/{d}" for name, ns in sim.namespaces.items() for d in ns.devices
+                if lo or d != "lo"]
 
     def sniff(self, labels) -> dict:
-        """One capture per label ``"<ns>/<iface>"``; the bridge is put in promiscuous mode,
-        as tcpdump puts it."""
+        """One capture per label ``namespace/iface``; bridges in promiscuous mode, as tcpdump
+        puts them."""
+        from emunet.devices.bridge import Bridge
         out = {}
         for label in labels:
-            short, ifname = label.split("/")
-            out[label] = self.t.sniff(self.ns[short], ifname,
-                                      promisc=ifname == self.model.host.bridge.name)
+            name, ifname = label.split("/")
+            dev = self.sim.ns(name).dev(ifname)
+            out[label] = self.t.sniff(self.ns[name], ifname, promisc=isinstance(dev, Bridge))
         return out
+
+
+class Unsupported(Exception):
+    """The model has a device the kernel comparison cannot build."""
+
+
+def _ip(n: int) -> str:
+    return ".".join(str(n >> s & 0xFF) for s in (24, 16, 8, 0))
 
 
 def settle(sniffers: dict, until: float, start: float, quiet: float = 0.3) -> dict:

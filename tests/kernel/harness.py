@@ -284,19 +284,19 @@ class Topology:
 
     def veth(self, ns_a: str, name_a: str, ns_b: str, name_b: str, mac_a=None, mac_b=None,
              mtu: int = None) -> None:
-        """A veth pair with one end in each namespace, both up, checksum offload off."""
-        self._veths += 1
-        tmp = f"emuktmp{self._veths}"
-        self.ip(ns_a, "link", "add", name_a, "type", "veth", "peer", "name", tmp)
-        self.ip(ns_a, "link", "set", tmp, "netns", ns_b)
-        self.ip(ns_b, "link", "set", tmp, "name", name_b)
+        """A veth pair ``name_a`` in ``ns_a`` / ``name_b`` in ``ns_b`` (left down)."""
+        if ns_a == ns_b:
+            self.ip(ns_a, "link", "add", name_a, "type", "veth", "peer", "name", name_b)
+        else:
+            self._veths += 1
+            tmp = f"emuktmp{self._veths}"
+            self.ip(ns_a, "link", "add", name_a, "type", "veth", "peer", "name", tmp)
+            self.ip(ns_a, "link", "set", tmp, "netns", ns_b)
+            self.ip(ns_b, "link", "set", tmp, "name", name_b)
         for ns, name, mac in ((ns_a, name_a, mac_a), (ns_b, name_b, mac_b)):
-            if mac:
-                self.ip(ns, "link", "set", name, "address", mac)
-            if mtu:
-                self.ip(ns, "link", "set", name, "mtu", str(mtu))
-            self.tx_csum_off(ns, name)
-        self.ip(ns_b, "link", "set", name_b, "up")
+            args = (["address", mac] if mac else []) + (["mtu", str(mtu)] if mtu else [])
+            if args:
+                self.ip(ns, "link", "set", name, *args)
 
     def sniff(self, ns: str, ifname: str, promisc: bool = False) -> Sniffer:
         s = Sniffer(ns, ifname, promisc)

@@ -5,7 +5,7 @@ import time
 
 from emunet.apps.ping import Ping
 
-from tests.kernel.cases import DockerKernel, DockerModel, emunet_frames, settle
+from tests.kernel.cases import DockerModel, Mirror, emunet_frames, settle
 from tests.kernel.compare import compare, compare_timing
 from tests.kernel.harness import Topology
 
@@ -16,9 +16,9 @@ def test_arp_and_ping_through_docker0(netns):
     """ping -c 1 c1 → c2: ARP request (flooded), reply, echo request and reply across the
     bridge, and c2's unicast ARP probe ~5 s later (its entry for c1 went STALE → DELAY)."""
     model = DockerModel()
-    labels = model.labels()
+    labels = Mirror.labels_of(model.sim)
     with Topology("ping") as t:
-        k = DockerKernel(t, model)
+        k = Mirror(t, model.sim)
         sn = k.sniff(labels)
         start = time.monotonic()
         p = t.exec(k.ns["c1"], "ping", "-c", "1", "172.17.0.8")
@@ -41,9 +41,9 @@ def test_arp_failure_three_broadcasts_then_host_unreachable_over_lo(netns):
     with ICMP host unreachable (TOS 0xc0, DF clear, the whole datagram quoted), delivered
     over c1's lo, never on eth0."""
     model = DockerModel()
-    labels = model.labels()
+    labels = Mirror.labels_of(model.sim)
     with Topology("arpf") as t:
-        k = DockerKernel(t, model)
+        k = Mirror(t, model.sim)
         sn = k.sniff(labels)
         start = time.monotonic()
         p = t.exec(k.ns["c1"], "ping", "-c", "3", "-W", "2", "172.17.0.99", check=False)
@@ -71,9 +71,9 @@ def test_udp_echo_and_port_unreachable(netns):
 
     small, big = b"hello emunet\n", bytes(range(256)) * 3 + bytes(232)
     model = DockerModel()
-    labels = model.labels()
+    labels = Mirror.labels_of(model.sim)
     with Topology("udp") as t:
-        k = DockerKernel(t, model)
+        k = Mirror(t, model.sim)
         with in_netns(k.ns["c2"]):
             srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         srv.bind(("0.0.0.0", 7))
