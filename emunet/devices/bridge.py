@@ -99,7 +99,8 @@ class Bridge(NetDevice):
         entry = self.fdb.get(mac)
         if entry is None:
             return None
-        if not (entry.is_local or entry.is_static) and self.sim.now - entry.updated > self.ageing_ns:
+        # has_expired(): updated + ageing_time <= now
+        if not (entry.is_local or entry.is_static) and self.sim.now - entry.updated >= self.ageing_ns:
             del self.fdb[mac]
             return None
         return entry

@@ -422,6 +422,10 @@ class Namespace:
         if r is not None and r.type == "broadcast" and r.dst.prefixlen == 32:
             self.ip_local_deliver(dev, frame, ipv, True)
             return
+        if r is not None and r.type == "local":
+            # RTN_LOCAL covers prefixes too: 127.0.0.0/8 on lo, AnyIP routes
+            self.ip_local_deliver(dev, frame, ipv, False)
+            return
         if broadcast or dst >> 28 == 0xE:
             self.count_drop("OTHERHOST", dev, frame, "link-layer broadcast for another host")
             return

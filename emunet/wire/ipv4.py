@@ -140,7 +140,10 @@ class Ipv4View:
 
 
 def decrease_ttl(buf: bytearray, off: int) -> None:
-    """``ip_decrease_ttl``: TTL minus one and the checksum patched incrementally (RFC 1624)."""
+    """``ip_decrease_ttl``: TTL minus one and the checksum patched incrementally, as the
+    kernel does it: a sum of 0xFFFF is folded to 0 (the kernel's "check >= 0xFFFF"; for an
+    old checksum of 0xFEFF, a plain end-around carry would give 0xFFFF, not the 0 that
+    Linux and a full recomputation put on the wire)."""
     buf[off + 8] -= 1
     check = struct.unpack_from("!H", buf, off + 10)[0] + 0x0100
-    struct.pack_into("!H", buf, off + 10, (check + (check >> 16)) & 0xFFFF)
+    struct.pack_into("!H", buf, off + 10, (check + (check >= 0xFFFF)) & 0xFFFF)
