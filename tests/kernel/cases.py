@@ -187,3 +187,156 @@ def settle(sniffers: dict, until: float, start: float, quiet: float = 0.3) -> di
         time.sleep(left)
     wait_quiet(list(sniffers.values()), quiet=quiet)
     return {label: list(s.drain()) for label, s in sniffers.items()}
+
+
+# -- Flannel's two nodes --------------------------------------------------------------------
+class Nodes:
+    """Two (or more) Kubernetes nodes as flanneld leaves them, built from emunet's devices.
+
+    Each node: ``eth0`` (the underlay: a veth pair between the two nodes, or a veth to a
+    bridge ``lan0`` in a namespace ``lan`` standing for the switch: in namespaces a
+    physical NIC cannot be had, so both sides use veths), ``ip_forward=1``, ``cni0``
+    holding the subnet's first address, one pod with 0a:58 + its address as MAC (the CNI
+    bridge plugin), a host-side ``veth`` + 8 hex digits, and the pod's default route via
+    cni0.  The backend's wiring is added by :meth:`vxlan` or :meth:`host_gw`."""
+
+    def __init__(self, nodes, seed: int = 1, mtu: int = 1500, lan: bool = False, pod_mtu=None):
+        from emunet.devices.bridge import Bridge
+        from emunet.devices.veth import random_mac, veth_pair
+        from emunet.stack.namespace import Namespace
+        import ipaddress
+
+        self.sim = sim = Simulator(seed=seed)
+        self.node = {}
+        self.pod = {}
+        self.lan = None
+        if lan:
+            self.lan = Namespace(sim, "lan")
+            self.lan_br = self.lan.add_device(Bridge(sim, "lan0", random_mac(sim.rng), mtu))
+            self.lan_br.set_up()
+        pod_mtu = pod_mtu or mtu
+        for i, (name, ip, prefix, subnet) in enumerate(nodes, 1):
+            ns = self.node[name] = Namespace(sim, name)
+            ns.set_sysctl("net.ipv4.ip_forward", 1)
+            if lan:
+                eth0, port = veth_pair(sim, "eth0", f"port{i}", mac=b"\x42\x01" + ipaddress.IPv4Address(ip).packed,
+                                       mtu=mtu)
+                ns.add_device(eth0)
+                self.lan.add_device(port)
+                self.lan_br.add_port(port)
+                port.set_up()
+                eth0.set_up()
+                ns.addr_add("eth0", f"{ip}/{prefix}")
+            net = ipaddress.IPv4Network(subnet)
+            gw = str(net.network_address + 1)
+            br = ns.add_device(Bridge(sim, "cni0", random_mac(sim.rng), pod_mtu))
+            br.set_up()
+            ns.addr_add(br, f"{gw}/{net.prefixlen}")
+            pod_ip = str(net.network_address + 2)
+            pns = self.pod[f"pod{i}"] = Namespace(sim, f"pod{i}")
+            host_name = "veth" + "".join(f"{sim.rng.getrandbits(4):x}" for _ in range(8))
+            inside, outside = veth_pair(sim, "eth0", host_name,
+                                        mac=b"\x0a\x58" + ipaddress.IPv4Address(pod_ip).packed, mtu=pod_mtu)
+            pns.add_device(inside)
+            ns.add_device(outside)
+            br.add_port(outside)
+            outside.set_up()
+            inside.set_up()
+            pns.addr_add(inside, f"{pod_ip}/{net.prefixlen}")
+            pns.route_add("default", via=gw, dev="eth0")
+        self.spec = nodes
+
+    def cable(self, a: str, b: str, macs, mtu: int = 1500) -> None:
+        """The two nodes' eth0 as the two ends of one veth pair (the underlay of wire-facts)."""
+        from emunet.devices.veth import veth_pair
+        ea, eb = veth_pair(self.sim, "eth0", "eth0", mac=macs[0], peer_mac=macs[1], mtu=mtu)
+        for ns, dev in ((self.node[a], ea), (self.node[b], eb)):
+            ns.add_device(dev)
+            dev.set_up()
+        for name, ip, prefix, _ in self.spec:
+            if name in (a, b):
+                self.node[name].addr_add("eth0", f"{ip}/{prefix}")
+
+    def vxlan(self, vni: int = 1) -> None:
+        """flanneld's vxlan backend: ``flannel.1`` (id 1, local, dev eth0, dstport 8472,
+        nolearning, MTU eth0 − 50, ``<subnet .0>/32``), and for every other node's lease
+        the permanent neighbour, the FDB entry and the onlink route."""
+        import ipaddress
+        from emunet.devices.vxlan import Vxlan
+        from emunet.wire.ipv4 import ip_to_int
+        devs = {}
+        for name, ip, _, subnet in self.spec:
+            ns = self.node[name]
+            eth0 = ns.dev("eth0")
+            dev = ns.add_device(Vxlan(self.sim, f"flannel.{vni}", vni, ip, lower=eth0, learning=False,
+                                      mtu=eth0.mtu - 50))
+            dev.set_up()
+            ns.addr_add(dev, f"{ipaddress.IPv4Network(subnet).network_address}/32")
+            devs[name] = dev
+        for name, _, _, _ in self.spec:
+            ns, dev = self.node[name], devs[name]
+            for other, oip, _, osubnet in self.spec:
+                if other == name:
+                    continue
+                onet = ipaddress.IPv4Network(osubnet)
+                gw = str(onet.network_address)
+                ns.neigh.add_permanent(dev, ip_to_int(gw), devs[other].mac)
+                dev.fdb_add(devs[other].mac, oip)
+                ns.route_add(str(onet), dev=dev, via=gw, onlink=True)
+
+    def host_gw(self) -> None:
+        """flanneld's host-gw backend: ``<other subnet> via <other node> dev eth0``."""
+        for name, _, _, _ in self.spec:
+            for other, oip, _, osubnet in self.spec:
+                if other != name:
+                    self.node[name].route_add(osubnet, via=oip, dev="eth0")
+
+
+def kernel_udp(ns: str, dst: str, dport: int, data: bytes, reply: bool, timeout: float = 2.0):
+    """One datagram from a connected socket in namespace ``ns`` (as emunet's UdpSender
+    sends it); waits for the echo (``reply``) or the ECONNREFUSED an ICMP error causes."""
+    import socket
+    from tests.kernel.harness import in_netns
+    with in_netns(ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect((dst, dport))
+        s.send(data)
+        s.settimeout(timeout)
+        try:
+            got = s.recv(65535)
+            return "reply" if got == data else f"unexpected {got!r}"
+        except ConnectionRefusedError:
+            return "refused"
+        except socket.timeout:
+            return "timeout"
+    finally:
+        s.close()
+
+
+class KernelUdpEcho:
+    """A UDP echo server on ``port`` in namespace ``ns``, answering ``count`` datagrams."""
+
+    def __init__(self, ns: str, port: int, count: int = 1):
+        import socket
+        import threading
+        from tests.kernel.harness import in_netns
+        with in_netns(ns):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("0.0.0.0", port))
+        self.sock.settimeout(5)
+        self.count = count
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        for _ in range(self.count):
+            try:
+                data, addr = self.sock.recvfrom(65535)
+                self.sock.sendto(data, addr)
+            except OSError:
+                return
+
+    def close(self):
+        self.thread.join(timeout=5)
+        self.sock.close()

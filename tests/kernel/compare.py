@@ -33,9 +33,13 @@ TCP timestamps option             TSval is not compared (a random per-connection
                                   the peer sent before.
 ephemeral ports                   a port in ``ip_local_port_range`` (32768–60999) becomes a
                                   label by first appearance (``eph#0``...): connect() and
-                                  autobind pick it at random.  This covers the VXLAN outer
-                                  source port (a hash of the inner flow, in that range): the
-                                  request and its reply must still carry the same one.
+                                  autobind pick it at random.
+VXLAN outer source port           must lie in 32768–60999 and stay the same for every packet
+                                  of one inner flow from one VTEP; its value is not compared
+                                  (``udp_flow_src_port`` of a hash keyed at random per boot,
+                                  or of a connected socket's random ``sk_txhash``), nor whether
+                                  the two directions share it (they do when both VTEPs are
+                                  namespaces of one kernel, as here, not across machines).
 checksums                         compared by validity (``valid``, ``zero``, ``bad``), not
                                   value: every checksum covers one of the fields above.
 time                              not compared frame by frame; :func:`compare_timing`
@@ -53,7 +57,7 @@ LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101
 
 NORMALISED = ("ip.id", "icmp.ident", "icmp.timestamp", "tcp.seq", "tcp.ack", "tcp.ts.val",
-              "tcp.ts.ecr", "ephemeral ports", "checksum values", "time")
+              "tcp.ts.ecr", "ephemeral ports", "VXLAN outer source port", "checksum values", "time")
 
 
 def _mac(b: bytes) -> str:
@@ -74,6 +78,20 @@ def _csum(data: bytes) -> int:
     return s
 
 
+def _inner_flow(buf: bytes, off: int, end: int):
+    """The flow of an inner Ethernet frame: (type, addresses, protocol, ports)."""
+    if end - off < 14:
+        return None
+    etype = buf[off + 12:off + 14]
+    if etype != b"\x08\x00" or end - off < 34:
+        return (etype, buf[off:off + 12])
+    ip = off + 14
+    ihl = (buf[ip] & 0x0F) * 4
+    proto = buf[ip + 9]
+    ports = buf[ip + ihl:ip + ihl + 4] if proto in (6, 17) else b""
+    return (etype, buf[ip + 12:ip + 20], proto, ports)
+
+
 def _l4_valid(src: bytes, dst: bytes, proto: int, seg: bytes) -> bool:
     pseudo = src + dst + bytes((0, proto)) + len(seg).to_bytes(2, "big")
     return _csum(pseudo + seg) == 0xFFFF
@@ -88,6 +106,7 @@ class Normaliser:
         self.isn = {}
         self.tsvals = {}
         self.last_id = {}
+        self.vxports = {}
 
     def label(self, kind: str, value, prefix: str) -> str:
         if self.raw:
@@ -104,6 +123,18 @@ class Normaliser:
 
     def port(self, value: int):
         return self.label("port", value, "eph") if value in EPHEMERAL else value
+
+    def vxlan_port(self, vtep: bytes, flow, value: int) -> str:
+        """A VXLAN outer source port: in range, and the same for every packet of one inner
+        flow from one VTEP (its value, and whether both directions share it, are not
+        compared: see the module's table)."""
+        if self.raw:
+            return value
+        if value not in EPHEMERAL:
+            return f"{value}, outside 32768-60999"
+        seen = self.vxports.setdefault((vtep, flow), value)
+        return "in range, stable per inner flow" if seen == value else \
+            "in range, but another port than this inner flow had before"
 
     def id_step(self, flow, value: int) -> str:
         prev = self.last_id.get(flow)
@@ -237,7 +268,10 @@ class Dissector:
             self.add(f"{p}.truncated", buf[off:end].hex())
             return
         sport, dport, ulen, ck = struct.unpack_from("!HHHH", buf, off)
-        self.add(f"{p}.sport", self.norm.port(sport))
+        if not quoted and dport in VXLAN_PORTS and end - off >= 16:
+            self.add(f"{p}.sport", self.norm.vxlan_port(src, _inner_flow(buf, off + 16, end), sport))
+        else:
+            self.add(f"{p}.sport", self.norm.port(sport))
         self.add(f"{p}.dport", self.norm.port(dport))
         self.add(f"{p}.len", ulen)
         if ck == 0:
