@@ -1,0 +1,324 @@
+"""A cluster: nodes on an underlay, pods on the nodes, flanneld on every node.
+
+Every node is a namespace (``node1``) with a physical NIC ``eth0`` cabled to
+a :class:`~emunet.devices.switch.Switch`; one switch is one L2 segment with
+one IPv4 subnet, and a ``router`` namespace holds the segments' gateway
+addresses (``.1``: the nodes' ``default via 10.168.0.1 dev eth0``) and
+forwards between segments.  Nodes on one segment share an L2 domain; nodes on
+different segments reach each other only through the router.
+
+Each node runs flanneld (:mod:`emunet.control.flannel`) against the cluster's
+etcd (:mod:`emunet.control.etcd`), then a container runtime reads its
+``subnet.env``:
+
+* ``runtime="docker"`` (the seed's UDP example): dockerd started with
+  ``--bip=$FLANNEL_SUBNET --mtu=$FLANNEL_MTU`` makes ``docker0`` (MAC 02:42 +
+  random) at once; a container gets ``eth0`` with MAC 02:42 + its IPv4 address
+  (libnetwork ``GenerateMACFromIP``), the host end ``veth`` + 7 hex digits,
+  and ``default via <bridge address>``;
+* ``runtime="cni"`` (Kubernetes with flannel's CNI plugin delegating to the
+  bridge plugin and host-local IPAM): ``cni0`` appears with the first pod; a
+  pod gets MAC 0a:58 + its IPv4 address (the bridge plugin's
+  ``hwaddr.PrivateMACPrefix``), the host end ``veth`` + 8 hex digits, and the
+  routes ``default via <gw>`` and ``<FLANNEL_NETWORK> via <gw>``.
+
+Addresses are the caller's; what is random (VTEP MACs, veth names and MACs,
+bridge MACs, subnet picks without a previous subnet) comes from ``sim.rng``.
+A node's NIC has the MAC 42:01 + its IPv4 address (the convention of GCE,
+whose 10.168.0.0/20 subnet the seed's addresses come from).
+"""
+import ipaddress
+
+from emunet.apps.ping import Ping
+from emunet.control.etcd import EtcdStore
+from emunet.control.flannel import PREFIX, Flanneld, network_config_json
+from emunet.devices.bridge import Bridge
+from emunet.devices.switch import Nic, Switch
+from emunet.devices.veth import random_mac, veth_pair
+from emunet.sim import MS, US
+from emunet.stack.namespace import Namespace
+
+
+def nic_mac(ip) -> bytes:
+    """42:01 + the four address bytes."""
+    return b"\x42\x01" + ipaddress.IPv4Address(ip).packed
+
+
+def docker_mac(ip) -> bytes:
+    return b"\x02\x42" + ipaddress.IPv4Address(ip).packed
+
+
+def cni_mac(ip) -> bytes:
+    return b"\x0a\x58" + ipaddress.IPv4Address(ip).packed
+
+
+class Segment:
+    """One L2 segment of the underlay: a switch, a subnet, the router's address on it."""
+
+    def __init__(self, name: str, switch: Switch, network: ipaddress.IPv4Network, gateway: str,
+                 router_nic: Nic):
+        self.name = name
+        self.switch = switch
+        self.network = network
+        self.gateway = gateway
+        self.router_nic = router_nic
+
+    def __repr__(self):
+        return f"<Segment {self.name} {self.network} gw {self.gateway}>"
+
+
+class Pod:
+    """A container or pod: its own namespace, ``eth0`` on the node's bridge."""
+
+    def __init__(self, name: str, node: "Node", ns: Namespace, ip: str, mac: bytes, veth_host, eth0):
+        self.name = name
+        self.node = node
+        self.ns = ns
+        self.ip = ip
+        self.mac = mac
+        self.veth_host = veth_host
+        self.eth0 = eth0
+
+    def __repr__(self):
+        return f"<Pod {self.name} {self.ip} on {self.node.name}>"
+
+    @property
+    def sim(self):
+        return self.ns.sim
+
+    def ping(self, dst: str, count: int = 1, **kw) -> Ping:
+        return self.ns.spawn(Ping(dst, count=count, **kw))
+
+    def spawn(self, process):
+        return self.ns.spawn(process)
+
+
+class Node:
+    """A machine of the cluster: namespace, NIC, flanneld, bridge, pods."""
+
+    def __init__(self, cluster: "Cluster", name: str, ns: Namespace, eth0: Nic, ip: str, segment: Segment):
+        self.cluster = cluster
+        self.name = name
+        self.ns = ns
+        self.eth0 = eth0
+        self.ip = ip
+        self.segment = segment
+        self.flanneld = None
+        self.bridge = None
+        self.pods = []
+        self._next_host = 2
+
+    def __repr__(self):
+        return f"<Node {self.name} {self.ip}>"
+
+    @property
+    def subnet(self) -> ipaddress.IPv4Network:
+        return self.flanneld.lease.subnet
+
+    @property
+    def gateway(self) -> str:
+        return str(self.subnet.network_address + 1)
+
+    @property
+    def mtu(self) -> int:
+        return int(self.flanneld.subnet_env["FLANNEL_MTU"])
+
+    def ip_route(self) -> list:
+        """The lines of ``ip route`` on the node."""
+        return [r.show() for r in self.ns.main_table.routes()]
+
+
+class Cluster:
+    """Nodes, segments, a router and an etcd, with flannel's ``backend``."""
+
+    def __init__(self, sim, backend="vxlan", network: str = "100.96.0.0/16", subnet_len: int = 24,
+                 runtime: str = "cni", subnet_min: str = None, subnet_max: str = None,
+                 etcd: EtcdStore = None, shared_kernel: bool = False, ip_masq: bool = False,
+                 latency_ns: int = 1 * US, bandwidth_bps: int = 10_000_000_000, router_name: str = "router"):
+        if runtime not in ("cni", "docker"):
+            raise ValueError(f"runtime {runtime!r}: one of 'cni', 'docker'")
+        self.sim = sim
+        self.backend = backend if isinstance(backend, str) else backend.get("Type", "udp")
+        self.network = ipaddress.IPv4Network(network)
+        self.runtime = runtime
+        self.bridge_name = "docker0" if runtime == "docker" else "cni0"
+        self.etcd = etcd if etcd is not None else EtcdStore(sim)
+        self.ip_masq = ip_masq
+        self.latency_ns = latency_ns
+        self.bandwidth_bps = bandwidth_bps
+        self.router_name = router_name
+        # one random key for every node's flow hash if the nodes share a kernel (netns test beds)
+        self.hashrnd = sim.rng.getrandbits(32) if shared_kernel else None
+        self.segments = {}
+        self.nodes = {}
+        self.pods = {}
+        self.router = None
+        self.etcd.put(f"{PREFIX}/config", network_config_json(str(self.network), backend, subnet_len,
+                                                              SubnetMin=subnet_min, SubnetMax=subnet_max))
+
+    # -- underlay -------------------------------------------------------------
+    def add_segment(self, name: str, cidr: str, gateway: str = None) -> Segment:
+        """An L2 segment (a switch) with subnet ``cidr``; the router gets ``gateway`` (the
+        first host address unless given) on a new NIC cabled to it."""
+        if name in self.segments:
+            raise ValueError(f"a segment named {name!r} already exists")
+        net = ipaddress.IPv4Network(cidr)
+        for s in self.segments.values():
+            if s.network.overlaps(net):
+                raise ValueError(f"segment {name} ({net}) overlaps segment {s.name} ({s.network})")
+        gw = gateway or str(net.network_address + 1)
+        if self.router is None:
+            self.router = Namespace(self.sim, self.router_name)
+            self.router.set_sysctl("net.ipv4.ip_forward", 1)
+        sw = Switch(self.sim, name, self.latency_ns, self.bandwidth_bps)
+        nic = Nic(self.sim, f"eth{len(self.segments)}", nic_mac(gw))
+        self.router.add_device(nic)
+        sw.connect(nic)
+        nic.set_up()
+        self.router.addr_add(nic, f"{gw}/{net.prefixlen}")
+        seg = Segment(name, sw, net, gw, nic)
+        self.segments[name] = seg
+        return seg
+
+    def segment_of(self, ip: str) -> Segment:
+        a = ipaddress.IPv4Address(ip)
+        for s in self.segments.values():
+            if a in s.network:
+                return s
+        raise ValueError(f"no segment has {ip}; segments: "
+                         + ", ".join(f"{s.name} {s.network}" for s in self.segments.values()))
+
+    # -- nodes ------------------------------------------------------------------
+    def add_node(self, name: str, ip: str, subnet: str = None, public_ip: str = None,
+                 mtu: int = 1500) -> Node:
+        """A machine at ``ip`` (on the segment whose subnet holds it) running flanneld;
+        ``subnet`` is the lease it had before (flanneld reuses it: ``FLANNEL_SUBNET``)."""
+        if name in self.nodes:
+            raise ValueError(f"a node named {name!r} already exists")
+        seg = self.segment_of(ip)
+        if ip == seg.gateway:
+            raise ValueError(f"{ip} is the router's address on segment {seg.name}")
+        for n in self.nodes.values():
+            if n.ip == ip:
+                raise ValueError(f"{ip} is already {n.name}'s address")
+        ns = Namespace(self.sim, name)
+        ns.set_sysctl("net.ipv4.ip_forward", 1)
+        eth0 = Nic(self.sim, "eth0", nic_mac(ip), mtu)
+        ns.add_device(eth0)
+        seg.switch.connect(eth0)
+        eth0.set_up()
+        ns.addr_add(eth0, f"{ip}/{seg.network.prefixlen}")
+        ns.route_add("default", via=seg.gateway, dev="eth0")
+        node = Node(self, name, ns, eth0, ip, seg)
+        self.nodes[name] = node
+        node.flanneld = ns.spawn(Flanneld(self.etcd, "eth0", public_ip=public_ip, previous_subnet=subnet,
+                                          ip_masq=self.ip_masq, hashrnd=self.hashrnd))
+        if not node.flanneld.running:
+            raise RuntimeError(f"flanneld on {name} exited: " + "; ".join(node.flanneld.stderr[-2:]))
+        if self.runtime == "docker":
+            self._dockerd(node)
+        return node
+
+    def _bridge(self, node: Node) -> Bridge:
+        """The node's bridge with the subnet's first address (docker0 by dockerd at start,
+        cni0 by the bridge plugin with the first pod)."""
+        env = node.flanneld.subnet_env
+        mtu = int(env["FLANNEL_MTU"])
+        if self.runtime == "docker":
+            mac = b"\x02\x42" + bytes(self.sim.rng.getrandbits(8) for _ in range(4))
+        else:
+            mac = random_mac(self.sim.rng)
+        br = Bridge(self.sim, self.bridge_name, mac, mtu)
+        node.ns.add_device(br)
+        br.set_up()
+        node.ns.addr_add(br, env["FLANNEL_SUBNET"])
+        node.bridge = br
+        return br
+
+    def _dockerd(self, node: Node) -> None:
+        self._bridge(node)
+
+    def add_pod(self, node, name: str = None, ip: str = None) -> Pod:
+        """``docker run`` / a pod scheduled on ``node``: a namespace with ``eth0`` on the bridge."""
+        if isinstance(node, str):
+            node = self.nodes[node]
+        if node.flanneld is None or node.flanneld.lease is None:
+            raise RuntimeError(f"flanneld on {node.name} has no lease: no subnet for pods")
+        name = name or f"{node.name}-pod{len(node.pods) + 1}"
+        if name in self.pods:
+            raise ValueError(f"a pod named {name!r} already exists")
+        sn = node.subnet
+        if ip is None:
+            used = {p.ip for p in node.pods}
+            while True:
+                cand = str(sn.network_address + node._next_host)
+                node._next_host += 1
+                if cand not in used:
+                    ip = cand
+                    break
+        addr = ipaddress.IPv4Address(ip)
+        if addr not in sn or addr in (sn.network_address, sn.network_address + 1, sn.broadcast_address):
+            raise ValueError(f"{ip} is not a usable pod address of {node.name}'s subnet {sn}")
+        if any(p.ip == ip for p in node.pods):
+            raise ValueError(f"{ip} is already used on {node.name}")
+        br = node.bridge or self._bridge(node)
+        mtu = br.mtu
+        pns = Namespace(self.sim, name)
+        hexdigits = 7 if self.runtime == "docker" else 8
+        while True:
+            host_name = "veth" + "".join(f"{self.sim.rng.getrandbits(4):x}" for _ in range(hexdigits))
+            if host_name not in node.ns.devices:
+                break
+        mac = docker_mac(ip) if self.runtime == "docker" else cni_mac(ip)
+        inside, outside = veth_pair(self.sim, "eth0", host_name, mac=mac, mtu=mtu)
+        inside.ifindex = node.ns.alloc_ifindex()
+        node.ns.add_device(outside)
+        pns.add_device(inside, ifindex=inside.ifindex)
+        br.add_port(outside)
+        outside.set_up()
+        inside.set_up()
+        pns.addr_add(inside, f"{ip}/{sn.prefixlen}")
+        gw = node.gateway
+        pns.route_add("default", via=gw, dev="eth0")
+        if self.runtime == "cni":
+            pns.route_add(str(self.network), via=gw, dev="eth0")
+        pod = Pod(name, node, pns, ip, mac, outside, inside)
+        node.pods.append(pod)
+        self.pods[name] = pod
+        return pod
+
+    # -- time -----------------------------------------------------------------
+    def settle(self, seconds: float = 0.01) -> None:
+        """Let etcd watch events reach every flanneld (their delay is 1 ms)."""
+        self.sim.run(until=self.sim.time + seconds)
+
+    def converged(self) -> bool:
+        """Every running flanneld knows every other node's lease."""
+        live = {n.flanneld.lease.subnet for n in self.nodes.values() if n.flanneld.running}
+        return all(set(n.flanneld.leases) | {n.flanneld.lease.subnet} >= live
+                   for n in self.nodes.values() if n.flanneld.running)
+
+
+def flannel_cluster(sim, nodes: int, backend: str = "vxlan", pods_per_node: int = 1,
+                    network: str = None, underlay: str = None, **kw) -> Cluster:
+    """A cluster of ``nodes`` nodes on one segment, ``pods_per_node`` pods each, settled.
+
+    The defaults grow with the size: nodes on 10.168.0.0/24 up to 250 nodes, else
+    10.168.0.0/16; pods from 100.96.0.0/16 (/24 per node) up to 250 nodes, else
+    100.64.0.0/10."""
+    big = nodes > 250
+    underlay = underlay or ("10.168.0.0/16" if big else "10.168.0.0/24")
+    network = network or ("100.64.0.0/10" if big else "100.96.0.0/16")
+    c = Cluster(sim, backend=backend, network=network, **kw)
+    seg = c.add_segment("lan0", underlay)
+    base = int(seg.network.network_address)
+    for i in range(nodes):
+        ip = str(ipaddress.IPv4Address(base + 2 + i))
+        node = c.add_node(f"node{i + 1}", ip)
+        for _ in range(pods_per_node):
+            c.add_pod(node)
+    c.settle(0.01)
+    return c
+
+
+__all__ = ["Cluster", "Node", "Pod", "Segment", "flannel_cluster", "nic_mac", "docker_mac", "cni_mac"]
