@@ -1,0 +1,110 @@
+"""The seed's Flannel UDP walkthrough: Container-1 on Node1 reaches Container-4 on Node2.
+
+Node1 (10.168.0.2) and Node2 (10.168.0.3) share the L2 segment 10.168.0.0/24
+whose router is 10.168.0.1; flannel's network is 100.96.0.0/16 with the
+subnets 100.96.1.0/24 (Node1) and 100.96.2.0/24 (Node2); docker0 holds the
+subnet's first address and four containers hang off the two docker0 bridges
+(Container-1 100.96.1.2 and Container-2 100.96.1.3 on Node1, Container-4
+100.96.2.2 and Container-3 100.96.2.3 on Node2).  The node routing tables are
+the seed's, line for line::
+
+    default via 10.168.0.1 dev eth0
+    100.96.0.0/16 dev flannel0 proto kernel scope link src 100.96.1.0
+    100.96.1.0/24 dev docker0 proto kernel scope link src 100.96.1.1
+    10.168.0.0/24 dev eth0 proto kernel scope link src 10.168.0.2
+
+(``ip route`` prints them in address order: 10.168.0.0/24 before 100.96.0.0/16.)
+
+Traffic: ``ping -c 1 100.96.2.2`` from Container-1, then one 1400-byte UDP
+datagram to an echo server on Container-4 (port 7).  The path of a packet is
+the seed's ten steps: container → veth → docker0 → route ``100.96.0.0/16 dev
+flannel0`` → flanneld reads it from the TUN (kernel → user) → finds
+100.96.2.0/24's lease (PublicIP 10.168.0.3) → ``sendto`` 10.168.0.3:8285
+(user → kernel) → eth0, the switch, Node2's eth0 → flanneld on Node2 (kernel →
+user) → ``write`` into flannel0 (user → kernel) → route ``100.96.2.0/24 dev
+docker0`` → Container-4.  flanneld's proxy decrements the TTL on both sides, so
+Container-4 sees TTL 60 (64 minus two kernel forwards and two proxy hops).
+
+This module also holds :class:`FlannelLab`, which the VXLAN and host-gw
+scenarios build on.
+"""
+from emunet.apps.ping import Ping
+from emunet.apps.udp import UdpEchoServer, UdpSender
+from emunet.cluster import Cluster
+from emunet.scenarios.base import Lab
+from emunet.sim import S
+
+#: the seed's datagram size for the comparison, and its bytes (recognisable in a capture)
+UDP_SIZE = 1400
+UDP_PORT = 7
+
+
+def udp_payload(size: int = UDP_SIZE) -> bytes:
+    return bytes((i * 7 + 3) & 0xFF for i in range(size))
+
+
+class FlannelLab(Lab):
+    """A flannel cluster scenario: ``cluster``, ``client`` (a pod on node1), ``server``
+    (a pod on node2 with a UDP echo server on port 7), and the traffic of the issue:
+    a ping, then one 1400-byte datagram, client → server."""
+
+    backend = "udp"
+
+    def __init__(self, name: str, seed: int = 1, capture: bool = True):
+        super().__init__(name, seed, capture)
+        self._settled = False
+        self.ping = None
+        self.sender = None
+        self.echo = None
+
+    def _start_echo(self) -> None:
+        self.echo = self.server.ns.spawn(UdpEchoServer(UDP_PORT))
+
+    def settle(self) -> None:
+        if not self._settled:
+            self.cluster.settle()
+            self._settled = True
+
+    def traffic(self) -> None:
+        self.settle()
+        dst = self.server.ip
+        self.ping = self.spawn(self.client.ns, Ping(dst, count=1), f"docker exec -it {self.client.name} "
+                               f"ping -c 1 {dst}" if self.cluster.runtime == "docker" else
+                               f"kubectl exec {self.client.name} -- ping -c 1 {dst}")
+        self.sim.after(1 * S, self._send_udp)
+
+    def _send_udp(self) -> None:
+        self.sender = self.client.ns.spawn(UdpSender(self.server.ip, UDP_PORT, udp_payload()))
+
+    def run(self) -> "Lab":
+        super().run()
+        s = self.sender
+        if s is not None:
+            self.transcript.append(f"$ {self.client.name}: send {UDP_SIZE} bytes over UDP to "
+                                   f"{self.server.ip}:{UDP_PORT} (echo)")
+            got = [len(d) for d, _ in s.replies]
+            self.transcript.append(f"{UDP_SIZE} bytes sent, {sum(got)} bytes echoed back"
+                                   + (f" from {s.replies[0][1][0]}:{s.replies[0][1][1]}" if got else ""))
+        return self
+
+
+class FlannelUdp(FlannelLab):
+    backend = "udp"
+
+    def __init__(self, seed: int = 1, capture: bool = True):
+        super().__init__("flannel-udp", seed, capture)
+        c = self.cluster = Cluster(self.sim, backend="udp", network="100.96.0.0/16", runtime="docker")
+        c.add_segment("lan0", "10.168.0.0/24", gateway="10.168.0.1")
+        self.node1 = c.add_node("node1", "10.168.0.2", subnet="100.96.1.0/24")
+        self.node2 = c.add_node("node2", "10.168.0.3", subnet="100.96.2.0/24")
+        self.container1 = c.add_pod(self.node1, "container-1", "100.96.1.2")
+        self.container2 = c.add_pod(self.node1, "container-2", "100.96.1.3")
+        self.container4 = c.add_pod(self.node2, "container-4", "100.96.2.2")
+        self.container3 = c.add_pod(self.node2, "container-3", "100.96.2.3")
+        self.client, self.server = self.container1, self.container4
+        self.hosts.update({"node1": self.node1, "node2": self.node2, "etcd": c.etcd, "cluster": c})
+        self._start_echo()
+
+
+def build(seed: int = 1, capture: bool = True) -> FlannelUdp:
+    return FlannelUdp(seed, capture)
