@@ -27,10 +27,15 @@ def fields(path, names, extra=()) -> list:
     return [line.split("\t") for line in out.splitlines()]
 
 
+#: one pcapng holds each frame once per interface it crosses; TCP reassembly across those
+#: copies reports "New fragment overlaps old data", an overlap no single link has
+NO_REASSEMBLY = ["-o", "tcp.desegment_tcp_streams:FALSE"]
+
+
 def problems(path, extra=()) -> list:
     """Frames with an expert error (checksums, lengths) or a malformed-packet mark."""
     rows = fields(path, ["frame.number", "_ws.expert.severity", "_ws.expert.message",
-                         "_ws.malformed"], extra)
+                         "_ws.malformed"], [*NO_REASSEMBLY, *extra])
     bad = []
     for number, sev, msg, malformed in rows:
         sevs = [int(s) for s in sev.split(",") if s]
