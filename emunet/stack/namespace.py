@@ -271,16 +271,24 @@ class Namespace:
     def route_get(self, dst: str) -> str:
         """What ``ip route get DST`` prints."""
         d = ip_to_int(dst)
+        dst = int_to_ip(d)
+        if d == 0:
+            return "local 0.0.0.0 dev lo src 127.0.0.1 uid 0 \n    cache <local> "
         r = self.route_lookup(d)
         if r is None or r.type in ("blackhole", "unreachable", "prohibit"):
-            kind = {"blackhole": "Invalid argument", "prohibit": "Permission denied"}.get(
-                r.type if r else "", "Network is unreachable")
+            kind = {"blackhole": "Invalid argument", "unreachable": "No route to host",
+                    "prohibit": "Permission denied"}.get(r.type if r else "", "Network is unreachable")
             return f"RTNETLINK answers: {kind}"
-        src = int_to_ip(int.from_bytes(self.source_for(d), "big"))
+        # kernel 6.18 + iproute2 6.1 print no "table local" here, and a local route's
+        # preferred source is the source (127.1.2.3 → src 127.0.0.1)
         if r.type == "local":
-            return f"local {dst} dev lo table local src {src} uid 0 \n    cache <local> "
-        if r.type == "broadcast":
-            return f"broadcast {dst} dev {r.dev.name} table local src {src} uid 0 \n    cache <local,brd> "
+            return f"local {dst} dev lo src {r.src or dst} uid 0 \n    cache <local> "
+        src = int_to_ip(int.from_bytes(self.source_for(d), "big"))
+        if r.type == "broadcast" or d == 0xFFFFFFFF:
+            return f"broadcast {dst} dev {r.dev.name} src {src} uid 0 \n    cache <local,brd> "
+        if d >> 28 == 0xE:
+            cache = "<local,mc>" if d == 0xE0000001 else "<mc>"  # 224.0.0.1: joined by all
+            return f"multicast {dst} dev {r.dev.name} src {src} rt_offload_failed uid 0 \n    cache {cache} "
         via = f" via {r.via}" if r.via else ""
         return f"{dst}{via} dev {r.dev.name} src {src} uid 0 \n    cache "
 
@@ -458,12 +466,11 @@ class Namespace:
 
     # -- forward ------------------------------------------------------------
     def ip_forward_pkt(self, dev, frame: Frame, ipv: Ipv4View) -> None:
-        """``ip_forward``: TTL, route, MTU, then out through the neighbour layer."""
+        """``ip_route_input`` then ``ip_forward``: route, TTL, MTU, then out through the
+        neighbour layer.  The route comes first, as in ``ip_rcv_finish``: a packet with
+        TTL 1 to an unroutable address earns "net unreachable", not "time exceeded" (the
+        kernel test ``test_icmp_errors_of_routers_on_the_host_gw_path`` shows it)."""
         packet = ipv.packet()
-        if ipv.ttl <= 1:
-            self.count_drop("TTL_EXPIRED", dev, frame, f"TTL {ipv.ttl} at {self.name}")
-            self.icmp.send_error(packet, 11, 0, 0, frame.pid)
-            return
         dst = int.from_bytes(ipv.dst, "big")
         r = self.main_table.lookup(dst)
         if r is None:
@@ -476,6 +483,10 @@ class Namespace:
                 self.icmp.send_error(packet, 3, 1, 0, frame.pid)
             elif r.type == "prohibit":
                 self.icmp.send_error(packet, 3, 13, 0, frame.pid)
+            return
+        if ipv.ttl <= 1:
+            self.count_drop("TTL_EXPIRED", dev, frame, f"TTL {ipv.ttl} at {self.name}")
+            self.icmp.send_error(packet, 11, 0, 0, frame.pid)
             return
         out = r.dev
         if len(packet) > out.mtu:

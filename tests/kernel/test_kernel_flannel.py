@@ -102,3 +102,36 @@ def test_flannel_host_gw_routes_via_the_peer_node(netns):
     assert len(kcap["node1/eth0"]) >= 6, rep.text()
     assert rep, rep.text()
     assert {"icmp.quote.ip.ttl", "ip.ttl"} <= rep.fields
+
+
+def test_icmp_errors_of_routers_on_the_host_gw_path(netns):
+    """The nodes as routers answering with ICMP errors: TTL exceeded from node1 (TTL 1) and
+    from node2 (TTL 2), destination net unreachable from node1 for an address it has no
+    route to, and the same with TTL 1 (the route lookup comes before the TTL check)."""
+    m = Nodes([("node1", "10.20.0.2", 24, "192.168.0.0/24"),
+               ("node2", "10.20.0.3", 24, "192.168.1.0/24")], lan=True)
+    m.host_gw()
+    labels = Mirror.labels_of(m.sim)
+    pings = [(0.0, "192.168.1.2", 1), (0.3, "192.168.1.2", 2), (0.6, "10.99.0.1", 64),
+             (0.9, "10.99.0.1", 1)]
+    with Topology("icmp") as t:
+        k = Mirror(t, m.sim)
+        sn = k.sniff(labels)
+        t0 = time.monotonic()
+        out = []
+        _traffic_kernel(k, None, t0, [
+            (at, lambda dst=dst, ttl=ttl: out.append(t.exec(
+                k.ns["pod1"], "ping", "-c", "1", "-W", "1", "-t", str(ttl), dst, check=False).stdout))
+            for at, dst, ttl in pings])
+        kcap = settle(sn, until=1.2, start=t0)
+    assert all("From " in o for o in out), out
+    sim = m.sim
+    pod1 = m.pod["pod1"]
+    for at, dst, ttl in pings:
+        sim.after(int(at * 1000) * MS, lambda dst=dst, ttl=ttl: pod1.spawn(
+            Ping(dst, count=1, ttl=ttl, linger=1.0)))
+    sim.run(until=2.0)
+    ecap = emunet_frames(sim, labels)
+    rep = compare("ICMP errors on the host-gw path", kcap, ecap)
+    assert len(kcap["pod1/eth0"]) == 10, rep.text()
+    assert rep, rep.text()
