@@ -27,7 +27,8 @@ import sys
 import threading
 import time
 
-PREFIX = "emuk-"
+#: ``emuk-<pid>-``: two test runs at once (two checkouts on one machine) keep apart
+PREFIX = f"emuk-{os.getpid()}-"
 CLONE_NEWNET = 0x40000000
 
 ETH_P_ALL = 0x0003
@@ -88,8 +89,12 @@ def _netns_list() -> list:
 
 
 def clean_leftovers() -> list:
-    """Delete namespaces left by an earlier run that crashed (``emuk-*``); returns their names."""
-    gone = [n for n in _netns_list() if n.startswith(PREFIX)]
+    """Delete namespaces left by an earlier run that crashed (``emuk-<pid>-*`` whose
+    process is gone); returns their names."""
+    def dead(name: str) -> bool:
+        pid = name.split("-")[1]
+        return name.startswith(PREFIX) or not (pid.isdigit() and os.path.exists(f"/proc/{pid}"))
+    gone = [n for n in _netns_list() if n.startswith("emuk-") and dead(n)]
     for n in gone:
         run(["ip", "netns", "del", n], check=False)
     return gone
