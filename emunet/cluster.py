@@ -128,35 +128,22 @@ class Node:
         return [r.show() for r in self.ns.main_table.routes()]
 
 
-class Cluster:
-    """Nodes, segments, a router and an etcd, with flannel's ``backend``."""
+class Underlay:
+    """The machines' network: L2 segments (a switch and an IPv4 subnet each) and a
+    ``router`` namespace holding every segment's gateway address, forwarding between them.
 
-    def __init__(self, sim, backend="vxlan", network: str = "100.96.0.0/16", subnet_len: int = 24,
-                 runtime: str = "cni", subnet_min: str = None, subnet_max: str = None,
-                 etcd: EtcdStore = None, shared_kernel: bool = False, ip_masq: bool = False,
-                 latency_ns: int = 1 * US, bandwidth_bps: int = 10_000_000_000, router_name: str = "router"):
-        if runtime not in ("cni", "docker"):
-            raise ValueError(f"runtime {runtime!r}: one of 'cni', 'docker'")
+    What runs on the machines is a subclass's business (flannel's :class:`Cluster`,
+    Calico's :class:`~emunet.control.calico.CalicoCluster`)."""
+
+    def __init__(self, sim, latency_ns: int = 1 * US, bandwidth_bps: int = 10_000_000_000,
+                 router_name: str = "router"):
         self.sim = sim
-        self.backend = backend if isinstance(backend, str) else backend.get("Type", "udp")
-        self.network = ipaddress.IPv4Network(network)
-        self.runtime = runtime
-        self.bridge_name = "docker0" if runtime == "docker" else "cni0"
-        self.etcd = etcd if etcd is not None else EtcdStore(sim)
-        self.ip_masq = ip_masq
         self.latency_ns = latency_ns
         self.bandwidth_bps = bandwidth_bps
         self.router_name = router_name
-        # one random key for every node's flow hash if the nodes share a kernel (netns test beds)
-        self.hashrnd = sim.rng.getrandbits(32) if shared_kernel else None
         self.segments = {}
-        self.nodes = {}
-        self.pods = {}
         self.router = None
-        self.etcd.put(f"{PREFIX}/config", network_config_json(str(self.network), backend, subnet_len,
-                                                              SubnetMin=subnet_min, SubnetMax=subnet_max))
 
-    # -- underlay -------------------------------------------------------------
     def add_segment(self, name: str, cidr: str, gateway: str = None) -> Segment:
         """An L2 segment (a switch) with subnet ``cidr``; the router gets ``gateway`` (the
         first host address unless given) on a new NIC cabled to it."""
@@ -188,19 +175,17 @@ class Cluster:
         raise ValueError(f"no segment has {ip}; segments: "
                          + ", ".join(f"{s.name} {s.network}" for s in self.segments.values()))
 
-    # -- nodes ------------------------------------------------------------------
-    def add_node(self, name: str, ip: str, subnet: str = None, public_ip: str = None,
-                 mtu: int = 1500) -> Node:
-        """A machine at ``ip`` (on the segment whose subnet holds it) running flanneld;
-        ``subnet`` is the lease it had before (flanneld reuses it: ``FLANNEL_SUBNET``)."""
-        if name in self.nodes:
-            raise ValueError(f"a node named {name!r} already exists")
+    def add_machine(self, name: str, ip: str, mtu: int = 1500, taken=()):
+        """A machine at ``ip`` on the segment whose subnet holds it: a namespace with
+        ``eth0`` (MAC 42:01 + the address) cabled to the segment's switch, the address,
+        ``default via`` the segment's gateway, and ``ip_forward=1`` (it routes for its pods).
+        ``taken`` lists (name, address) pairs already used.  Returns (namespace, eth0, segment)."""
         seg = self.segment_of(ip)
         if ip == seg.gateway:
             raise ValueError(f"{ip} is the router's address on segment {seg.name}")
-        for n in self.nodes.values():
-            if n.ip == ip:
-                raise ValueError(f"{ip} is already {n.name}'s address")
+        for other, other_ip in taken:
+            if other_ip == ip:
+                raise ValueError(f"{ip} is already {other}'s address")
         ns = Namespace(self.sim, name)
         ns.set_sysctl("net.ipv4.ip_forward", 1)
         eth0 = Nic(self.sim, "eth0", nic_mac(ip), mtu)
@@ -209,6 +194,40 @@ class Cluster:
         eth0.set_up()
         ns.addr_add(eth0, f"{ip}/{seg.network.prefixlen}")
         ns.route_add("default", via=seg.gateway, dev="eth0")
+        return ns, eth0, seg
+
+
+class Cluster(Underlay):
+    """Nodes, segments, a router and an etcd, with flannel's ``backend``."""
+
+    def __init__(self, sim, backend="vxlan", network: str = "100.96.0.0/16", subnet_len: int = 24,
+                 runtime: str = "cni", subnet_min: str = None, subnet_max: str = None,
+                 etcd: EtcdStore = None, shared_kernel: bool = False, ip_masq: bool = False,
+                 latency_ns: int = 1 * US, bandwidth_bps: int = 10_000_000_000, router_name: str = "router"):
+        if runtime not in ("cni", "docker"):
+            raise ValueError(f"runtime {runtime!r}: one of 'cni', 'docker'")
+        super().__init__(sim, latency_ns, bandwidth_bps, router_name)
+        self.backend = backend if isinstance(backend, str) else backend.get("Type", "udp")
+        self.network = ipaddress.IPv4Network(network)
+        self.runtime = runtime
+        self.bridge_name = "docker0" if runtime == "docker" else "cni0"
+        self.etcd = etcd if etcd is not None else EtcdStore(sim)
+        self.ip_masq = ip_masq
+        # one random key for every node's flow hash if the nodes share a kernel (netns test beds)
+        self.hashrnd = sim.rng.getrandbits(32) if shared_kernel else None
+        self.nodes = {}
+        self.pods = {}
+        self.etcd.put(f"{PREFIX}/config", network_config_json(str(self.network), backend, subnet_len,
+                                                              SubnetMin=subnet_min, SubnetMax=subnet_max))
+
+    # -- nodes ------------------------------------------------------------------
+    def add_node(self, name: str, ip: str, subnet: str = None, public_ip: str = None,
+                 mtu: int = 1500) -> Node:
+        """A machine at ``ip`` (on the segment whose subnet holds it) running flanneld;
+        ``subnet`` is the lease it had before (flanneld reuses it: ``FLANNEL_SUBNET``)."""
+        if name in self.nodes:
+            raise ValueError(f"a node named {name!r} already exists")
+        ns, eth0, seg = self.add_machine(name, ip, mtu, [(n.name, n.ip) for n in self.nodes.values()])
         node = Node(self, name, ns, eth0, ip, seg)
         self.nodes[name] = node
         node.flanneld = ns.spawn(Flanneld(self.etcd, "eth0", public_ip=public_ip, previous_subnet=subnet,
@@ -321,4 +340,4 @@ def flannel_cluster(sim, nodes: int, backend: str = "vxlan", pods_per_node: int 
     return c
 
 
-__all__ = ["Cluster", "Node", "Pod", "Segment", "flannel_cluster", "nic_mac", "docker_mac", "cni_mac"]
+__all__ = ["Underlay", "Cluster", "Node", "Pod", "Segment", "flannel_cluster", "nic_mac", "docker_mac", "cni_mac"]
