@@ -8,5 +8,6 @@ __all__ = ["NetDevice", "DeviceStats", "Veth", "veth_pair", "Loopback", "Bridge"
 from emunet.devices.tun import Tun
 from emunet.devices.vxlan import Vxlan, VxlanFdbEntry
 from emunet.devices.switch import Nic, Switch
+from emunet.devices.ipip import Ipip
 
-__all__ += ["Tun", "Vxlan", "VxlanFdbEntry", "Nic", "Switch"]
+__all__ += ["Tun", "Vxlan", "VxlanFdbEntry", "Nic", "Switch", "Ipip"]

@@ -128,6 +128,12 @@ class NetDevice:
             self.sim.frame(self, frame, "out", note)
         self.transmit(frame)
 
+    def l3_xmit(self, nexthop: int, frame, note: str = None) -> None:
+        """A layer-3 device's entry from the neighbour layer (``ip_finish_output2`` with
+        no link-layer header): the route's next hop comes along, which an NBMA tunnel
+        (``tunl0``) needs as its outer destination; other devices ignore it."""
+        self.xmit(frame, note)
+
     def transmit(self, frame) -> None:
         """Where a sent frame goes; a device without a link drops it."""
         self.count_drop("NO_CARRIER", frame, "device has no link", tx=True)

@@ -63,6 +63,7 @@ import shlex
 
 from emunet.wire.ethernet import mac_to_str
 from emunet.wire.frame import LINKTYPE_RAW
+from emunet.wire.ipv4 import int_to_ip
 
 __all__ = [
     "run_command", "ip_link", "ip_addr", "ip_route", "ip_route_get", "ip_neigh",
@@ -112,8 +113,8 @@ def _operstate(dev) -> str:
     if dev.loopback:
         return "UNKNOWN"
     state = dev.operstate
-    if dev.kind == "vxlan" and state == "UP":
-        return "UNKNOWN"  # vxlan never sets its carrier or operstate (seen on 6.18)
+    if dev.kind in ("vxlan", "ipip") and state == "UP":
+        return "UNKNOWN"  # vxlan and ip tunnels never set their operstate (seen on 6.18)
     if state == "LOWERLAYERDOWN" and _peer(dev) is None and not dev.peer_name():
         # rfc2863 default_operstate: LOWERLAYERDOWN only for a device with a link
         # (iflink != ifindex); a bridge without forwarding ports is plain DOWN
@@ -265,6 +266,9 @@ def _link_header(dev, netns_names, link_mode: bool, inline_netns: bool) -> list:
         second = f"    link/loopback {mac_to_str(dev.mac)} brd 00:00:00:00:00:00"
     elif t == "ether":
         second = f"    link/ether {mac_to_str(dev.mac)} brd ff:ff:ff:ff:ff:ff"
+    elif t == "ipip":
+        # an ip tunnel's "address" is its local end, its "broadcast" the remote one
+        second = f"    link/ipip {int_to_ip(dev.local)} brd {int_to_ip(dev.remote)}"
     else:
         second = f"    link/{t} "
     return [first, second + netns]

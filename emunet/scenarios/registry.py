@@ -16,6 +16,8 @@ _MODULES = [
      "two nodes, Flannel's VXLAN backend: flannel.1 VTEP, VNI 1, UDP 8472"),
     ("flannel-host-gw", "emunet.scenarios.flannel_host_gw",
      "two nodes on one L2 segment, Flannel's host-gw backend: plain routes via the peer node"),
+    ("calico-vxlan", "emunet.scenarios.calico_vxlan",
+     "two nodes, Calico in VXLAN mode: vxlan.calico (VNI 4096, UDP 4789) programmed by Felix, no BGP"),
 ]
 
 

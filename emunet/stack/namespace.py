@@ -542,7 +542,7 @@ class Namespace:
     def neigh_output(self, dev: NetDevice, nexthop: int, packet: bytes, pid: int, note: str) -> None:
         """``ip_finish_output2``: add the link-layer header, resolving the neighbour if needed."""
         if dev.linktype == LINKTYPE_RAW:
-            dev.xmit(Frame(packet, pid, LINKTYPE_RAW), note)
+            dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW), note)
         elif dev.noarp:
             dst_mac = b"\0" * 6 if dev.loopback else BROADCAST_MAC
             self.send_ether(dev, dst_mac, packet, pid, note)

@@ -1,0 +1,70 @@
+"""What the Calico scenarios share: the seed's two nodes, four pods, and their traffic.
+
+The seed's Calico picture: nodes 192.168.0.2 (``node1``) and 192.168.0.3 (``node2``)
+on one L2 segment (192.168.0.0/24, router 192.168.0.1), the pool 10.20.0.0/16 cut
+into /24 blocks, 10.20.0.0/24 on node1 (pods 10.20.0.2 and 10.20.0.3) and
+10.20.1.0/24 on node2 (pods 10.20.1.2 and 10.20.1.3).  The traffic is flannel's:
+``ping -c 1`` from pod-1 to pod-3, then one 1400-byte UDP datagram to an echo
+server on pod-3, port 7.
+"""
+from emunet.apps.ping import Ping
+from emunet.apps.udp import UdpEchoServer, UdpSender
+from emunet.control.calico import CalicoCluster, IpPool
+from emunet.scenarios.base import Lab
+from emunet.scenarios.flannel_udp import UDP_PORT, UDP_SIZE, udp_payload
+from emunet.sim import S
+
+POOL = "10.20.0.0/16"
+
+
+class CalicoLab(Lab):
+    """A Calico cluster scenario with ``cluster``, ``client`` (pod-1 on node1) and
+    ``server`` (pod-3 on node2, a UDP echo server on port 7)."""
+
+    #: when the traffic starts (BGP sessions need a moment to come up)
+    start = 0.01
+
+    def __init__(self, name: str, seed: int = 1, capture: bool = True, pool: IpPool = None, **cluster_kw):
+        super().__init__(name, seed, capture)
+        self.cluster = CalicoCluster(self.sim, pool or IpPool(POOL, block_size=24), **cluster_kw)
+        self._settled = False
+        self.ping = self.sender = self.echo = None
+
+    def seed_nodes(self) -> None:
+        """The seed's nodes and pods on one segment."""
+        c = self.cluster
+        c.add_segment("lan0", "192.168.0.0/24", gateway="192.168.0.1")
+        self.node1 = c.add_node("node1", "192.168.0.2", block="10.20.0.0/24")
+        self.node2 = c.add_node("node2", "192.168.0.3", block="10.20.1.0/24")
+        self.pod1 = c.add_pod(self.node1, "pod-1", "10.20.0.2")
+        self.pod2 = c.add_pod(self.node1, "pod-2", "10.20.0.3")
+        self.pod3 = c.add_pod(self.node2, "pod-3", "10.20.1.2")
+        self.pod4 = c.add_pod(self.node2, "pod-4", "10.20.1.3")
+        self.client, self.server = self.pod1, self.pod3
+        self.hosts.update({"node1": self.node1, "node2": self.node2, "etcd": c.store, "cluster": c})
+
+    def settle(self) -> None:
+        if not self._settled:
+            self.sim.run(until=max(self.sim.time, self.start))
+            self._settled = True
+
+    def traffic(self) -> None:
+        self.settle()
+        self.echo = self.server.ns.spawn(UdpEchoServer(UDP_PORT))
+        dst = self.server.ip
+        self.ping = self.spawn(self.client.ns, Ping(dst, count=1),
+                               f"kubectl exec {self.client.name} -- ping -c 1 {dst}")
+        self.sim.after(1 * S, self._send_udp)
+
+    def _send_udp(self) -> None:
+        self.sender = self.client.ns.spawn(UdpSender(self.server.ip, UDP_PORT, udp_payload()))
+
+    def run(self) -> "Lab":
+        super().run()
+        s = self.sender
+        if s is not None:
+            got = sum(len(d) for d, _ in s.replies)
+            self.transcript.append(f"$ {self.client.name}: send {UDP_SIZE} bytes over UDP to "
+                                   f"{self.server.ip}:{UDP_PORT} (echo)")
+            self.transcript.append(f"{UDP_SIZE} bytes sent, {got} bytes echoed back")
+        return self
