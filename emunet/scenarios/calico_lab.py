@@ -59,6 +59,20 @@ class CalicoLab(Lab):
     def _send_udp(self) -> None:
         self.sender = self.client.ns.spawn(UdpSender(self.server.ip, UDP_PORT, udp_payload()))
 
+    def across_router(self, seed: int = 1):
+        """The same pool with two nodes on different subnets behind a router: does a ping
+        from a pod on one reach a pod on the other?  (arrived, errors, drop reasons)"""
+        from emunet.compare import ping_across
+        from emunet.sim import Simulator
+        sim = Simulator(seed=seed, capture=True)
+        c = CalicoCluster(sim, self.cluster.pool, as_num=self.cluster.as_num)
+        c.add_segment("lan0", "192.168.0.0/24")
+        c.add_segment("lan1", "192.168.1.0/24")
+        n1, n2 = c.add_node("node1", "192.168.0.2"), c.add_node("node2", "192.168.1.2")
+        a, b = c.add_pod(n1, "a"), c.add_pod(n2, "b")
+        sim.run(until=self.start)
+        return ping_across(sim, a, b)
+
     def run(self) -> "Lab":
         super().run()
         s = self.sender

@@ -76,6 +76,13 @@ class FlannelLab(Lab):
     def _send_udp(self) -> None:
         self.sender = self.client.ns.spawn(UdpSender(self.server.ip, UDP_PORT, udp_payload()))
 
+    def across_router(self, seed: int = 1):
+        """The same backend with the two nodes on different subnets behind a router: does a
+        ping arrive?  (arrived, flanneld's errors on node1, drop reasons)"""
+        from emunet.compare import across_router
+        c = self.cluster
+        return across_router(c.backend, c.runtime, str(c.network), seed)
+
     def run(self) -> "Lab":
         super().run()
         s = self.sender
