@@ -10,3 +10,7 @@ from emunet.devices.vxlan import Vxlan, VxlanFdbEntry
 from emunet.devices.switch import Nic, Switch
 
 __all__ += ["Tun", "Vxlan", "VxlanFdbEntry", "Nic", "Switch"]
+from emunet.devices.vlan import Vlan, VlanGroup, vlan_add
+from emunet.devices.switch import PortVlan
+
+__all__ += ["Vlan", "VlanGroup", "vlan_add", "PortVlan"]
