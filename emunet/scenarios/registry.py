@@ -16,6 +16,7 @@ _MODULES = [
      "two nodes, Flannel's VXLAN backend: flannel.1 VTEP, VNI 1, UDP 8472"),
     ("flannel-host-gw", "emunet.scenarios.flannel_host_gw",
      "two nodes on one L2 segment, Flannel's host-gw backend: plain routes via the peer node"),
+    ("vlan", "emunet.scenarios.vlan", "two 802.1Q VLANs on one switch, a router on a stick (eth0.10, eth0.20), a host on the wrong VLAN"),
 ]
 
 
