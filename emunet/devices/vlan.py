@@ -35,7 +35,13 @@ of it.  What Linux does, and the model with it:
   never shows it (see :meth:`emunet.devices.base.NetDevice.receive`).
 
 Only 802.1Q (TPID 0x8100) devices with ``REORDER_HDR`` are modelled; 802.1ad
-(0x88a8) tags are recognised and dropped like any VID without a device.
+(0x88a8) tags are recognised and dropped like any VID without a device.  The
+model carries the tag in the frame's bytes all the way, where the kernel may
+keep it out of line (``skb->vlan_tci``) between an offloading lower and its
+peer: the bytes on every capture are the same, the one difference being a
+bare frame of fewer than 16 bytes sent through a VLAN device over a veth,
+which the kernel delivers and the model's receiver drops as too short to
+untag (the stack never sends one).
 """
 import struct
 
