@@ -13,7 +13,9 @@ transmitted frame, and for each fed frame:
   never both, never neither;
 * a frame accepted by a stack is well formed by Scapy's reading and Scapy's checksums;
 * for the defects whose reason is fixed by the order of the kernel's checks, the reason
-  is the kernel's (IP_CSUM, UDP_CSUM, PKT_TOO_SMALL, ...).
+  is the kernel's (IP_CSUM, UDP_CSUM, PKT_TOO_SMALL, ...);
+* a tagged frame (no VLAN device anywhere here) meets the kernel's ``check_vlan_id``, as
+  seen on kernel 6.18 (:func:`tagged_outcome`).
 """
 import struct
 from collections import Counter
@@ -257,13 +259,42 @@ def scapy_well_formed(data: bytes) -> bool:
     return True
 
 
+# -- tagged frames without a VLAN device ---------------------------------------------
+VLAN_TPIDS = (b"\x81\x00", b"\x88\xa8")
+
+
+def tagged_outcome(dev, data: bytes):
+    """The drop reasons a tagged frame that no VLAN device takes gets from the stack, as
+    kernel 6.18 handles it (tests/kernel/test_kernel_vlan.py): too short to untag
+    (PKT_TOO_SMALL), addressed to another host's MAC (OTHERHOST), a VID other than 0 with
+    IP inside (OTHERHOST), with ARP inside (consumed: the empty set), with anything else
+    (UNHANDLED_PROTO).  VID 0 is a priority tag: the frame inside is received as an
+    untagged one (None: its own checks decide, on the untagged copy)."""
+    if len(data) < 20:
+        return {"PKT_TOO_SMALL"}
+    dst = data[0:6]
+    if dst != dev.mac and not dst[0] & 1 and not dev.loopback and not dev.promisc:
+        return {"OTHERHOST"}
+    vid = ((data[14] & 0x0F) << 8) | data[15]
+    inner = data[16:18]
+    if vid == 0:
+        return None
+    if inner == b"\x08\x00":
+        return {"OTHERHOST"}
+    if inner == b"\x08\x06":
+        return set()
+    return {"UNHANDLED_PROTO"}
+
+
 # -- the property ---------------------------------------------------------------
 def silently_consumed(setup, data: bytes) -> bool:
     """The one acceptance that leaves no note: an ARP duplicate-address probe (sender
     0.0.0.0) for an address that is not ours, which arp_process consumes without a word."""
+    tpa = int.from_bytes(data[38:42], "big")
+    # arp_process drops a multicast or loopback target (ARP_INVALID) before the probe check
     return (len(data) >= 42 and data[12:14] == b"\x08\x06" and data[20:22] == b"\0\x01"
-            and data[28:32] == b"\0\0\0\0" and not setup.noarp
-            and not setup.ns.is_local_address(int.from_bytes(data[38:42], "big")))
+            and data[28:32] == b"\0\0\0\0" and not setup.noarp and tpa >> 28 != 0xE
+            and tpa != 0x7F000001 and not setup.ns.is_local_address(tpa))
 
 
 def feed(setup: Setup, kind: str, data: bytes):
@@ -300,12 +331,27 @@ def feed(setup: Setup, kind: str, data: bytes):
         assert (len(port_drops) == 1) != accepted, (kind, port_drops, forwarded, passed_up)
         if len(data) < 14:
             assert port_drops == ["PKT_TOO_SMALL"]
+        elif len(data) < 20 and data[12:14] in VLAN_TPIDS:
+            # skb_vlan_untag frees it before the bridge sees it
+            assert port_drops == ["PKT_TOO_SMALL"]
         elif not data[6] & 1 and any(data[6:12]):
             # a bridge does not look past the Ethernet header
             assert accepted or port_drops == ["BRIDGE_NO_HAIRPIN"]
         return port_drops[0] if port_drops else None
     # a stack: the fed frame is dropped once, or accepted with evidence
     # (a reply alone is no evidence: a drop may send an ICMP error, as NO_SOCKET does)
+    if len(data) >= 14 and data[12:14] in VLAN_TPIDS:
+        expected = tagged_outcome(dev, data)
+        reasons = {r for _, r in mine}
+        assert len(mine) <= 1, mine
+        if expected is None:
+            # a priority tag: noted, and the untagged copy went on (its drops are its own)
+            assert not mine and any("priority tag" in t for t in notes), (mine, notes)
+        else:
+            assert reasons == expected, (kind, data.hex(), mine, notes)
+            if not expected:
+                assert any("consumes it" in t for t in notes), notes
+        return mine[0][1] if mine else None
     evidence = bool(notes) or silently_consumed(setup, data)
     assert len(mine) <= 1, mine
     assert (len(mine) == 1) != evidence, (kind, mine, notes)

@@ -102,9 +102,15 @@ def test_vxlan_encap_is_what_linux_sends_and_decap_returns_the_frame(inner, iden
     _scapy_checksums_valid(outer)
     # decapsulation by the real receive path: eth0 → ip_rcv → udp (checksum) → vxlan socket
     before = len(sim.capture.on("b/flannel.1"))
+    small = b.drop_reasons["PKT_TOO_SMALL"]
     eb.receive(Frame(eb.mac + ea.mac + b"\x08\x00" + outer, 999))
     sim.run(until=sim.time + 0.001)
     got = sim.capture.on("b/flannel.1")[before:]
+    if len(inner) < 20 and inner[12:14] in (b"\x81\x00", b"\x88\xa8"):
+        # a tagged inner frame too short to untag: __netif_receive_skb_core frees it on
+        # flannel.1 before any tap (skb_vlan_untag), as on any device
+        assert got == [] and b.drop_reasons["PKT_TOO_SMALL"] == small + 1
+        return
     assert [r.data for r in got] == [inner]
 
 

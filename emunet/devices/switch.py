@@ -23,7 +23,36 @@ A :class:`Switch` is one L2 segment (one broadcast domain): nodes that must
 share an L2 segment (Flannel's host-gw) are NICs on the same switch; nodes on
 different segments reach each other only through a router (a namespace with a
 NIC on each switch and ``ip_forward=1``), see :mod:`emunet.cluster`.
+
+**VLANs** (IEEE 802.1Q).  A switch is VLAN-unaware until a port is configured:
+it then forwards as an 802.1Q bridge with independent VLAN learning, and every
+port not configured is an access port of VLAN 1 (a managed switch's default).
+
+* :meth:`Switch.set_access` ``(nic, vid)``: the port belongs to one VLAN, untagged
+  on the wire.  Untagged and priority-tagged (VID 0) frames arriving there are
+  classified into it; a frame tagged with that VID is accepted, any other VID is
+  dropped (ingress filtering).
+* :meth:`Switch.set_trunk` ``(nic, allowed, native)``: the port carries the allowed
+  VLANs tagged; the native VLAN, if any, travels untagged (untagged frames are
+  classified into it; without one they are dropped).
+
+The FDB is keyed by (VID, MAC); a broadcast, multicast or unknown unicast is
+flooded to the other ports of its VLAN only, known unicast goes to its port;
+nothing goes back out of the port it came in on.  On egress the tag is added
+(the frame's PCP and DEI kept, or 0 for a frame that arrived untagged) or
+removed; a frame whose tag is removed is padded again to 60 bytes, since the
+4 bytes of the tag may have been part of its minimum size (IEEE 802.1Q §6.9).
+A tag is inserted into a minimum-size frame as it is: the tagged frame is 64
+bytes without its FCS.  Drops are counted in ``drop_reasons``: the kernel has
+no ``skb_drop_reason`` for a VLAN ingress filter (the Linux bridge's
+``br_allowed_ingress`` frees with NOT_SPECIFIED), so the switch names it
+``VLAN_INGRESS_FILTER`` and says which VID and port in the detail.
 """
+import struct
+from collections import Counter
+
+import attrs
+
 from emunet.devices.base import NetDevice
 from emunet.sim import S, US
 
@@ -75,6 +104,9 @@ class Switch:
         self.frames = 0
         self.bytes = 0
         self.dropped = 0
+        #: per-port 802.1Q configuration; empty while the switch is VLAN-unaware
+        self.port_vlans = {}
+        self.drop_reasons = Counter()
 
     def __repr__(self):
         return f"<Switch {self.name} ({len(self.ports)} ports)>"
@@ -96,6 +128,7 @@ class Switch:
     def disconnect(self, nic: Nic) -> None:
         self.ports.remove(nic)
         nic.switch = None
+        self.port_vlans.pop(nic, None)
         for mac in [m for m, e in self.fdb.items() if e[0] is nic]:
             del self.fdb[mac]
 
@@ -127,5 +160,205 @@ class Switch:
     def _egress(self, port: Nic, frame) -> None:
         self.sim.after(self.wire_ns(len(frame.data)), port.receive, frame)
 
+    # -- 802.1Q ---------------------------------------------------------------------
+    @property
+    def vlan_aware(self) -> bool:
+        return bool(self.port_vlans)
 
-__all__ = ["Nic", "Switch", "ETH_ZLEN"]
+    def _port_of(self, nic) -> Nic:
+        if nic not in self.ports:
+            where = f"switch {nic.switch.name}" if getattr(nic, "switch", None) else "no switch"
+            raise ValueError(f"{getattr(nic, 'key', nic)} is not cabled to switch {self.name} "
+                             f"(it is on {where})")
+        return nic
+
+    def set_access(self, nic: Nic, vid: int) -> "PortVlan":
+        """``switchport mode access`` / ``switchport access vlan VID``."""
+        _check_vid(vid, f"access VLAN of {self._port_of(nic).key} on switch {self.name}")
+        return self._configure(nic, PortVlan("access", frozenset((vid,)), frozenset((vid,)), vid))
+
+    def set_trunk(self, nic: Nic, allowed=None, native: int = None) -> "PortVlan":
+        """``switchport mode trunk`` / ``switchport trunk allowed vlan ...`` /
+        ``switchport trunk native vlan ...``: ``allowed`` VIDs (all of 1-4094 when None)
+        tagged, the ``native`` one (None: none) untagged."""
+        where = f"trunk {self._port_of(nic).key} on switch {self.name}"
+        if allowed is None:
+            members = _ALL_VIDS
+        else:
+            members = frozenset(allowed)
+            if not members:
+                raise ValueError(f"{where}: an empty allowed VLAN list")
+            for v in sorted(members):
+                _check_vid(v, where)
+        if native is not None:
+            _check_vid(native, f"native VLAN of {where}")
+            if native not in members:
+                raise ValueError(f"{where}: native VLAN {native} is not in the allowed list "
+                                 f"{_vid_list(members)}")
+        untagged = frozenset((native,)) if native is not None else frozenset()
+        return self._configure(nic, PortVlan("trunk", members, untagged, native))
+
+    def _configure(self, nic: Nic, cfg: "PortVlan") -> "PortVlan":
+        if not self.port_vlans:
+            # from now on an 802.1Q bridge: every other port is an access port of VLAN 1,
+            # and what was learned without VLANs is forgotten
+            for p in self.ports:
+                self.port_vlans[p] = _DEFAULT_PORT
+            self.fdb.clear()
+            self.ingress = self._ingress_vlan
+        self.port_vlans[nic] = cfg
+        for key in [k for k, e in self.fdb.items() if e[0] is nic and k[0] not in cfg.members]:
+            del self.fdb[key]
+        return cfg
+
+    def port_vlan(self, nic: Nic) -> "PortVlan":
+        """The port's configuration (access VLAN 1 for a port never configured)."""
+        return self.port_vlans.get(self._port_of(nic), _DEFAULT_PORT)
+
+    def mac_table(self) -> list:
+        """Live FDB entries as ``(vid, mac, port)``, by VLAN then MAC (``show mac
+        address-table``); VID 0 for entries learned while VLAN-unaware."""
+        now = self.sim.now
+        rows = []
+        for key, (port, seen) in self.fdb.items():
+            if now - seen <= self.ageing_ns:
+                vid, mac = key if isinstance(key, tuple) else (0, key)
+                rows.append((vid, mac, port))
+        return sorted(rows, key=lambda r: (r[0], r[1]))
+
+    def _drop(self, port, frame, reason: str, detail: str) -> None:
+        self.dropped += 1
+        self.drop_reasons[reason] += 1
+        if self.sim.observers:
+            self.sim.drop(self, frame, reason, f"switch {self.name}, port {port.key}: {detail}")
+
+    def _ingress_vlan(self, port: Nic, frame) -> None:
+        """An 802.1Q bridge's ingress: classify into a VLAN, filter, learn (VID, source),
+        then forward to the known port or flood within the VLAN."""
+        data = frame.data
+        self.frames += 1
+        self.bytes += len(data)
+        cfg = self.port_vlans.get(port, _DEFAULT_PORT)
+        if data[12:14] == _TPID:
+            if len(data) < 18:
+                self._drop(port, frame, "PKT_TOO_SMALL", f"{len(data)}-byte frame: 802.1Q tag cut short")
+                return
+            tci = (data[14] << 8) | data[15]
+            vid = tci & 0x0FFF
+            plain = data[:12] + data[16:]
+            if vid == 0:
+                vid = cfg.pvid   # priority-tagged: the port's VLAN, the PCP kept
+                if vid is None:
+                    self._drop(port, frame, "VLAN_INGRESS_FILTER",
+                               "priority-tagged frame on a trunk without a native VLAN")
+                    return
+            elif vid not in cfg.members:
+                self._drop(port, frame, "VLAN_INGRESS_FILTER",
+                           f"VLAN {vid} is not allowed on this {cfg.mode} port "
+                           f"({cfg.mode} {_vid_list(cfg.members)})")
+                return
+            pcp_dei = tci & 0xF000
+        else:
+            vid = cfg.pvid
+            if vid is None:
+                self._drop(port, frame, "VLAN_INGRESS_FILTER", "untagged frame on a trunk without "
+                                                               "a native VLAN")
+                return
+            plain = data
+            pcp_dei = 0
+        now = self.sim.now
+        src = data[6:12]
+        if not src[0] & 1:
+            self.fdb[(vid, src)] = [port, now]
+        dst = data[0:6]
+        out = _VlanEgress(self, frame, plain, vid, pcp_dei)
+        if not dst[0] & 1:
+            entry = self.fdb.get((vid, dst))
+            if entry is not None and now - entry[1] <= self.ageing_ns:
+                target = entry[0]
+                if target is port:
+                    self.dropped += 1   # the destination is behind the ingress port
+                    return
+                tcfg = self.port_vlans.get(target, _DEFAULT_PORT)
+                if vid in tcfg.members:
+                    self.forwarded += 1
+                    out.send(target, tcfg)
+                    return
+        self.flooded += 1
+        for p in self.ports:
+            if p is not port:
+                pcfg = self.port_vlans.get(p, _DEFAULT_PORT)
+                if vid in pcfg.members:
+                    out.send(p, pcfg)
+
+
+@attrs.frozen
+class PortVlan:
+    """An 802.1Q port: its mode, the VLANs it is a member of, those it sends untagged,
+    and the VLAN of untagged frames it receives (PVID; None: they are dropped)."""
+
+    mode: str
+    members: frozenset
+    untagged: frozenset
+    pvid: int = None
+
+    def describe(self) -> str:
+        if self.mode == "access":
+            return f"access {self.pvid}"
+        native = f" native {self.pvid}" if self.pvid is not None else ""
+        return f"trunk {_vid_list(self.members)}{native}"
+
+
+class _VlanEgress:
+    """One ingress frame's bytes for the egress ports, built once per form."""
+
+    __slots__ = ("sw", "frame", "plain", "vid", "pcp_dei", "_untagged", "_tagged")
+
+    def __init__(self, sw, frame, plain: bytes, vid: int, pcp_dei: int):
+        self.sw, self.frame, self.plain, self.vid, self.pcp_dei = sw, frame, plain, vid, pcp_dei
+        self._untagged = self._tagged = None
+
+    def send(self, port: Nic, cfg: PortVlan) -> None:
+        if self.vid in cfg.untagged:
+            f = self._untagged
+            if f is None:
+                data = self.plain
+                if len(data) < ETH_ZLEN:
+                    data += bytes(ETH_ZLEN - len(data))
+                f = self._untagged = self.frame if data is self.frame.data else self.frame.derive(data)
+        else:
+            f = self._tagged
+            if f is None:
+                p = self.plain
+                data = p[:12] + struct.pack("!HH", 0x8100, self.pcp_dei | self.vid) + p[12:]
+                f = self._tagged = self.frame if data == self.frame.data else self.frame.derive(data)
+        self.sw._egress(port, f)
+
+
+_TPID = b"\x81\x00"
+_ALL_VIDS = range(1, 4095)
+_DEFAULT_PORT = PortVlan("access", frozenset((1,)), frozenset((1,)), 1)
+
+
+def _check_vid(vid, where: str) -> None:
+    if isinstance(vid, bool) or not isinstance(vid, int) or not 1 <= vid <= 4094:
+        raise ValueError(f"{where}: VLAN {vid!r} is not a usable VID (1-4094; 0 means "
+                         f"priority-tagged and 4095 is reserved)")
+
+
+def _vid_list(members) -> str:
+    """``10,20,30-40`` (Cisco's way of writing a VLAN list)."""
+    if isinstance(members, range):
+        return f"{members.start}-{members.stop - 1}"
+    vids = sorted(members)
+    out, i = [], 0
+    while i < len(vids):
+        j = i
+        while j + 1 < len(vids) and vids[j + 1] == vids[j] + 1:
+            j += 1
+        out.append(str(vids[i]) if i == j else f"{vids[i]}-{vids[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+__all__ = ["Nic", "Switch", "PortVlan", "ETH_ZLEN"]

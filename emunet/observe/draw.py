@@ -79,12 +79,16 @@ def build_graph(sim, title: str = None, show_lo: bool = False):
             if sw is not None:
                 if sw.name not in switches:
                     switches[sw.name] = sw
-                    g.node(f"switch:{sw.name}", f"switch {sw.name}", shape="hexagon",
+                    g.node(f"switch/{sw.name}", f"switch {sw.name}", shape="hexagon",
                            style="filled", fillcolor="#e5e7eb")
-                g.edge(_node_id(dev), f"switch:{sw.name}", label="cable", penwidth="2")
+                label = "cable"
+                if getattr(sw, "vlan_aware", False):
+                    label = sw.port_vlan(dev).describe()   # "access 10", "trunk 10,20"
+                g.edge(_node_id(dev), f"switch/{sw.name}", label=label, penwidth="2")
             lower = getattr(dev, "lower", None)
             if lower is not None and lower.ns is not None:
-                g.edge(_node_id(dev), _node_id(lower), style="dotted", label="encap via")
+                label = f"vlan {dev.vid} on" if dev.kind == "vlan" else "encap via"
+                g.edge(_node_id(dev), _node_id(lower), style="dotted", label=label)
     return g
 
 

@@ -252,7 +252,7 @@ def _addr_line(a, secondary: bool) -> str:
 
 
 # -- ip link / ip addr ----------------------------------------------------------
-def _link_header(dev, netns_names, link_mode: bool, inline_netns: bool) -> list:
+def _link_header(dev, netns_names, link_mode: bool, inline_netns: bool, details: bool = False) -> list:
     name, mdown, netns = _ip_name(dev, netns_names)
     master = f"master {dev.master.name} " if dev.master is not None else ""
     mode = "mode DEFAULT " if link_mode else ""
@@ -271,7 +271,40 @@ def _link_header(dev, netns_names, link_mode: bool, inline_netns: bool) -> list:
         second = f"    link/ipip {int_to_ip(dev.local)} brd {int_to_ip(dev.remote)}"
     else:
         second = f"    link/{t} "
+    if details:
+        more, kind_line = _details(dev, link_mode)
+        return [first, second + netns + " " + more] + ([kind_line] if kind_line else [])
     return [first, second + netns]
+
+
+def _details(dev, link_mode: bool):
+    """``ip -d``: what follows ``link/ether ... brd ...`` on the same line, and the
+    ``IFLA_LINKINFO`` line (None for a device without a kind).  Modelled for the devices
+    whose numbers do not depend on the machine: lo (seen on kernel 6.18) and 802.1Q VLAN
+    devices (iproute2 6.1 ``vlan_print_opt``; ``vlan_setup`` / ``vlan_dev_init`` on 6.18:
+    minmtu 0 maxmtu 65535, one queue each way, the lower's TSO limits, which for a NIC
+    driver that keeps the kernel's defaults are 65536 bytes and 65535 segments).  A veth's
+    queue count is the machine's CPU count and a NIC's numbers are its driver's: those are
+    refused with a message rather than guessed."""
+    # iproute2 prints IFLA_AF_SPEC (addrgenmode) for `ip -d link` only, not `ip -d addr`
+    addrgen = "addrgenmode eui64 " if link_mode else ""
+    if dev.loopback:
+        return ("promiscuity 0  allmulti 0 minmtu 0 maxmtu 0 " + addrgen + "numtxqueues 1 "
+                "numrxqueues 1 gso_max_size 65536 gso_max_segs 65535 tso_max_size 524280 "
+                "tso_max_segs 65535 gro_max_size 65536 ", None)
+    if dev.kind == "vlan":
+        lower_tso = 524280 if dev.lower.kind == "veth" else 65536
+        flags = ",".join(dev.flags)
+        proto = "802.1Q" if dev.protocol == 0x8100 else "802.1ad"
+        return (f"promiscuity {int(dev.promisc)}  allmulti 0 minmtu {dev.min_mtu} maxmtu {dev.max_mtu} ",
+                f"    vlan protocol {proto} id {dev.vid} <{flags}> {addrgen}numtxqueues 1 numrxqueues 1 "
+                f"gso_max_size 65536 gso_max_segs 65535 tso_max_size {lower_tso} tso_max_segs 65535 "
+                f"gro_max_size 65536 ")
+    what = {"ether": "a physical NIC: its driver decides its MTU range, queues and parent bus",
+            "veth": "a veth: its queue count is the machine's CPU count"}.get(
+        dev.kind, f"a {dev.kind} device")
+    raise ValueError(f"ip -d: the details of {dev.key} ({what}) are not modelled; "
+                     f"`ip -d link show DEV` works for VLAN devices and lo")
 
 
 def _num_width(n: int) -> int:
@@ -316,20 +349,22 @@ def _pick_dev(ns, name, message='Device "{}" does not exist.'):
 _CANNOT_FIND = 'Cannot find device "{}"'
 
 
-def ip_link(ns, dev: str = None, stats: bool = False, netns_names: dict = None) -> str:
-    """``ip link`` / ``ip -s link`` / ``ip link show DEV``."""
+def ip_link(ns, dev: str = None, stats: bool = False, netns_names: dict = None,
+            details: bool = False) -> str:
+    """``ip link`` / ``ip -s link`` / ``ip link show DEV`` / ``ip -d link show DEV``."""
     only = _pick_dev(ns, dev)
     out = []
     for d in _devices(ns):
         if only is not None and d is not only:
             continue
-        out += _link_header(d, netns_names, link_mode=True, inline_netns=False)
+        out += _link_header(d, netns_names, link_mode=True, inline_netns=False, details=details)
         if stats:
             out += _stats_lines(d)
     return "".join(line + "\n" for line in out)
 
 
-def ip_addr(ns, dev: str = None, family: str = None, netns_names: dict = None) -> str:
+def ip_addr(ns, dev: str = None, family: str = None, netns_names: dict = None,
+            details: bool = False) -> str:
     """``ip addr`` / ``ip addr show [dev] DEV`` / ``ip -4 addr``."""
     only = _pick_dev(ns, dev)
     out = []
@@ -339,7 +374,8 @@ def ip_addr(ns, dev: str = None, family: str = None, netns_names: dict = None) -
         addrs = _ordered_addrs(ns, d)
         if family == "inet" and not addrs:
             continue
-        out += _link_header(d, netns_names, link_mode=False, inline_netns=family == "inet")
+        out += _link_header(d, netns_names, link_mode=False, inline_netns=family == "inet",
+                            details=details and family != "inet")
         for a, sec in addrs:
             out.append(_addr_line(a, sec))
             out.append("       valid_lft forever preferred_lft forever")
@@ -946,7 +982,7 @@ def sysctl(ns, key: str, value_only: bool = False) -> str:
 # -- the command line ------------------------------------------------------------
 SUPPORTED = [
     "ip addr | ip a | ip addr show [dev] DEV | ip -4 addr | ip -o addr | ip -br addr",
-    "ip link | ip -s link | ip link show [dev] DEV | ip -br link",
+    "ip link | ip -s link | ip link show [dev] DEV | ip -br link | ip -d link show DEV (vlan, lo)",
     "ip route | ip route show [table local|main|all] [dev DEV] | ip route get ADDR",
     "ip neigh | ip neigh show [dev DEV] [ADDR]",
     "ifconfig | ifconfig -a | ifconfig DEV",
@@ -988,6 +1024,7 @@ def _is_show(word: str) -> bool:
 
 def _run_ip(ns, args, command, netns_names):
     stats = family = None
+    details = False
     oneline = brief = False
     while args and args[0].startswith("-"):
         opt = args.pop(0)
@@ -999,6 +1036,8 @@ def _run_ip(ns, args, command, netns_names):
             oneline = True
         elif opt in ("-br", "-brief"):
             brief = True
+        elif len(opt) >= 2 and "-details".startswith(opt):
+            details = True
         else:
             raise _unknown(command)
     if not args:
@@ -1035,11 +1074,11 @@ def _run_ip(ns, args, command, netns_names):
             return ip_brief(ns, "addr", dev)
         if oneline:
             return ip_addr_oneline(ns, dev)
-        return ip_addr(ns, dev, family=family, netns_names=netns_names)
+        return ip_addr(ns, dev, family=family, netns_names=netns_names, details=details)
     if obj == "link":
         if brief:
             return ip_brief(ns, "link", dev)
-        return ip_link(ns, dev, stats=bool(stats), netns_names=netns_names)
+        return ip_link(ns, dev, stats=bool(stats), netns_names=netns_names, details=details)
     if obj == "route":
         return ip_route(ns, table=table, dev=dev)
     return ip_neigh(ns, dev=dev, addr=addr)

@@ -18,6 +18,8 @@ _MODULES = [
      "two nodes on one L2 segment, Flannel's host-gw backend: plain routes via the peer node"),
     ("calico-vxlan", "emunet.scenarios.calico_vxlan",
      "two nodes, Calico in VXLAN mode: vxlan.calico (VNI 4096, UDP 4789) programmed by Felix, no BGP"),
+    ("vlan", "emunet.scenarios.vlan",
+     "two 802.1Q VLANs on one switch, a router on a stick (eth0.10, eth0.20), a host on the wrong VLAN"),
 ]
 
 

@@ -349,8 +349,47 @@ class Namespace:
                 self.count_drop("ARP_NOARP", dev, frame, f"{dev.name} does no ARP")
                 return
             self.arp_rcv(dev, frame)
+        elif etype == b"\x81\x00" or etype == b"\x88\xa8":
+            self.vlan_rcv(dev, frame)
         else:
             self.count_drop("UNHANDLED_PROTO", dev, frame, f"ethertype {int.from_bytes(etype, 'big'):#06x}")
+
+    def vlan_rcv(self, dev: NetDevice, frame: Frame) -> None:
+        """A tagged frame no VLAN device took: ``__netif_receive_skb_core``'s
+        ``check_vlan_id`` (seen on kernel 6.18, which drops these the same way whether
+        or not 8021q is built in, for want of a device with the VID):
+
+        * VID 0 is an 802.1p priority tag: the frame is received as untagged (a second
+          tag behind it is looked at again, as for QinQ);
+        * any other VID marks the frame ``PACKET_OTHERHOST``: ``ip_rcv`` drops IP with
+          ``OTHERHOST`` (the device's ``rx_otherhost_dropped``), ``arp_rcv`` consumes ARP
+          without a drop reason ("do not tweak dropwatch on an ARP we will ignore"), and
+          any other protocol has no handler (``UNHANDLED_PROTO``, ``rx_dropped``).
+        """
+        data = frame.data
+        if len(data) < 20:
+            # NetDevice.receive frees these before the taps; a frame that reaches the stack
+            # another way (a bridge passing it up) meets the same check here
+            self.count_drop("PKT_TOO_SMALL", dev, frame, f"{len(data)}-byte tagged frame (skb_vlan_untag)")
+            return
+        vid = ((data[14] & 0x0F) << 8) | data[15]
+        inner = data[16:18]
+        if vid == 0:
+            self.note(dev, frame, "802.1p priority tag (VID 0): received as untagged")
+            untagged = frame.derive(data[:12] + data[16:])
+            vlans = dev.vlan_info
+            if vlans is not None and vlans.receive(dev, untagged):
+                return
+            self.netif_receive(dev, untagged)
+            return
+        what = f"802.1Q VID {vid}: no VLAN device for it on {dev.name} (PACKET_OTHERHOST)"
+        if inner == _ETHER_IP:
+            self.count_drop("OTHERHOST", dev, frame, what)
+        elif inner == b"\x08\x06":
+            self.note(dev, frame, f"{what}: arp_rcv consumes it, no drop reason")
+        else:
+            self.count_drop("UNHANDLED_PROTO", dev, frame,
+                            f"{what}, ethertype {int.from_bytes(inner, 'big'):#06x}")
 
     def arp_rcv(self, dev: NetDevice, frame: Frame) -> None:
         """``arp_rcv`` → ``arp_process``."""

@@ -45,7 +45,8 @@ class Mirror:
     ``ip_forward`` as in the model) and every device the same kind of Linux device with
     the same name, MAC and MTU: a bridge (multicast snooping off, see below), a veth pair
     (one end in each namespace), a VXLAN device (``id``, ``local``, ``dev``, ``dstport``,
-    ``nolearning``, its permanent FDB entries).  Then bridge ports, addresses,
+    ``nolearning``, its permanent FDB entries), an 802.1Q VLAN device (``ip link add link
+    LOWER name NAME type vlan id VID``).  Then bridge ports, addresses,
     the main table's non-kernel routes (``via``, ``onlink``, ``src``, ``metric``),
     permanent neighbours, and TX checksum offload off on every device.  Devices the
     kernel here cannot make (TUN fed by a process, ipip, the underlay's NICs and switch)
@@ -60,6 +61,7 @@ class Mirror:
         from emunet.devices.bridge import Bridge
         from emunet.devices.loopback import Loopback
         from emunet.devices.veth import Veth
+        from emunet.devices.vlan import Vlan
         from emunet.devices.vxlan import Vxlan
 
         self.t = t
@@ -68,10 +70,10 @@ class Mirror:
         for name, ns in sim.namespaces.items():
             self.ns[name] = t.netns(name, forwarding=ns.ip_forward)
         done = set()
-        # devices first, VXLAN devices last (they name a lower device)
+        # devices first, VXLAN and VLAN devices last (they name a lower device)
         for name, ns in sim.namespaces.items():
             k = self.ns[name]
-            devs = sorted(ns.devices.values(), key=lambda d: isinstance(d, Vxlan))
+            devs = sorted(ns.devices.values(), key=lambda d: isinstance(d, (Vxlan, Vlan)))
             for dev in devs:
                 if isinstance(dev, Loopback) or dev in done:
                     continue
@@ -97,6 +99,9 @@ class Mirror:
                     if not dev.udpcsum:
                         args.append("noudpcsum")
                     t.ip(k, *args)
+                elif isinstance(dev, Vlan):
+                    t.ip(k, "link", "add", "link", dev.lower.name, "name", dev.name, "type", "vlan",
+                         "id", str(dev.vid))
                 else:
                     raise Unsupported(f"{dev.key} is a {type(dev).__name__}: the kernel "
                                       f"comparison does not build those")
@@ -340,3 +345,56 @@ class KernelUdpEcho:
     def close(self):
         self.thread.join(timeout=5)
         self.sock.close()
+
+
+# -- 802.1Q: VLAN devices on a VLAN-transparent bridge, a router on a stick ---------------------
+class VlanStick:
+    """VLAN sub-interfaces over a plain (VLAN-unaware) Linux bridge ``br0`` in namespace ``sw``,
+    which carries tagged frames as they are: h10a (``eth0.10`` 192.168.10.11/24) and h10b
+    (``eth0.10`` .12), h20a (``eth0.20`` 192.168.20.11/24), and the router with one leg,
+    ``eth0``, and ``eth0.10`` 192.168.10.1/24 / ``eth0.20`` 192.168.20.1/24, ``ip_forward=1``.
+    The hosts tag their own frames here (the kernel cannot be an 802.1Q access switch
+    without ``CONFIG_BRIDGE_VLAN_FILTERING``, and the model's switch is no Linux device);
+    the VLAN devices, their tags and the router's forwarding between them are what is
+    compared.  MACs are 02:00 + the first IPv4 address; bridge-side veth MACs 02:01 + it."""
+
+    HOSTS = (("h10a", 10, "192.168.10.11", "192.168.10.1"), ("h10b", 10, "192.168.10.12", "192.168.10.1"),
+             ("h20a", 20, "192.168.20.11", "192.168.20.1"))
+
+    def __init__(self, seed: int = 1):
+        import ipaddress
+        from emunet.devices.bridge import Bridge
+        from emunet.devices.veth import veth_pair
+        from emunet.devices.vlan import vlan_add
+        from emunet.stack.namespace import Namespace
+
+        self.sim = sim = Simulator(seed=seed)
+        sw = Namespace(sim, "sw")
+        br = sw.add_device(Bridge(sim, "br0", b"\x02\x01\x00\x00\x00\x01"))
+        br.set_up()
+        self.ns = {}
+
+        def leg(name, ip):
+            ns = self.ns[name] = Namespace(sim, name)
+            packed = ipaddress.IPv4Address(ip).packed
+            eth0, port = veth_pair(sim, "eth0", f"p-{name}", mac=b"\x02\x00" + packed,
+                                   peer_mac=b"\x02\x01" + packed)
+            ns.add_device(eth0)
+            sw.add_device(port)
+            br.add_port(port)
+            port.set_up()
+            eth0.set_up()
+            return ns
+
+        for name, vid, ip, gw in self.HOSTS:
+            ns = leg(name, ip)
+            sub = vlan_add(ns, "eth0", vid)
+            sub.set_up()
+            ns.addr_add(sub, f"{ip}/24")
+            ns.route_add("default", via=gw, dev=sub.name)
+        r = leg("router", "192.168.10.1")
+        r.set_sysctl("net.ipv4.ip_forward", 1)
+        for vid in (10, 20):
+            sub = vlan_add(r, "eth0", vid)
+            sub.set_up()
+            r.addr_add(sub, f"192.168.{vid}.1/24")

@@ -178,6 +178,14 @@ class Dissector:
         etype = struct.unpack_from("!H", buf, off + 12)[0]
         self.add(f"{p}eth.type", f"0x{etype:04x}")
         off += 14
+        while etype in (0x8100, 0x88A8) and end - off >= 4:
+            # 802.1Q / 802.1ad tags, outermost first
+            tci, etype = struct.unpack_from("!HH", buf, off)
+            self.add(f"{p}vlan.pcp", tci >> 13)
+            self.add(f"{p}vlan.dei", (tci >> 12) & 1)
+            self.add(f"{p}vlan.id", tci & 0x0FFF)
+            self.add(f"{p}vlan.etype", f"0x{etype:04x}")
+            off += 4
         if etype == 0x0806:
             used = self.arp(buf, off, end, p)
         elif etype == 0x0800:
@@ -394,13 +402,14 @@ def summary(data: bytes, linktype: int = LINKTYPE_ETHERNET) -> str:
     """One line per frame, for messages (tcpdump-like)."""
     f = dict(dissect(data, Normaliser(raw=True), linktype))
     n = len(data)
+    tag = f"vlan {f['vlan.id']} " if "vlan.id" in f else ""
     if "arp.op" in f:
         op = {1: "request", 2: "reply"}.get(f["arp.op"], f["arp.op"])
-        return (f"ARP {op} {f['arp.spa']}({f['arp.sha']}) → {f['arp.tpa']}({f['arp.tha']}) "
+        return (f"{tag}ARP {op} {f['arp.spa']}({f['arp.sha']}) → {f['arp.tpa']}({f['arp.tha']}) "
                 f"[{f['eth.src']} → {f['eth.dst']}], {n} bytes")
     if "ip.src" not in f:
-        return f"ethertype {f.get('eth.type')}, {n} bytes"
-    s = f"IP {f['ip.src']} → {f['ip.dst']}"
+        return f"{tag}ethertype {f.get('vlan.etype', f.get('eth.type'))}, {n} bytes"
+    s = f"{tag}IP {f['ip.src']} → {f['ip.dst']}"
     if "vxlan.vni" in f:
         s += f" VXLAN vni {f['vxlan.vni']}: inner"
         pre = "inner."
@@ -442,7 +451,7 @@ class Report:
 def _signature(data: bytes, linktype: int) -> str:
     """What a frame is, for aligning the two sequences (not all fields: those come after)."""
     f = dict(dissect(data, Normaliser(), linktype))
-    keys = ("eth.type", "arp.op", "arp.spa", "arp.tpa", "ip.src", "ip.dst", "ip.proto",
+    keys = ("eth.type", "vlan.id", "arp.op", "arp.spa", "arp.tpa", "ip.src", "ip.dst", "ip.proto",
             "icmp.type", "icmp.code", "udp.dport", "tcp.flags", "tcp.len", "inner.ip.src",
             "inner.ip.dst", "inner.icmp.type", "inner.arp.op")
     return "|".join(str(f.get(k, "")) for k in keys)

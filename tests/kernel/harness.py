@@ -36,6 +36,9 @@ SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 PACKET_OUTGOING = 4
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
 SO_TIMESTAMPNS = 35          # SO_TIMESTAMPNS_OLD on x86 and the generic ABI
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 
@@ -145,7 +148,13 @@ def availability() -> str:
 
 
 class Sniffer:
-    """An AF_PACKET socket on one interface of one namespace: what tcpdump -i IFACE sees."""
+    """An AF_PACKET socket on one interface of one namespace: what tcpdump -i IFACE sees.
+
+    An 802.1Q tag the kernel holds out of line (``skb_vlan_untag`` on receive, a VLAN
+    device's tag on an offloading lower) reaches a packet socket as ``PACKET_AUXDATA``
+    (``tp_vlan_tci``, ``tp_vlan_tpid``); the tag is put back after the MACs, as libpcap
+    does (``VLAN_VALID``: a TCI other than 0, or ``TP_STATUS_VLAN_VALID``), so the frames
+    are the bytes tcpdump shows."""
 
     def __init__(self, ns: str, ifname: str, promisc: bool = False):
         self.ns = ns
@@ -156,6 +165,7 @@ class Sniffer:
             try:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
                 s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
                 s.bind((ifname, ETH_P_ALL))
                 self.ifindex = socket.if_nametoindex(ifname)
                 if promisc:
@@ -173,7 +183,8 @@ class Sniffer:
         loopback = self.ifname == "lo"
         while True:
             try:
-                data, anc, _flags, addr = self.sock.recvmsg(65536, socket.CMSG_SPACE(16))
+                data, anc, _flags, addr = self.sock.recvmsg(
+                    65536, socket.CMSG_SPACE(16) + socket.CMSG_SPACE(20))
             except BlockingIOError:
                 break
             pkttype = addr[2]
@@ -184,6 +195,12 @@ class Sniffer:
                 if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
                     sec, nsec = struct.unpack("qq", blob[:16])
                     t = sec * 1_000_000_000 + nsec
+                elif level == SOL_PACKET and kind == PACKET_AUXDATA and len(blob) >= 20:
+                    status, _len, _snap, _mac, _net, tci, tpid = struct.unpack("IIIHHHH", blob[:20])
+                    if (tci or status & TP_STATUS_VLAN_VALID) and len(data) >= 12:
+                        if not status & TP_STATUS_VLAN_TPID_VALID:
+                            tpid = 0x8100
+                        data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
             if t is None:
                 t = time.time_ns()
             self.frames.append((t, data, "out" if pkttype == PACKET_OUTGOING else "in"))
