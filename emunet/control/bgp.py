@@ -51,6 +51,7 @@ route-refresh requests of our own, deterministic MED, and the nest's asynchronou
 """
 import errno as _errno
 import fnmatch
+import heapq
 import ipaddress
 import time as _time
 
@@ -651,6 +652,8 @@ class BgpProtocol:
         if self.rr_client and not self.is_internal:
             raise ValueError(f"bird: {name}: only an internal neighbor can be an RR client")
         self.rr_cluster_id = (bird.rr_cluster_id or bird.router_id) if self.rr_client else None
+        #: iBGP without reflection on this session: plain iBGP routes never go out on it
+        self.ibgp_plain = self.is_internal and not self.rr_client
         self.proto_state = PS_DOWN
         self.start_state = BSS_PREPARE
         self.last_state_change = 0
@@ -679,10 +682,29 @@ class BgpProtocol:
         self.buckets = {}
         self.withdraw_bucket = {}
         self.prefix_bucket = {}
-        self.stats = _Stats()
+        self._stats = _Stats()
+        self._plain_base = None
 
     def __repr__(self):
         return f"<BgpProtocol {self.name} {self.state_text}>"
+
+    @property
+    def stats(self):
+        """The protocol's counters, with the plain-iBGP rejections of the routes that
+        changed while it was up folded in."""
+        if self._plain_base is not None:
+            i = 1 if self.add_path_tx else 0
+            n = self.bird.plain_changes[i] - self._plain_base
+            self._plain_base = self.bird.plain_changes[i]
+            self._stats.exp_updates_received += n
+            self._stats.exp_updates_rejected += n
+        return self._stats
+
+    def _track_plain(self, on: bool) -> None:
+        if not self.ibgp_plain:
+            return
+        self.stats  # fold what is pending
+        self._plain_base = self.bird.plain_changes[1 if self.add_path_tx else 0] if on else None
 
     @property
     def ttl(self) -> int:
@@ -696,6 +718,10 @@ class BgpProtocol:
     def set_proto_state(self, st: str) -> None:
         if st != self.proto_state:
             old = self.proto_state
+            if old == PS_UP:
+                self._track_plain(False)
+            elif st == PS_UP:
+                self._track_plain(True)
             self.proto_state = st
             self.last_state_change = self.bird.sim.now
             self.bird.proto_state_changed(self, old, st)
@@ -886,7 +912,16 @@ class BgpProtocol:
         if self.conn is None or self.proto_state != PS_UP:
             return
         bird = self.bird
-        for key in sorted(bird.table):
+        if self.ibgp_plain:
+            keys = sorted(bird._nonplain)
+            st = self.stats
+            skipped = (sum(len(bird.table[k]) for k in bird.table if k not in bird._nonplain)
+                       if self.add_path_tx else len(bird.table) - len(keys))
+            st.exp_updates_received += skipped
+            st.exp_updates_rejected += skipped
+        else:
+            keys = sorted(bird.table)
+        for key in keys:
             routes = bird.table[key]
             if self.add_path_tx:
                 for r in routes:
@@ -1318,12 +1353,20 @@ class Bird(Process):
         self.listener = None
         self.phase = 0
         self.stopping = False
-        self._ids = set()
+        self._next_id = 0
+        self._free_ids = []
+        #: keys of the table with a route that is not plain iBGP (see ``_bgp_notify``)
+        self._nonplain = {}
+        #: route changes a plain iBGP peer rejects without looking: (best changes, any changes)
+        self.plain_changes = [0, 0]
         self.events = []
         self.msg_tx = {}
         self.msg_rx = {}
         self.bytes_tx = 0
         self.bytes_rx = 0
+        self.bytes_by_type = {}
+        #: when the kernel table last changed because of us (virtual ns)
+        self.last_kernel_change = 0
         self.started_at = 0
         self._validate()
 
@@ -1349,6 +1392,7 @@ class Bird(Process):
 
     def count_tx(self, kind: str, n: int) -> None:
         self.msg_tx[kind] = self.msg_tx.get(kind, 0) + 1
+        self.bytes_by_type[kind] = self.bytes_by_type.get(kind, 0) + n
         self.bytes_tx += n
 
     def count_rx(self, mtype: int, n: int) -> None:
@@ -1459,17 +1503,19 @@ class Bird(Process):
 
     # -- sources (``rt_get_source`` with BIRD's global ids) -----------------------------------
     def new_source(self, proto, path_id: int, keep: bool = False) -> Source:
-        gid = 1
-        while gid in self._ids:
-            gid += 1
-        self._ids.add(gid)
+        """``idm_alloc``: the lowest free id (0 is reserved)."""
+        if self._free_ids:
+            gid = heapq.heappop(self._free_ids)
+        else:
+            self._next_id += 1
+            gid = self._next_id
         s = Source(proto, path_id, gid)
         if keep:
             s.uc = 1 << 30
         return s
 
     def free_source(self, s: Source) -> None:
-        self._ids.discard(s.global_id)
+        heapq.heappush(self._free_ids, s.global_id)
 
     # -- neighbours and next hops -------------------------------------------------------------
     def neighbor_iface(self, ip: str):
@@ -1590,6 +1636,11 @@ class Bird(Process):
         if old is not None and old.src.uc <= 0 and old.src is not old.src.proto.main_source \
                 and (new is None or new.src is not old.src):
             self._release(old.src)
+        np = sum(1 for r in routes if not (r.kind == "bgp" and r.src.proto.ibgp_plain))
+        if np:
+            self._nonplain[key] = np
+        else:
+            self._nonplain.pop(key, None)
         if not routes:
             del self.table[key]
             new_best = None
@@ -1614,15 +1665,31 @@ class Bird(Process):
         self.free_source(src)
 
     def _bgp_notify(self, key, new, old, new_best, old_best, best_changed) -> None:
+        """``rt_notify`` to every BGP protocol that is up.  A route learned over plain iBGP
+        (no reflection) is rejected by ``bgp_import_control`` for every plain iBGP peer:
+        such changes are only counted (``plain_changes``), which keeps a full mesh at
+        O(reflecting and eBGP peers) per route change instead of O(all peers)."""
+        def plain(r):
+            return r is None or (r.kind == "bgp" and r.src.proto.ibgp_plain)
+        any_plain = plain(new) and plain(old)
+        best_plain = plain(new_best) and plain(old_best)
+        if any_plain and new is not None:
+            self.plain_changes[1] += 1
+        if best_changed and best_plain and new_best is not None:
+            self.plain_changes[0] += 1
         for p in self.protocols:
             if p.conn is None or p.proto_state != PS_UP:
                 continue
             if p.add_path_tx:
+                if p.ibgp_plain and any_plain:
+                    continue
                 if new is not None:
                     p.rt_notify(key, new, old, new.src.global_id)
                 if old is not None and (new is None or new.src is not old.src):
                     p.rt_notify(key, None, old, old.src.global_id)
             elif best_changed:
+                if p.ibgp_plain and best_plain:
+                    continue
                 p.rt_notify(key, new_best, old_best, None)
 
     # -- kernel protocol ------------------------------------------------------------------
@@ -1662,6 +1729,7 @@ class Bird(Process):
             return
         self.kernel_errors.discard(key)
         self.kernel_installed[key] = (r, kr)
+        self.last_kernel_change = self.sim.now
 
     def _kernel_remove(self, key) -> None:
         got = self.kernel_installed.pop(key, None)
@@ -1677,6 +1745,7 @@ class Bird(Process):
         except LookupError:
             return
         self.ns.routes_changed()
+        self.last_kernel_change = self.sim.now
 
     def kernel_text(self, key) -> str:
         got = self.kernel_installed.get(key)

@@ -16,6 +16,8 @@ _MODULES = [
      "two nodes, Flannel's VXLAN backend: flannel.1 VTEP, VNI 1, UDP 8472"),
     ("flannel-host-gw", "emunet.scenarios.flannel_host_gw",
      "two nodes on one L2 segment, Flannel's host-gw backend: plain routes via the peer node"),
+    ("bgp-border", "emunet.scenarios.bgp_border",
+     "two LANs joined by border routers Route1 and Route2 exchanging their LAN routes over eBGP"),
 ]
 
 
