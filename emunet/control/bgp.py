@@ -1462,6 +1462,9 @@ class Bird(Process):
         close, and (without ``persist``) remove our kernel routes."""
         if not self.running:
             return
+        if not self.kernel_persist:
+            for key in list(self.kernel_installed):
+                self._kernel_remove(key)
         self.stopping = True
         for p in self.protocols:
             p.store_error(None, BE_MAN_DOWN, 0)
@@ -1470,9 +1473,6 @@ class Bird(Process):
                 p.stop(2)
         if self.listener is not None:
             self.listener.close()
-        if not self.kernel_persist:
-            for key in list(self.kernel_installed):
-                self._kernel_remove(key)
         self.sim.after(1, self._finish_stop)
 
     def _finish_stop(self) -> None:
@@ -1694,6 +1694,8 @@ class Bird(Process):
 
     # -- kernel protocol ------------------------------------------------------------------
     def _kernel_notify(self, key, best) -> None:
+        if self.stopping:
+            return  # the kernel protocol is shut down with the rest (``persist`` or not)
         if best is None:
             self._kernel_remove(key)
             return
