@@ -472,3 +472,35 @@ def test_tshark_reads_the_border_capture():
     rows = fields(path, ["ip.ttl", "tcp.flags.syn", "tcp.flags.ack", "ip.dsfield"], ["-Y", "tcp.port == 179"])
     assert {tuple(r) for r in rows} == {("1", "1", "0", "0xc0"), ("255", "1", "1", "0xc0"),
                                         ("1", "0", "1", "0xc0")}
+
+
+@pytest.mark.parametrize("kw,culprit", [
+    (dict(peers=[BgpPeer("10.0.0.2", 64513, rr_client=True, name="x")]), "x: only an internal neighbor"),
+    (dict(peers=[BgpPeer("10.0.0.2", 64512, name="a"), BgpPeer("10.0.0.2", 64512, name="b")]),
+     "b: a second protocol for neighbor 10.0.0.2"),
+    (dict(peers=[BgpPeer("10.0.0.2", 64512, name="a", hold_time=2)]), "a: hold time 2"),
+    (dict(peers=[BgpPeer("10.0.0.300", 64512, name="a")]), "10.0.0.300"),
+])
+def test_bad_configuration_is_refused_naming_the_culprit(kw, culprit):
+    with pytest.raises(ValueError, match=culprit):
+        Bird("10.0.0.1", 64512, **kw)
+
+
+@needs_tshark
+def test_withdrawn_static_route_is_withdrawn_everywhere_and_comes_back(tmp_path):
+    f = build(3, "rr", capture=True)
+    assert run_until_converged(f, limit=30)
+    client = f.nodes[2]
+    client.bird.remove_static(client.spec.block)  # ``birdc configure`` without the route
+    f.sim.run(until=f.sim.time + 0.1)
+    for node in f.nodes[:2]:
+        assert all(client.spec.block not in r for r in _bird_routes(node.ns))
+    path = _write(f.sim, tmp_path, "withdraw")
+    withdrawn = {(src, m["bgp.withdrawn_prefix"][0]) for iface, src, m in _bgp_messages(path, "bgp.withdrawn_prefix")
+                 if "bgp.withdrawn_prefix" in m}
+    # the client withdraws its block from both reflectors, and each reflector withdraws the
+    # copy it had reflected to the other
+    assert ("192.168.0.4", "10.20.2.0") in withdrawn
+    assert ("192.168.0.2", "10.20.2.0") in withdrawn and ("192.168.0.3", "10.20.2.0") in withdrawn
+    client.bird.add_static(client.spec.block)
+    assert run_until_converged(f, limit=f.sim.time + 5)

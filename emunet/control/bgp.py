@@ -1371,16 +1371,29 @@ class Bird(Process):
         self._validate()
 
     def _validate(self) -> None:
-        names = set()
+        """What BIRD's configuration parser refuses, with the culprit named."""
+        if ip_to_int(self.router_id) == 0:
+            raise ValueError("bird: router id 0.0.0.0 is not allowed")
+        if not 0 < self.local_as <= 0xFFFFFFFF:
+            raise ValueError(f"bird: local AS {self.local_as} is out of range")
+        names, addresses = set(), set()
         for i, cf in enumerate(self.peer_configs, 1):
-            ip_to_int(cf.address)
             name = cf.name or f"bgp{i}"
+            ip_to_int(cf.address)
             if name in names:
                 raise ValueError(f"bird: two protocols are named {name!r}")
+            if cf.address in addresses:
+                raise ValueError(f"bird: {name}: a second protocol for neighbor {cf.address}")
             names.add(name)
-            if cf.address == self.router_id and cf.remote_as == self.local_as:
-                raise ValueError(f"bird: {name}: neighbor {cf.address} is ourselves")
-        ip_to_int(self.router_id)
+            addresses.add(cf.address)
+            if not 0 < cf.remote_as <= 0xFFFFFFFF:
+                raise ValueError(f"bird: {name}: neighbor AS {cf.remote_as} is out of range")
+            if cf.rr_client and cf.remote_as != self.local_as:
+                raise ValueError(f"bird: {name}: only an internal neighbor can be an RR client")
+            if cf.hold_time and cf.hold_time < 3:
+                raise ValueError(f"bird: {name}: hold time {cf.hold_time} is below 3 seconds")
+            if cf.remote_as > 0xFFFF and not cf.enable_as4:
+                raise ValueError(f"bird: {name}: neighbor AS number out of range (AS4 not available)")
 
     # -- clock --------------------------------------------------------------------
     def now_s(self) -> int:
