@@ -550,7 +550,7 @@ class BgpConn:
         o = W.parse(m)
         bid = ip_to_int(o.bgp_id)
         if p.is_internal and bid == p.bird.router_id_int:
-            raise W.BgpError(2, 3, m[24:28], f"peer uses our router id {o.bgp_id}")
+            raise W.BgpError(2, 3, detail=f"peer uses our router id {o.bgp_id}")
         adv_as = o.asn if (o.as4 and p.cf.enable_as4) else o.my_as
         if adv_as != p.remote_as:
             data = adv_as.to_bytes(4, "big") if o.as4 else m[20:22]

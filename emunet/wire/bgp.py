@@ -441,13 +441,14 @@ def _parse_open(buf: bytes) -> Open:
             raise BgpError(2, 0, detail="optional parameter overruns the message")
         ptype, plen = buf[i], buf[i + 1]
         if ptype != 2:
-            raise BgpError(2, 4, buf[i:i + 2 + plen], f"optional parameter type {ptype}")
+            # BIRD names the parameter it did not recognise: its first <length> bytes
+            raise BgpError(2, 4, buf[i:i + plen], f"optional parameter type {ptype}")
         caps += _parse_capabilities(buf[i + 2:i + 2 + plen])
         i += 2 + plen
     if 0 < hold < 3:
         raise BgpError(2, 6, buf[22:24], f"hold time {hold}")
     if bgp_id == b"\0\0\0\0":
-        raise BgpError(2, 3, bgp_id, "BGP identifier 0.0.0.0")
+        raise BgpError(2, 3, detail="BGP identifier 0.0.0.0")  # BIRD logs it, sends no data
     return Open(my_as, hold, _ip(bgp_id), tuple(caps), version)
 
 
@@ -573,7 +574,7 @@ def _parse_attributes(b: bytes, i: int, end: int, as4: bool, mandatory: bool):
                 raise BgpError(3, 6, whole, f"ORIGIN {v[0]}")
             f["origin"] = v[0]
         elif code == AS_PATH:
-            f["as_path"] = _parse_as_path(v, asw, whole)
+            f["as_path"] = _parse_as_path(v, asw, bytes(whole))
         elif code == NEXT_HOP:
             if not _host_address(_U32.unpack(v)[0]):
                 raise BgpError(3, 8, whole, f"NEXT_HOP {_ip(v)}")
@@ -616,12 +617,12 @@ def _parse_as_path(v: bytes, asw: int, whole: bytes) -> tuple:
     i, n = 0, len(v)
     while i < n:
         if n - i < 2:
-            raise BgpError(3, 11, detail="truncated AS_PATH segment")
+            raise BgpError(3, 11, whole, "truncated AS_PATH segment")
         stype, cnt = v[i], v[i + 1]
         if stype not in (AS_SET, AS_SEQUENCE, AS_CONFED_SEQUENCE, AS_CONFED_SET):
-            raise BgpError(3, 11, detail=f"AS_PATH segment type {stype}")
+            raise BgpError(3, 11, whole, f"AS_PATH segment type {stype}")
         if n - i < 2 + cnt * asw:
-            raise BgpError(3, 11, detail="AS_PATH segment overruns the attribute")
+            raise BgpError(3, 11, whole, "AS_PATH segment overruns the attribute")
         segs.append((stype, struct.unpack_from(f"!{cnt}{'I' if asw == 4 else 'H'}", v, i + 2)))
         i += 2 + cnt * asw
     return tuple(segs)
