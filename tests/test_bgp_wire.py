@@ -3,7 +3,7 @@ NOTIFICATION code/subcode each kind of bad input earns (RFC 4271 section 6)."""
 import struct
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emunet.wire import bgp as W
