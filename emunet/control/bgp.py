@@ -25,8 +25,10 @@ the project's search tools; see the comments at each rule):
   connect (an odd ephemeral port).  OPEN carries BIRD's capabilities: multiprotocol IPv4
   unicast, route refresh, graceful restart (``aware``: empty; Calico's ``graceful restart``:
   120 s and IPv4 unicast), 4-octet AS, ADD-PATH (Calico's ``add paths on``: send and
-  receive), enhanced route refresh, long-lived GR aware.  A KEEPALIVE answers an OPEN, the
-  initial feed ends with End-of-RIB, keepalives follow every keepalive period.
+  receive), enhanced route refresh, long-lived GR aware (1.6.4 and later; its place after
+  enhanced route refresh is BIRD 2's order, 1.6.8's own source was not at hand).  A KEEPALIVE
+  answers an OPEN, the initial feed ends with End-of-RIB (BIRD sends it whenever graceful
+  restart is at least "aware", its default), keepalives follow every keepalive period.
 * **Routes**: best path as ``bgp_rte_better`` (resolvable, LOCAL_PREF, AS path length,
   ORIGIN, MED between routes from the same neighbour AS, eBGP over iBGP, IGP metric,
   ORIGINATOR_ID or router id, CLUSTER_LIST length, neighbour address).  Export follows
@@ -1794,7 +1796,9 @@ class Bird(Process):
 
     # -- observation ------------------------------------------------------------------------
     def proto_state_changed(self, p, old, new) -> None:
-        pass
+        """A protocol changed state (a hook for callers; BIRD logs it with ``debug states``)."""
+        if self.log_events:
+            self.events.append((self.sim.now, p.name, f"State changed to {new}"))
 
     def protocol(self, name: str):
         for p in self.all_protocols:

@@ -14,7 +14,11 @@ server, ``tcpdump``; see ``tests/kernel/reference/`` and ``tests/test_tcp.py``):
   ``ilog2(max(tcp_rmem[2], rmem_max)) - 15``: 7 with the long-standing default
   ``tcp_rmem = 4096 131072 6291456`` (the default here), 10 with the 32 MiB
   ``tcp_rmem[2]`` of recent kernels (what the reference capture on 6.18 shows).
-* **IP header.**  DF set, TTL 64, TOS 0.  A connected socket numbers its packets from a
+* **IP header.**  DF set, TTL 64, TOS 0, unless the socket set ``IP_TTL``/``IP_TOS``
+  (``ip_ttl``/``ip_tos``; BIRD's BGP sockets: TOS 0xC0, TTL 1 or 64, a listener 255): a
+  listener's values go on its SYN-ACKs and are inherited by what it accepts, a time-wait
+  socket answers with the default TTL, and a RST for no socket reflects the offending
+  segment's TOS (``tcp_v4_send_reset``), as the kernel showed.  A connected socket numbers its packets from a
   random ``inet_id``, one per packet (``ip_select_ident_segs``).  Packets sent for no
   full socket carry ID 0: the SYN-ACK, a RST to a closed port
   (``tcp_v4_send_reset``: no options, window 0), and anything a TIME_WAIT socket says.
