@@ -58,6 +58,16 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_bgp_scale(args) -> int:
+    import json
+    from emunet.bench import bgp_scale
+    sizes = [int(n) for n in args.nodes.split(",") if n]
+    modes = [m for m in args.mode.split(",") if m]
+    result = bgp_scale.run(sizes, modes, seed=args.seed)
+    print(json.dumps(result, indent=2) if args.json else bgp_scale.table(result), end="\n" if args.json else "")
+    return 0
+
+
 def _cmd_trace(args) -> int:
     import json
     lab = get(args.scenario).build(args.seed)
@@ -131,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--nodes", default="10,100,1000", help="scale: cluster sizes")
     b.add_argument("--modes", default="flannel-vxlan", help="scale: cluster kinds")
     b.set_defaults(fn=_cmd_bench)
+    g = sub.add_parser("bgp-scale", help="BGP full mesh against route reflectors: sessions, "
+                       "messages, frames, convergence time as the cluster grows")
+    g.add_argument("--nodes", default="10,50,100,200", help="cluster sizes")
+    g.add_argument("--mode", default="mesh,rr", help="mesh, rr or both")
+    g.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    g.add_argument("--seed", type=int, default=1)
+    g.set_defaults(fn=_cmd_bgp_scale)
     return p
 
 

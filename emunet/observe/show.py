@@ -1176,6 +1176,12 @@ def run_command(lab, namespace_name: str, command: str, netns_names: dict = None
         if len(rest) != 1 or rest[0].startswith("-"):
             raise _unknown(command)
         return sysctl(ns, rest[0], value_only=value_only)
+    if prog in ("birdc", "birdcl"):
+        from emunet.control.bgp import find_bird
+        bird = find_bird(ns)
+        if bird is None:
+            raise ValueError(f"{prog}: no bird runs in namespace {namespace_name!r}")
+        return bird.birdc(" ".join(args))
     if prog == "docker":
         if args[:2] == ["network", "inspect"] and len(args) <= 3:
             name = args[2] if len(args) == 3 else None

@@ -20,6 +20,8 @@ _MODULES = [
      "two nodes, Calico in VXLAN mode: vxlan.calico (VNI 4096, UDP 4789) programmed by Felix, no BGP"),
     ("vlan", "emunet.scenarios.vlan",
      "two 802.1Q VLANs on one switch, a router on a stick (eth0.10, eth0.20), a host on the wrong VLAN"),
+    ("bgp-border", "emunet.scenarios.bgp_border",
+     "two LANs joined by border routers Route1 and Route2 exchanging their LAN routes over eBGP"),
 ]
 
 

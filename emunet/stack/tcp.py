@@ -14,7 +14,11 @@ server, ``tcpdump``; see ``tests/kernel/reference/`` and ``tests/test_tcp.py``):
   ``ilog2(max(tcp_rmem[2], rmem_max)) - 15``: 7 with the long-standing default
   ``tcp_rmem = 4096 131072 6291456`` (the default here), 10 with the 32 MiB
   ``tcp_rmem[2]`` of recent kernels (what the reference capture on 6.18 shows).
-* **IP header.**  DF set, TTL 64, TOS 0.  A connected socket numbers its packets from a
+* **IP header.**  DF set, TTL 64, TOS 0, unless the socket set ``IP_TTL``/``IP_TOS``
+  (``ip_ttl``/``ip_tos``; BIRD's BGP sockets: TOS 0xC0, TTL 1 or 64, a listener 255): a
+  listener's values go on its SYN-ACKs and are inherited by what it accepts, a time-wait
+  socket answers with the default TTL, and a RST for no socket reflects the offending
+  segment's TOS (``tcp_v4_send_reset``), as the kernel showed.  A connected socket numbers its packets from a
   random ``inet_id``, one per packet (``ip_select_ident_segs``).  Packets sent for no
   full socket carry ID 0: the SYN-ACK, a RST to a closed port
   (``tcp_v4_send_reset``: no options, window 0), and anything a TIME_WAIT socket says.
@@ -226,6 +230,13 @@ class TcpSocket:
         self.remote = None  # (ip_int, port)
         self.reuseaddr = False
         self.nodelay = False
+        #: ``IP_TTL`` (None: ``ip_default_ttl``) and ``IP_TOS`` socket options; a listener's
+        #: values go on its SYN-ACKs and are inherited by the connections it accepts
+        self.ip_ttl = None
+        self.ip_tos = 0
+        #: (device, frame) of the segment whose data was last queued for the process, so
+        #: that a program can comment on the frame that carried what it read
+        self.rx_frame = None
         self.error = 0
         self.soft_error = 0
         # callbacks
@@ -534,12 +545,15 @@ class TcpSocket:
             ident = self._ip_ident()
         pid = self.sim.new_pid() if pid is None else pid
         self.segs_out += 1
+        # a time-wait socket speaks through the namespace's control socket: default TTL
+        ttl = None if self.tw else self.ip_ttl
         if flags & TCP_ACK:
             self._ack_sent()
         text = (f"tcp {self.name} [{_flags_text(flags)}] seq {_dist(seq, self.iss)}"
                 f"{' ack ' + str(_dist(ack, self.irs)) if flags & TCP_ACK else ''} "
                 f"len {len(payload)} win {window}: {note} ({self.state})")
-        return self.ns.ip_send(src, dst, IPPROTO_TCP, seg, pid, df=True, ident=ident, note=text)
+        return self.ns.ip_send(src, dst, IPPROTO_TCP, seg, pid, ttl=ttl, tos=self.ip_tos, df=True,
+                               ident=ident, note=text)
 
     def _ack_sent(self) -> None:
         """``tcp_event_ack_sent``: any segment with ACK answers what was pending."""
@@ -1048,7 +1062,8 @@ class Tcp:
             rflags = TCP_RST | TCP_ACK
         out = TcpView.emit(seg.dport, seg.sport, seq, ack, rflags, 0, b"", b"", ipv.dst, ipv.src)
         self.out_rsts += 1
-        self.ns.ip_send(ipv.dst, ipv.src, IPPROTO_TCP, out, pid, df=True, ident=0,
+        # ``tcp_v4_send_reset`` reflects the offending segment's TOS (``arg.tos``)
+        self.ns.ip_send(ipv.dst, ipv.src, IPPROTO_TCP, out, pid, tos=ipv.tos, df=True, ident=0,
                         note=f"tcp RST{'|ACK' if rflags & TCP_ACK else ''} to "
                              f"{int_to_ip(int.from_bytes(ipv.src, 'big'))}:{seg.sport}"
                              f"{': ' + why if why else ''}")
@@ -1080,6 +1095,7 @@ class Tcp:
         req = TcpSocket(self)
         req.parent = lsock
         req.reuseaddr = lsock.reuseaddr
+        req.ip_ttl, req.ip_tos = lsock.ip_ttl, lsock.ip_tos
         req.local = (dst, seg.dport)
         req.remote = (src, seg.sport)
         dev_out = self._route_dev(src)
@@ -1486,6 +1502,8 @@ class Tcp:
             sock._enter_quickack()
             sock.send_ack("duplicate ACK (out-of-order data)")
             return
+        if payload:
+            sock.rx_frame = (dev, frame)
         got_fin = self._accept_in_order(sock, payload, fin)
         while sock._ofo and sock.rcv_nxt in sock._ofo and not got_fin:
             data, f = sock._ofo.pop(sock.rcv_nxt)

@@ -40,3 +40,6 @@ from emunet.wire.vxlan import (
 
 __all__ += ["VxlanView", "TunnelTemplate", "VXLAN_HLEN", "VXLAN_FLAG_I", "IANA_VXLAN_PORT",
             "LINUX_VXLAN_PORT"]
+from emunet.wire.bgp import BgpError, StreamReader as BgpStreamReader  # noqa: E402
+
+__all__ += ["BgpError", "BgpStreamReader"]
