@@ -674,6 +674,7 @@ class BgpProtocol:
         self.gr_ready = False
         self.gr_active = False
         self.feed_state = None
+        self.deconfigured = False
         self.startup_timer = Timer(bird, self._startup_timeout)
         self.gr_timer = Timer(bird, self._gr_timeout)
         self._decision_pending = False
@@ -872,6 +873,17 @@ class BgpProtocol:
         self.startup_timer.stop()
         self.gr_timer.stop()
         self.gr_active = False
+        if self.deconfigured:
+            self.flush_routes()
+            for c in (self.outgoing, self.incoming):
+                c.connect_timer.stop()
+                c.hold_timer.stop()
+                c.keepalive_timer.stop()
+            bird = self.bird
+            for lst in (bird.protocols, bird.all_protocols):
+                if self in lst:
+                    lst.remove(self)
+            return
         if self.bird.running and not self.bird.stopping:
             self.bird.sim.after(0, self._restart)
 
@@ -1380,22 +1392,56 @@ class Bird(Process):
             raise ValueError(f"bird: local AS {self.local_as} is out of range")
         names, addresses = set(), set()
         for i, cf in enumerate(self.peer_configs, 1):
-            name = cf.name or f"bgp{i}"
-            ip_to_int(cf.address)
-            if name in names:
-                raise ValueError(f"bird: two protocols are named {name!r}")
-            if cf.address in addresses:
-                raise ValueError(f"bird: {name}: a second protocol for neighbor {cf.address}")
-            names.add(name)
-            addresses.add(cf.address)
-            if not 0 < cf.remote_as <= 0xFFFFFFFF:
-                raise ValueError(f"bird: {name}: neighbor AS {cf.remote_as} is out of range")
-            if cf.rr_client and cf.remote_as != self.local_as:
-                raise ValueError(f"bird: {name}: only an internal neighbor can be an RR client")
-            if cf.hold_time and cf.hold_time < 3:
-                raise ValueError(f"bird: {name}: hold time {cf.hold_time} is below 3 seconds")
-            if cf.remote_as > 0xFFFF and not cf.enable_as4:
-                raise ValueError(f"bird: {name}: neighbor AS number out of range (AS4 not available)")
+            self._check_peer(cf, cf.name or f"bgp{i}", names, addresses)
+
+    def _check_peer(self, cf, name: str, names: set, addresses: set) -> None:
+        ip_to_int(cf.address)
+        if name in names:
+            raise ValueError(f"bird: two protocols are named {name!r}")
+        if cf.address in addresses:
+            raise ValueError(f"bird: {name}: a second protocol for neighbor {cf.address}")
+        names.add(name)
+        addresses.add(cf.address)
+        if not 0 < cf.remote_as <= 0xFFFFFFFF:
+            raise ValueError(f"bird: {name}: neighbor AS {cf.remote_as} is out of range")
+        if cf.rr_client and cf.remote_as != self.local_as:
+            raise ValueError(f"bird: {name}: only an internal neighbor can be an RR client")
+        if cf.hold_time and cf.hold_time < 3:
+            raise ValueError(f"bird: {name}: hold time {cf.hold_time} is below 3 seconds")
+        if cf.remote_as > 0xFFFF and not cf.enable_as4:
+            raise ValueError(f"bird: {name}: neighbor AS number out of range (AS4 not available)")
+
+    # -- reconfiguration (``birdc configure`` after confd rewrote bird.cfg) -------------------
+    def add_peer(self, cf: BgpPeer) -> "BgpProtocol":
+        """A new ``protocol bgp`` in the configuration: it starts at once; the others are
+        untouched, as BIRD's reconfiguration leaves unchanged protocols alone."""
+        name = cf.name or f"bgp{len(self.peer_configs) + 1}"
+        self._check_peer(cf, name, {p.name for p in self.all_protocols},
+                         {p.cf.address for p in self.protocols})
+        self.peer_configs.append(cf)
+        if not self.all_protocols:      # not started yet: start() builds it with the others
+            return None
+        p = BgpProtocol(self, cf, name)
+        self.protocols.append(p)
+        p.main_source = self.new_source(p, 0, keep=True)
+        self.all_protocols.append(p)
+        if self.running and not self.stopping:
+            p.start()
+        return p
+
+    def remove_peer(self, name: str) -> None:
+        """A ``protocol bgp`` gone from the configuration: Cease 6/3 "Peer de-configured"
+        to the peer, its routes flushed, the protocol removed once it is down."""
+        p = self.protocol(name)
+        if not isinstance(p, BgpProtocol):
+            raise ValueError(f"bird: {name} is not a BGP protocol")
+        self.peer_configs.remove(p.cf)
+        p.deconfigured = True
+        p.store_error(None, BE_MAN_DOWN, 0)
+        if p.proto_state == PS_DOWN:
+            p.down()
+        else:
+            p.stop(3)
 
     # -- clock --------------------------------------------------------------------
     def now_s(self) -> int:
