@@ -197,6 +197,20 @@ class Underlay:
         return ns, eth0, seg
 
 
+    def unplug(self, machine) -> None:
+        """Pull ``machine``'s cable out of its switch (its ``eth0`` loses its carrier; the
+        others notice only by what stops arriving)."""
+        sw = machine.eth0.switch
+        if sw is None:
+            raise ValueError(f"{machine.name}'s eth0 is not cabled")
+        sw.disconnect(machine.eth0)
+        machine.eth0.ns.routes_changed()
+
+    def plug(self, machine) -> None:
+        """Cable ``machine``'s ``eth0`` back into its segment's switch."""
+        machine.segment.switch.connect(machine.eth0)
+
+
 class Cluster(Underlay):
     """Nodes, segments, a router and an etcd, with flannel's ``backend``."""
 

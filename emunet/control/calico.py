@@ -29,8 +29,18 @@ What each piece does here, and the real component it mirrors:
   the permanent neighbour and the FDB entry ``<VTEP MAC> dst <node IP>`` (CrossSubnet:
   nodes on the same subnet get a plain ``<block> via <node IP> dev eth0 onlink``), and
   ``blackhole <own block>``; those routes carry ``proto 80``, Felix's own protocol number.
-* **BIRD** (configured by confd from the datastore, see :meth:`CalicoNode.bird_config`)
-  does BGP in the BGP and IPIP modes; VXLAN mode needs no BGP (``calico_backend: vxlan``).
+* **confd and BIRD** (``confd/etc/calico/confd/templates/bird*.cfg.template``): in the BGP
+  and IPIP modes each node runs :class:`~emunet.control.bgp.Bird` as confd configures it from
+  the datastore — router id and AS from the Node resource; with the node-to-node mesh one
+  ``protocol bgp Mesh_A_B_C_D`` per other node (passive towards an address that sorts
+  higher), none on route reflectors; one ``Node_A_B_C_D`` per peer a ``BGPPeer`` resource
+  selects, in both directions, with ``rr client; rr cluster id`` where a reflector meets a
+  node of another cluster; ``protocol static`` with a blackhole per block of the node; the
+  export filter ``calico_export_to_bgp_peers`` (each block exactly, nothing inside it) and the
+  kernel filter ``calico_kernel_programming`` (``krt_tunnel = "tunl0"`` for IPIP pools, only
+  towards other subnets with CrossSubnet).  confd re-renders when the datastore changes and
+  BIRD reconfigures: new peers start, removed ones get Cease "Peer de-configured".  VXLAN
+  mode needs no BGP (``calico_backend: vxlan``).
 """
 import hashlib
 import ipaddress
@@ -44,6 +54,8 @@ from emunet.devices.ipip import IPIP_OVERHEAD, Ipip
 from emunet.devices.veth import random_mac, veth_pair
 from emunet.devices.vxlan import Vxlan
 from emunet.apps.base import Process
+from emunet.control.bgp import (CALICO_BIRD_VERSION, Bird, StaticRoute, BgpPeer, CALICO_PEER,
+                                calico_export_to_bgp_peers, calico_kernel_programming, calico_mesh_peer)
 from emunet.stack.namespace import Namespace
 from emunet.wire.ethernet import mac_to_bytes, mac_to_str
 from emunet.wire.ipv4 import ip_to_int
@@ -120,6 +132,51 @@ class IpPool:
                          "nodeSelector": "all()"}}
 
 
+@attrs.frozen
+class BgpPeerResource:
+    """A ``BGPPeer`` resource: nodes matching ``node_selector`` peer with those matching
+    ``peer_selector`` (or with ``peer_ip`` / ``as_number``, a router outside the cluster)."""
+
+    name: str
+    node_selector: str = "all()"
+    peer_selector: str = None
+    peer_ip: str = None
+    as_number: int = None
+
+    def resource(self) -> dict:
+        spec = {"nodeSelector": self.node_selector}
+        if self.peer_selector:
+            spec["peerSelector"] = self.peer_selector
+        if self.peer_ip:
+            spec["peerIP"] = self.peer_ip
+        if self.as_number:
+            spec["asNumber"] = self.as_number
+        return {"kind": "BGPPeer", "apiVersion": "projectcalico.org/v3", "metadata": {"name": self.name},
+                "spec": spec}
+
+
+def selector_matches(selector: str, labels: dict) -> bool:
+    """Calico's selector language, the part BGP peerings use: ``all()``, ``has(k)``,
+    ``!has(k)``, ``k == 'v'``, ``k != 'v'``, joined by ``&&``."""
+    for term in (t.strip() for t in selector.split("&&")):
+        if term == "all()":
+            continue
+        if term.startswith("has(") and term.endswith(")"):
+            ok = term[4:-1].strip() in labels
+        elif term.startswith("!has(") and term.endswith(")"):
+            ok = term[5:-1].strip() not in labels
+        elif "==" in term or "!=" in term:
+            op = "==" if "==" in term else "!="
+            key, value = (x.strip() for x in term.split(op, 1))
+            value = value.strip("'\"")
+            ok = (labels.get(key) == value) == (op == "==")
+        else:
+            raise ValueError(f"selector {selector!r}: cannot parse {term!r}")
+        if not ok:
+            return False
+    return True
+
+
 @attrs.define(eq=False)
 class Block:
     """An IPAM block (``AllocationBlock``): a CIDR, its host affinity, who holds which address."""
@@ -158,17 +215,23 @@ class Ipam:
     def host_blocks(self, host: str) -> list:
         return [b for b in self.blocks.values() if b.host == host]
 
+    def check_block(self, host: str, cidr: str) -> ipaddress.IPv4Network:
+        """The block ``cidr`` if ``host`` may claim it; else ValueError naming why."""
+        pool = self.pool.network
+        net = ipaddress.IPv4Network(cidr)
+        if net.prefixlen != self.pool.block_size or not net.subnet_of(pool):
+            raise ValueError(f"block {net} for {host}: not a /{self.pool.block_size} block of pool "
+                             f"{self.pool.name} ({pool})")
+        owner = self.blocks.get(net)
+        if owner is not None:
+            raise ValueError(f"block {net} for {host}: already affine to {owner.host}")
+        return net
+
     def claim_block(self, host: str, cidr: str = None) -> Block:
         """``claimAffineBlock``: the named block, or the first free one of the pool."""
         pool = self.pool.network
         if cidr is not None:
-            net = ipaddress.IPv4Network(cidr)
-            if net.prefixlen != self.pool.block_size or not net.subnet_of(pool):
-                raise ValueError(f"block {net} for {host}: not a /{self.pool.block_size} block of pool "
-                                 f"{self.pool.name} ({pool})")
-            owner = self.blocks.get(net)
-            if owner is not None:
-                raise ValueError(f"block {net} for {host}: already affine to {owner.host}")
+            net = self.check_block(host, cidr)
         else:
             net = next((n for n in pool.subnets(new_prefix=self.pool.block_size) if n not in self.blocks), None)
             if net is None:
@@ -179,6 +242,14 @@ class Ipam:
                                                                                    "deleted": False}))
         self._write(b)
         return b
+
+    def release_block(self, b: Block) -> None:
+        """The block and its affinity deleted (IPAM garbage collection of a deleted node)."""
+        del self.blocks[b.cidr]
+        for ip in [ip for ip, (blk, _) in self.by_ip.items() if blk is b]:
+            del self.by_ip[ip]
+        self.store.delete(f"{IPAM}/host/{b.host}/ipv4/block/{block_key(b.cidr)}")
+        self.store.delete(f"{IPAM}/assignment/ipv4/block/{block_key(b.cidr)}")
 
     def _write(self, b: Block) -> None:
         self.store.put(f"{IPAM}/assignment/ipv4/block/{block_key(b.cidr)}", b.value())
@@ -218,7 +289,8 @@ class CalicoNode:
     """A machine running calico-node (Felix, and BIRD where BGP distributes routes)."""
 
     def __init__(self, cluster: "CalicoCluster", name: str, ns: Namespace, eth0, ip: str, segment: Segment,
-                 as_num: int, rr_cluster_id: str = None):
+                 as_num: int, rr_cluster_id: str = None, labels: dict = None):
+        self.labels = dict(labels or {})
         self.cluster = cluster
         self.name = name
         self.ns = ns
@@ -229,7 +301,7 @@ class CalicoNode:
         self.rr_cluster_id = rr_cluster_id
         self.pods = []
         self.felix = None
-        self.bird = None
+        self.confd = None
         self.tunnel_addr = None      # tunl0's or vxlan.calico's address
         self.vtep_mac = None
         self.running = True
@@ -265,8 +337,47 @@ class CalicoNode:
         return {"kind": "Node", "apiVersion": "projectcalico.org/v3", "metadata": {"name": self.name},
                 "spec": spec}
 
+    @property
+    def bird(self):
+        return self.confd.bird if self.confd is not None else None
+
     def ip_route(self) -> list:
         return [r.show() for r in self.ns.main_table.routes()]
+
+    def bird_peers(self) -> list:
+        """The ``protocol bgp`` sections confd renders for this node, in its order."""
+        c = self.cluster
+        peers = []
+        if c.node_mesh and not self.rr_cluster_id:
+            for other in sorted(c.nodes.values(), key=lambda n: n.name):
+                if other is self or other.rr_cluster_id or not other.running:
+                    continue
+                peers.append(calico_mesh_peer(self.ip, other.ip, asn=other.as_num))
+        seen = set()
+        for res in c.bgp_peers.values():
+            targets = []
+            if res.peer_ip:
+                if selector_matches(res.node_selector, self.labels):
+                    targets.append((res.peer_ip, res.as_number or c.as_num, None))
+            elif res.peer_selector:
+                for other in sorted(c.nodes.values(), key=lambda n: n.name):
+                    if other is self or not other.running:
+                        continue
+                    # the peering applies both ways: we select them, or they select us
+                    if (selector_matches(res.node_selector, self.labels) and
+                            selector_matches(res.peer_selector, other.labels)) or \
+                            (selector_matches(res.node_selector, other.labels) and
+                             selector_matches(res.peer_selector, self.labels)):
+                        targets.append((other.ip, other.as_num, other.rr_cluster_id or ""))
+            for ip, asn, their_cluster in targets:
+                if ip == self.ip or ip in seen:
+                    continue
+                seen.add(ip)
+                client = bool(self.rr_cluster_id) and asn == self.as_num and their_cluster != self.rr_cluster_id
+                cfg = dict(CALICO_PEER)
+                peers.append(BgpPeer(ip, asn, name="Node_" + ip.replace(".", "_"), source_address=self.ip,
+                                     rr_client=client, **cfg))
+        return peers
 
 
 class Felix(Process):
@@ -376,6 +487,77 @@ class Felix(Process):
             w.cancel()
 
 
+class Confd(Process):
+    """calico-node's confd: renders BIRD's configuration from the datastore and (re)configures
+    the node's ``bird``; one render per batch of changes."""
+
+    name = "confd"
+
+    def __init__(self, node: CalicoNode):
+        super().__init__()
+        self.node = node
+        self.cluster = node.cluster
+        self.bird = None
+        self._pending = False
+        self._watches = []
+        self._blocks = ()
+        self._export = None
+
+    def start(self) -> None:
+        store, node = self.cluster.store, self.node
+        for prefix in (f"{RESOURCES}/nodes/", f"{RESOURCES}/bgppeers/", f"{RESOURCES}/bgpconfigurations/",
+                       f"{IPAM}/host/{node.name}/"):
+            self._watches.append(store.watch(prefix, self._changed, start_revision=store.revision + 1))
+        self.render()
+
+    def _changed(self, events) -> None:
+        if not self._pending:
+            self._pending = True
+            self.sim.after(0, self.render)
+
+    def _export_filter(self, r) -> bool:
+        return self._export(r)
+
+    def render(self) -> None:
+        self._pending = False
+        node, pool = self.node, self.cluster.pool
+        if not node.running:
+            return
+        blocks = tuple(str(b) for b in node.blocks)
+        if blocks != self._blocks or self._export is None:
+            self._export = calico_export_to_bgp_peers([pool.cidr], blocks)
+        peers = node.bird_peers()
+        if self.bird is None:
+            self._blocks = blocks
+            kernel = calico_kernel_programming([(pool.cidr, pool.ipip_mode, pool.vxlan_mode)], str(node.network))
+            self.bird = self.ns.spawn(Bird(node.ip, node.as_num, peers=peers,
+                                           static_routes=[StaticRoute(b) for b in blocks],
+                                           export=self._export_filter, kernel_export=kernel,
+                                           rr_cluster_id=node.rr_cluster_id, kernel_persist=True,
+                                           direct=("-cali*", "-kube-ipvs*", "*"), version=CALICO_BIRD_VERSION))
+            return
+        bird = self.bird
+        for b in blocks:
+            if b not in self._blocks:
+                bird.add_static(StaticRoute(b))
+        for b in self._blocks:
+            if b not in blocks:
+                bird.remove_static(b)
+        self._blocks = blocks
+        have = {p.name: p.cf for p in bird.protocols if not p.deconfigured}
+        want = {p.name: p for p in peers}
+        for name, cf in have.items():
+            if name not in want or want[name] != cf:
+                bird.remove_peer(name)
+        for name, cf in want.items():
+            if name not in have or have[name] != cf:
+                bird.add_peer(cf)
+
+    def on_exit(self) -> None:
+        for w in self._watches:
+            w.cancel()
+
+
 class CalicoCluster(Underlay):
     """Machines on an underlay running Calico with one IP pool.
 
@@ -393,6 +575,7 @@ class CalicoCluster(Underlay):
         self.ipam = Ipam(self.store, self.pool)
         self.nodes = {}
         self.pods = {}
+        self.bgp_peers = {}
         self.store.put(f"{RESOURCES}/ippools/{self.pool.name}", go_json(self.pool.resource()))
         self.store.put(f"{RESOURCES}/bgpconfigurations/default", go_json({
             "kind": "BGPConfiguration", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "default"},
@@ -400,13 +583,17 @@ class CalicoCluster(Underlay):
 
     # -- nodes ------------------------------------------------------------------------
     def add_node(self, name: str, ip: str, block: str = None, mtu: int = 1500, as_num: int = None,
-                 rr_cluster_id: str = None) -> CalicoNode:
+                 rr_cluster_id: str = None, labels: dict = None) -> CalicoNode:
         """A machine at ``ip`` running calico-node; ``block`` is the IPAM block it gets
-        (the next free one of the pool when it first needs an address, if not given)."""
+        (the next free one of the pool when it first needs an address, if not given);
+        ``rr_cluster_id`` makes it a route reflector; ``labels`` are what BGPPeer
+        selectors match."""
         if name in self.nodes:
             raise ValueError(f"a node named {name!r} already exists")
+        if block is not None:
+            self.ipam.check_block(name, block)
         ns, eth0, seg = self.add_machine(name, ip, mtu, [(n.name, n.ip) for n in self.nodes.values()])
-        node = CalicoNode(self, name, ns, eth0, ip, seg, as_num or self.as_num, rr_cluster_id)
+        node = CalicoNode(self, name, ns, eth0, ip, seg, as_num or self.as_num, rr_cluster_id, labels)
         self.nodes[name] = node
         if block is not None:
             self.ipam.claim_block(name, block)
@@ -418,7 +605,54 @@ class CalicoCluster(Underlay):
             node.vtep_mac = random_mac(self.sim.rng)
         self._put_node(node)
         node.felix = ns.spawn(Felix(node))
+        if self.pool.encap != "vxlan":
+            node.confd = ns.spawn(Confd(node))
         return node
+
+    def remove_node(self, name: str) -> None:
+        """Take a node out of the cluster as an operator does: calico-node stops (BIRD sends
+        its peers Cease "Administrative shutdown", so they withdraw its routes at once),
+        then ``calicoctl delete node`` removes its Node resource and releases its blocks,
+        and the other nodes' confd drop their peering with it.  The machine itself stays."""
+        node = self.nodes.get(name)
+        if node is None:
+            raise KeyError(f"no Calico node named {name!r}; there are: {', '.join(self.nodes)}")
+        if node.bird is not None:
+            node.bird.stop()
+        for p in (node.confd, node.felix):
+            if p is not None:
+                p.exit(0)
+        node.running = False
+        del self.nodes[name]
+        for b in self.ipam.host_blocks(name):
+            self.ipam.release_block(b)
+        self.store.delete(f"{RESOURCES}/nodes/{name}")
+
+    def add_bgp_peer(self, name: str, node_selector: str = "all()", peer_selector: str = None,
+                     peer_ip: str = None, as_number: int = None) -> BgpPeerResource:
+        """``calicoctl apply`` of a ``BGPPeer``, e.g. every node with the route reflectors:
+        ``add_bgp_peer("peer-with-route-reflectors", "all()", "route-reflector == 'true'")``."""
+        if (peer_selector is None) == (peer_ip is None):
+            raise ValueError(f"BGPPeer {name}: give either a peer selector or a peer IP")
+        for sel in (node_selector, peer_selector):
+            if sel is not None:
+                selector_matches(sel, {})       # refuse what cannot be parsed, now
+        res = BgpPeerResource(name, node_selector, peer_selector, peer_ip, as_number)
+        self.bgp_peers[name] = res
+        self.store.put(f"{RESOURCES}/bgppeers/{name}", go_json(res.resource()))
+        return res
+
+    def set_node_mesh(self, enabled: bool) -> None:
+        """``BGPConfiguration default``: ``nodeToNodeMeshEnabled``."""
+        self.node_mesh = enabled
+        self.store.put(f"{RESOURCES}/bgpconfigurations/default", go_json({
+            "kind": "BGPConfiguration", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "default"},
+            "spec": {"nodeToNodeMeshEnabled": enabled, "asNumber": self.as_num}}))
+
+    def established(self) -> bool:
+        """Every node's BGP sessions are up (VXLAN mode has none)."""
+        return all(n.bird is None or all(st == "Established" for st in n.bird.sessions().values())
+                   for n in self.nodes.values() if n.running)
 
     def _put_node(self, node: CalicoNode) -> None:
         self.store.put(f"{RESOURCES}/nodes/{node.name}", go_json(node.resource()))
@@ -430,11 +664,12 @@ class CalicoCluster(Underlay):
             node = self.nodes[node]
         if name in self.pods:
             raise ValueError(f"a pod named {name!r} already exists")
-        handle = f"k8s-pod-network.{k8s_namespace}.{name}"
-        addr = self.ipam.assign(node.name, handle, ip)
         host_name = veth_name(k8s_namespace, name)
         if host_name in node.ns.devices:
             raise ValueError(f"{host_name} already exists on {node.name}")
+        if name in self.sim.namespaces:
+            raise ValueError(f"a namespace named {name!r} already exists")
+        addr = self.ipam.assign(node.name, f"k8s-pod-network.{k8s_namespace}.{name}", ip)
         pns = Namespace(self.sim, name)
         pns.parent = node.ns
         mtu = node.mtu
@@ -469,6 +704,7 @@ class CalicoCluster(Underlay):
         self.sim.run(until=self.sim.time + seconds)
 
 
-__all__ = ["CalicoCluster", "CalicoNode", "Felix", "Ipam", "IpPool", "Block", "veth_name",
+__all__ = ["CalicoCluster", "CalicoNode", "Felix", "Confd", "Ipam", "IpPool", "Block", "BgpPeerResource",
+           "selector_matches", "veth_name",
            "HOST_VETH_MAC", "POD_GATEWAY", "DEFAULT_AS", "VXLAN_DEVICE", "VXLAN_VNI", "VXLAN_PORT",
            "FELIX_PROTO"]

@@ -21,8 +21,10 @@ class CalicoLab(Lab):
     """A Calico cluster scenario with ``cluster``, ``client`` (pod-1 on node1) and
     ``server`` (pod-3 on node2, a UDP echo server on port 7)."""
 
-    #: when the traffic starts (BGP sessions need a moment to come up)
+    #: the earliest the traffic starts; with BGP, also not before every session is up
     start = 0.01
+    #: the longest ``settle`` waits for BGP (virtual seconds)
+    settle_limit = 60.0
 
     def __init__(self, name: str, seed: int = 1, capture: bool = True, pool: IpPool = None, **cluster_kw):
         super().__init__(name, seed, capture)
@@ -44,9 +46,17 @@ class CalicoLab(Lab):
         self.hosts.update({"node1": self.node1, "node2": self.node2, "etcd": c.store, "cluster": c})
 
     def settle(self) -> None:
-        if not self._settled:
-            self.sim.run(until=max(self.sim.time, self.start))
-            self._settled = True
+        """Run until every BGP session is Established and the routes have been installed
+        (half a second after that), or ``settle_limit``."""
+        if self._settled:
+            return
+        sim = self.sim
+        sim.run(until=max(sim.time, self.start))
+        while not self.cluster.established() and sim.time < self.settle_limit:
+            sim.run(until=sim.time + 0.1)
+        if any(n.bird is not None for n in self.cluster.nodes.values()):
+            sim.run(until=sim.time + 0.5)
+        self._settled = True
 
     def traffic(self) -> None:
         self.settle()
@@ -71,6 +81,9 @@ class CalicoLab(Lab):
         n1, n2 = c.add_node("node1", "192.168.0.2"), c.add_node("node2", "192.168.1.2")
         a, b = c.add_pod(n1, "a"), c.add_pod(n2, "b")
         sim.run(until=self.start)
+        while not c.established() and sim.time < self.settle_limit:
+            sim.run(until=sim.time + 0.1)
+        sim.run(until=sim.time + 0.5)
         return ping_across(sim, a, b)
 
     def run(self) -> "Lab":
