@@ -954,6 +954,7 @@ SUPPORTED = [
     "ip rule | cat /proc/net/route | cat /proc/net/arp | cat /proc/net/dev",
     "docker network inspect bridge | docker inspect network ID",
     "sysctl [-n] net.ipv4.ip_forward",
+    "drops   (emunet's own: drop counters by skb_drop_reason, per device and for the stack)",
 ]
 
 
@@ -1133,6 +1134,9 @@ def run_command(lab, namespace_name: str, command: str, netns_names: dict = None
         if len(rest) != 1 or rest[0].startswith("-"):
             raise _unknown(command)
         return sysctl(ns, rest[0], value_only=value_only)
+    if prog == "drops" and not args:
+        from emunet.observe.drops import drops
+        return drops(ns)
     if prog == "docker":
         if args[:2] == ["network", "inspect"] and len(args) <= 3:
             name = args[2] if len(args) == 3 else None
