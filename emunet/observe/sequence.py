@@ -125,8 +125,12 @@ def sequence_svg(steps: list, title: str = None) -> str:
         width_ = 2.5 if colour == _CARRY else 1.4
         out.append(f'<line x1="{xa}" y1="{ya + 5}" x2="{xb}" y2="{yb - 6}" stroke="{colour}" '
                    f'stroke-width="{width_}"{dash} marker-end="url(#{marker})"/>')
+    shown = ""
     for i, s in enumerate(steps):
         x, y = x_of[_lane_of(s)], y_of(i)
+        # the packet is named where it first appears and where it changes, as in the text
+        packet = s.packet if s.packet != shown else ""
+        shown = s.packet or shown
         colour = _ERROR if s.role != "packet" else (_CARRY if s.carrying else _PLAIN)
         if s.point == "drop":
             out.append(f'<path d="M{x - 6},{y - 6} L{x + 6},{y + 6} M{x - 6},{y + 6} L{x + 6},{y - 6}" '
@@ -148,7 +152,7 @@ def sequence_svg(steps: list, title: str = None) -> str:
                    f'{escape(_elapsed(s.time_ns - t0))}</text>')
         what = f"{s.point} {s.device}" if not s.device.startswith("(") else s.device
         body = s.reason + ": " + s.text.partition(": ")[2] if s.point == "drop" else \
-            (s.packet + ("  " if s.packet and s.text else "") + s.text)
+            (packet + ("  " if packet and s.text else "") + s.text)
         if s.crossings:
             body += "  (user/kernel crossing " + " and ".join(map(str, s.crossings)) + ")"
         fill = _DROP if s.point == "drop" else colour

@@ -278,6 +278,8 @@ POINT_RULES = [
     (re.compile(r"^\w+ decap\b"), "decap"),
     (re.compile(r"^ping: "), "send"),
     (re.compile(r"^udp \d+ → "), "send"),
+    (re.compile(r"^tcp \S+ \[S\] .*connect\(\)"), "send"),
+    (re.compile(r"^tcp (?:SYN to listener|RST in SYN_SENT|SYN-ACK:|ACK completes)"), "socket"),
     (re.compile(r"^icmp [\w ()]+ to \d"), "icmp"),
     (re.compile(r"^[\w-]+:? .*user/kernel cop(?:y|ies)\b"), "user"),
     (re.compile(r"^flanneld: "), "user"),
@@ -492,7 +494,10 @@ class Trace:
                         add(proc, "user", re.sub(rf"^{proc}:? ", "", text), crossing=copies)
                 elif point == "socket":
                     # kernel → user when the packet ends in the process that owns the socket
-                    add("(socket)", "socket", part, crossing=1 if final and role == "packet" else 0)
+                    # (a TCP segment is handled by the kernel; only a datagram or a ping
+                    # reply read by the process counts)
+                    to_process = final and role == "packet" and "→ " in part
+                    add("(socket)", "socket", part, crossing=1 if to_process else 0)
                 else:
                     add(f"({point})", point, part)
             if r.point == "stack":

@@ -48,6 +48,7 @@ class Lab:
         else:
             raise ValueError(f"trace: protocol {proto!r} is not one of icmp, udp")
         self.sim.run(until=self.sim.time + wait)
+        self.sim.observers.remove(trace)     # a later trace of the same lab starts clean
         return trace, app.pids[0]
 
     def run(self) -> "Lab":
