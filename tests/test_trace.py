@@ -15,6 +15,7 @@ from emunet.cli import main
 from emunet.observe.show import run_command
 from emunet.observe.trace import Trace, describe, layers
 from emunet.scenarios import get
+from emunet.wire.ethernet import mac_to_str
 from tests.test_stack import routed
 from tests.tshark import needs_tshark, problems
 
@@ -169,6 +170,9 @@ def test_flannel_host_gw_is_two_plain_routed_hops():
     assert steps[6].text == "192.168.1.2 matches 192.168.1.0/24 via 10.20.0.3 dev eth0 (forwarding)"
     assert steps[7].text == "10.20.0.3 INCOMPLETE: packet queued, ARP who-has sent"
     assert not any(s.carrying for s in steps)
+    # the seed: "the next hop in the routing table will be used to set the destination MAC"
+    wire = Ether(steps[8].data)
+    assert wire.dst == mac_to_str(lab.node2.ns.dev("eth0").mac) and wire[IP].dst == "192.168.1.2"
 
 
 # -- where packets die ---------------------------------------------------------------------
