@@ -36,7 +36,7 @@ def _node_id(dev) -> str:
 
 def _switch_id(sw) -> str:
     # no ':' in a node id: Graphviz reads "a:b" as port b of node a
-    return f"switch {sw.name}".replace('"', "")
+    return f"switch/{sw.name}".replace('"', "")
 
 
 def _proc_id(proc) -> str:
@@ -135,13 +135,17 @@ def build_graph(sim, title: str = None, show_lo: bool = False, routes: bool = Tr
                     switches[sw.name] = sw
                     g.node(_switch_id(sw), f"switch {sw.name}", shape="hexagon", style="filled",
                            fillcolor="#e5e7eb")
+                label = "cable"
+                if getattr(sw, "vlan_aware", False):
+                    label = sw.port_vlan(dev).describe()   # "access 10", "trunk 10,20"
                 if ns in hosts:
-                    g.edge(_node_id(dev), _switch_id(sw), label="cable", penwidth="2")
+                    g.edge(_node_id(dev), _switch_id(sw), label=label, penwidth="2")
                 else:
-                    g.edge(_switch_id(sw), _node_id(dev), label="cable", penwidth="2")
+                    g.edge(_switch_id(sw), _node_id(dev), label=label, penwidth="2")
             lower = getattr(dev, "lower", None)
             if lower is not None and lower.ns is not None:
-                g.edge(_node_id(dev), _node_id(lower), style="dotted", label="encap via")
+                label = f"vlan {dev.vid} on" if dev.kind == "vlan" else "encap via"
+                g.edge(_node_id(dev), _node_id(lower), style="dotted", label=label)
             owner = getattr(dev, "owner", None)
             if dev.kind == "tun" and owner is not None and getattr(owner, "ns", None) is ns:
                 proc = _proc_id(owner)
