@@ -138,10 +138,13 @@ def build_graph(sim, title: str = None, show_lo: bool = False, routes: bool = Tr
                 label = "cable"
                 if getattr(sw, "vlan_aware", False):
                     label = sw.port_vlan(dev).describe()   # "access 10", "trunk 10,20"
-                if ns in hosts:
-                    g.edge(_node_id(dev), _switch_id(sw), label=label, penwidth="2")
+                if hosts and ns not in hosts:
+                    # a machine without containers (the underlay's router) hangs below the
+                    # switch the hosts stand on: the cable does not rank it, an unseen edge does
+                    g.edge(_node_id(dev), _switch_id(sw), label=label, penwidth="2", constraint="false")
+                    g.edge(_switch_id(sw), _node_id(dev), style="invis")
                 else:
-                    g.edge(_switch_id(sw), _node_id(dev), label=label, penwidth="2")
+                    g.edge(_node_id(dev), _switch_id(sw), label=label, penwidth="2")
             lower = getattr(dev, "lower", None)
             if lower is not None and lower.ns is not None:
                 label = f"vlan {dev.vid} on" if dev.kind == "vlan" else "encap via"
