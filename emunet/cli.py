@@ -71,9 +71,14 @@ def _cmd_bgp_scale(args) -> int:
 def _cmd_trace(args) -> int:
     import json
     lab = get(args.scenario).build(args.seed)
-    trace, pid = lab.trace_packet(args.src, args.to, args.proto, args.dport, args.size)
+    trace, pid = lab.trace_packet(args.src, args.to, args.proto, args.dport, args.size, ttl=args.ttl)
+    if args.svg:
+        with open(args.svg, "w") as f:
+            f.write(trace.sequence_svg(pid, f"{args.scenario}: {args.src} → {args.to}"))
+    if args.pcap:
+        trace.write_pcapng(args.pcap, pid, lab.sim.epoch_ns)
     if args.json:
-        print(json.dumps([r.to_dict() for r in trace.steps(pid)], indent=2))
+        print(json.dumps(trace.to_json(pid), indent=2))
     else:
         print(trace.format(pid), end="")
         reason = trace.drop_reason(pid)
@@ -120,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dport", type=int, default=53)
     t.add_argument("--size", type=int, help="payload bytes")
     t.add_argument("--json", action="store_true", help="the steps as JSON records")
+    t.add_argument("--ttl", type=int, help="the echo request's TTL (ping -t)")
+    t.add_argument("--svg", help="also draw the journey as a sequence picture (SVG) to this file")
+    t.add_argument("--pcap", help="also write the journey's frames, commented step by step, as pcapng")
     t.add_argument("--seed", type=int, default=1)
     t.set_defaults(fn=_cmd_trace)
     d = sub.add_parser("draw", help="draw a scenario's topology (namespaces, devices, links, addresses)")

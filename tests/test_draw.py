@@ -1,11 +1,16 @@
-"""Topology pictures."""
+"""Topology pictures: every scenario draws, naming every namespace and device."""
 import shutil
+import xml.etree.ElementTree as ET
 
 import pytest
 
 from emunet.cli import main
-from emunet.observe.draw import dot_source
+from emunet.observe.draw import dot_source, parent_of
 from emunet.scenarios import SCENARIOS, get
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed "
+                               "(the test command installs it: apt-get install graphviz)")
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -22,10 +27,29 @@ def test_drawing_names_every_namespace_and_device(name, tmp_path):
     assert out.read_text() == src
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed "
-                    "(the test command installs it: apt-get install graphviz)")
-def test_svg_is_rendered(tmp_path):
-    out = tmp_path / "topo.svg"
-    assert main(["draw", "docker-bridge", "--out", str(out)]) == 0
-    svg = out.read_text()
-    assert svg.lstrip().startswith("<?xml") and "docker0" in svg and "172.17.0.7/16" in svg
+@needs_dot
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_svg_is_rendered_with_every_namespace_device_and_address(name, tmp_path):
+    out = tmp_path / f"{name}.svg"
+    assert main(["draw", name, "--out", str(out)]) == 0
+    root = ET.parse(out).getroot()
+    texts = {"".join(t.itertext()) for t in root.iter(f"{SVG}text")}
+    lab = get(name).build(1)
+    lab.run()
+    for ns in lab.sim.namespaces.values():
+        assert any(t.split("\n")[0] == ns.name for t in texts), f"namespace {ns.name} not drawn"
+        for dev in ns.devices.values():
+            if not dev.loopback:
+                assert dev.name in texts, f"{ns.name}/{dev.name} not drawn"
+                for a in ns.addresses(dev):
+                    assert f"{a.ip}/{a.prefixlen}" in texts
+
+
+def test_containers_are_drawn_inside_their_host():
+    lab = get("flannel-udp").build(1)
+    assert parent_of(lab.container1.ns) is lab.node1.ns
+    assert parent_of(lab.container4.ns) is lab.node2.ns
+    assert parent_of(lab.node1.ns) is None and parent_of(lab.sim.ns("router")) is None
+    src = dot_source(lab.sim)
+    # the container's box is opened inside node1's, before node1's box closes
+    assert src.index("cluster_node1") < src.index("cluster_container-1") < src.index("cluster_node2")

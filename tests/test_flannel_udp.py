@@ -4,7 +4,7 @@ import json
 import os
 
 import pytest
-from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet import ICMP, IP, UDP, UDPerror
 from scapy.layers.l2 import Ether
 
 from emunet.apps.udp import UdpSender
@@ -132,8 +132,9 @@ def test_a_destination_without_a_lease_gets_flanneld_s_net_unreachable(lab):
     app = lab.container1.ns.spawn(UdpSender("100.96.9.9", 53, b"q"))
     sim.run(until=sim.time + 1)
     assert app.errors == [(errno.EHOSTUNREACH, "100.96.1.0")]
-    icmp = [Ether(r.data) for r in sim.capture.on("container-1/eth0")
-            if r.direction == "in" and r.pid == app.pids[0]]
+    # the error is a packet of its own (its own pid), quoting the datagram it is about
+    icmp = [p for p in (Ether(r.data) for r in sim.capture.on("container-1/eth0") if r.direction == "in")
+            if ICMP in p and p[ICMP].type == 3 and UDPerror in p and p[UDPerror].dport == 53]
     assert icmp and icmp[0][ICMP].type == 3 and icmp[0][ICMP].code == 0
     assert icmp[0][IP].src == "100.96.1.0" and icmp[0][IP].ttl == 8 - 1   # sent with TTL 8, forwarded once
 

@@ -661,8 +661,11 @@ class UdpBackend(Backend):
         ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 8, IPPROTO_ICMP, 0,
                                    self.tun_addr, offender[12:16]))
         struct.pack_into("!H", ip, 10, internet_checksum(ip))
-        self.d.crossings[pid] += 1
-        self.tun.write(bytes(ip + icmp), pid, "flanneld: ICMP net unreachable written back into the TUN")
+        # the error is a new packet (its own identity), as the kernel's ICMP errors are
+        epid = self.sim.new_pid()
+        self.d.crossings[epid] += 1
+        self.tun.write(bytes(ip + icmp), epid, f"flanneld: ICMP net unreachable written back into the "
+                                               f"TUN (about packet #{pid})")
 
     def stop(self) -> None:
         # a TUN without TUNSETPERSIST disappears with the process's descriptor

@@ -994,6 +994,7 @@ SUPPORTED = [
     "ip rule | cat /proc/net/route | cat /proc/net/arp | cat /proc/net/dev",
     "docker network inspect bridge | docker inspect network ID",
     "sysctl [-n] net.ipv4.ip_forward",
+    "drops   (emunet's own: drop counters by skb_drop_reason, per device and for the stack)",
 ]
 
 
@@ -1182,6 +1183,9 @@ def run_command(lab, namespace_name: str, command: str, netns_names: dict = None
         if bird is None:
             raise ValueError(f"{prog}: no bird runs in namespace {namespace_name!r}")
         return bird.birdc(" ".join(args))
+    if prog == "drops" and not args:
+        from emunet.observe.drops import drops
+        return drops(ns)
     if prog == "docker":
         if args[:2] == ["network", "inspect"] and len(args) <= 3:
             name = args[2] if len(args) == 3 else None

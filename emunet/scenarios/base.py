@@ -29,8 +29,9 @@ class Lab:
         acquired, sessions up), so a single traced packet meets a converged network."""
 
     def trace_packet(self, src_ns: str, dst: str, proto: str = "icmp", dport: int = 53,
-                     size: int = None, wait: float = 30.0):
-        """Send one packet from ``src_ns`` to ``dst`` and return ``(trace, pid)``."""
+                     size: int = None, wait: float = 30.0, ttl: int = None):
+        """Send one packet from ``src_ns`` to ``dst`` and return ``(trace, pid)``; the
+        trace follows the packet (``trace.steps(pid)``, ``trace.format(pid)``)."""
         from emunet.apps.ping import Ping
         from emunet.apps.udp import UdpSender
         from emunet.observe.trace import Trace
@@ -38,13 +39,16 @@ class Lab:
         self.sim.observers.append(trace)
         self.settle()
         ns = self.namespace(src_ns)
+        if ttl is not None and proto != "icmp":
+            raise ValueError("trace: a TTL can be set for icmp (ping -t) only")
         if proto == "icmp":
-            app = ns.spawn(Ping(dst, count=1, size=56 if size is None else size, linger=wait))
+            app = ns.spawn(Ping(dst, count=1, size=56 if size is None else size, linger=wait, ttl=ttl))
         elif proto == "udp":
             app = ns.spawn(UdpSender(dst, dport, b"\0" * (32 if size is None else size)))
         else:
             raise ValueError(f"trace: protocol {proto!r} is not one of icmp, udp")
         self.sim.run(until=self.sim.time + wait)
+        self.sim.observers.remove(trace)     # a later trace of the same lab starts clean
         return trace, app.pids[0]
 
     def run(self) -> "Lab":

@@ -552,11 +552,14 @@ class Namespace:
         the sending socket would see it."""
         d = int.from_bytes(dst, "big")
         r = self.route_lookup(d)
+        # the drop names what was being sent: an ICMP error that cannot be routed back still
+        # says which packet it was about
+        what = f" ({note})" if note else ""
         if r is None:
-            self.count_drop("IP_NOROUTE", None, None, f"no route to {int_to_ip(d)} from {self.name}", pid)
+            self.count_drop("IP_NOROUTE", None, None, f"no route to {int_to_ip(d)} from {self.name}{what}", pid)
             return errno.ENETUNREACH
         if r.type in ("blackhole", "unreachable", "prohibit"):
-            self.count_drop("IP_NOROUTE", None, None, f"{r.type} route for {int_to_ip(d)}", pid)
+            self.count_drop("IP_NOROUTE", None, None, f"{r.type} route for {int_to_ip(d)}{what}", pid)
             return {"blackhole": errno.EINVAL, "unreachable": errno.EHOSTUNREACH,
                     "prohibit": errno.EACCES}[r.type]
         if src is None:
