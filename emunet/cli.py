@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=1)
     d.set_defaults(fn=_cmd_draw)
     c = sub.add_parser("compare", help="send the same traffic over several backends and compare")
-    c.add_argument("--backends", default="flannel-udp,flannel-vxlan,flannel-host-gw")
+    c.add_argument("--backends", default="flannel-udp,flannel-vxlan,flannel-host-gw,calico-bgp,calico-ipip,"
+                                          "calico-vxlan")
     c.add_argument("--seed", type=int, default=1)
     c.set_defaults(fn=_cmd_compare)
     b = sub.add_parser("bench", help="measure the datapath (hop-rate) or cluster build cost (scale)")

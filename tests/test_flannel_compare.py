@@ -58,3 +58,15 @@ def test_the_cli_prints_the_table():
     out = buf.getvalue()
     assert out.splitlines()[0].split() == ["flannel-vxlan", "flannel-host-gw"]
     assert "encapsulation overhead" in out
+
+
+def test_calico_backends_measured_the_same_way():
+    bgp, ipip, vxlan = (measure(n) for n in ("calico-bgp", "calico-ipip", "calico-vxlan"))
+    assert (bgp["overhead"], ipip["overhead"], vxlan["overhead"]) == ("0", "20", "50")
+    assert (bgp["mtu"], ipip["mtu"], vxlan["mtu"]) == ("1500 (1472)", "1480 (1452)", "1450 (1422)")
+    assert ipip["outer"] == "Eth/IPv4 proto 4 (IPIP)/inner IPv4"
+    assert vxlan["outer"].endswith("→4789/VXLAN vni 4096/inner Eth")
+    assert ipip["path"] == "pod-1 → node1 → router → node3 → pod-5"
+    assert bgp["l2"].startswith("yes (across a router: IP_NOROUTE at router/")
+    assert ipip["l2"] == vxlan["l2"] == "no (a ping across a router arrives)"
+    assert bgp["copies_sender"] == ipip["copies_sender"] == "1"
