@@ -268,7 +268,10 @@ class Topology:
         return ns
 
     def sysctl(self, ns: str, values: dict) -> None:
-        script = "; ".join(f"echo {v} > /proc/sys/{k.replace('.', '/')}" for k, v in values.items())
+        """Write sysctls in ``ns``; a key is dotted (``net.ipv4.ip_forward``) or, when a
+        device name in it has a dot, a path (``net/ipv4/conf/flannel.1/proxy_arp``)."""
+        script = "; ".join(f"echo {v} > /proc/sys/{k if '/' in k else k.replace('.', '/')}"
+                           for k, v in values.items())
         run(["ip", "netns", "exec", ns, "sh", "-ec", script])
 
     def ip(self, ns: str, *args) -> str:
