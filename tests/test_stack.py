@@ -242,3 +242,32 @@ def test_proxy_arp_delays_broadcast_requests_only():
     assert _arp_reply_delay(sim, cali, eth0, "ee:ee:ee:ee:ee:ee") < 1_000_000
     sim, host, pod, cali, eth0 = _calico_like(proxy_delay=0)
     assert _arp_reply_delay(sim, cali, eth0, "ff:ff:ff:ff:ff:ff") < 1_000_000
+
+
+def test_a_packet_from_our_own_address_is_a_martian_source():
+    """ip_route_input_slow → fib_validate_source: our own address as the source of a packet
+    coming in on a real device is dropped (IP_INVALID_SOURCE), unless accept_local."""
+    sim, left, r, right = routed()
+    pkt = bytes(Ether(src="02:00:00:00:01:02", dst="02:00:00:00:01:01") /
+                IP(src="10.0.2.1", dst="10.0.2.2", id=1) / UDP(sport=9, dport=9))
+    from emunet.wire.frame import Frame
+    r.dev("eth1").receive(Frame(pkt, sim.new_pid()))
+    sim.run()
+    assert r.drop_reasons["IP_INVALID_SOURCE"] == 1 and right.udp.no_ports == 0
+    r.set_sysctl("net.ipv4.conf.eth1.accept_local", 1)
+    r.dev("eth1").receive(Frame(pkt, sim.new_pid()))
+    sim.run()
+    assert r.drop_reasons["IP_INVALID_SOURCE"] == 1 and right.udp.no_ports == 1
+
+
+def test_a_connected_udp_socket_hears_of_hard_errors_only():
+    """__udp4_lib_err without IP_RECVERR: port unreachable is fatal (ECONNREFUSED on the
+    next call), net unreachable and TTL exceeded are soft and never reach the application."""
+    sim, left, r, right = routed()
+    soft = left.spawn(UdpSender("10.99.0.1", 53, b"q"))
+    hard = left.spawn(UdpSender("10.0.2.2", 9, b"q"))
+    sim.run(until=1)
+    got = [Ether(x.data)[ICMP].code for x in sim.capture.on("left/eth0")
+           if x.direction == "in" and ICMP in Ether(x.data)]
+    assert sorted(got) == [0, 3]            # both errors arrived
+    assert soft.errors == [] and hard.errors == [(errno.ECONNREFUSED, "10.0.2.2")]

@@ -409,6 +409,10 @@ class Namespace:
         fwd = dev.conf.get("forwarding")
         return bool(self.ip_forward if fwd is None else fwd)
 
+    def _accept_local(self, dev) -> bool:
+        """``IN_DEV_ACCEPT_LOCAL``: the device's ``accept_local`` or ``conf.all``'s."""
+        return bool(dev.conf.get("accept_local") or self.sysctl.get("net.ipv4.conf.all.accept_local"))
+
     def _proxy_arp(self, dev, frame, arp, sip: int, tip: int) -> bool:
         """The proxy branch of ``arp_process``; True when the request was taken.
 
@@ -455,13 +459,36 @@ class Namespace:
         dev.xmit(Frame(data, self.sim.new_pid() if pid is None else pid), note)
 
     def ip_rcv(self, dev: NetDevice, frame: Frame, off: int, broadcast: bool) -> None:
-        """``ip_rcv`` → ``ip_rcv_finish``: validate, route, deliver or forward."""
+        """``ip_rcv`` → ``ip_rcv_finish``: validate, route, deliver or forward.
+
+        A packet that arrives on a real device is routed by ``ip_route_input_slow``,
+        which refuses a *martian source* (``IP_INVALID_SOURCE``): a multicast, limited
+        broadcast, zero or loopback source, and, wherever a route is found (local,
+        broadcast, forwarded), one of this namespace's own addresses unless
+        ``accept_local`` (``fib_validate_source`` with rp_filter off).  What comes in on
+        ``lo`` was routed on the way out and is not looked at again."""
         try:
             ipv = Ipv4View.check(frame.data, off)
         except Malformed as e:
             self.count_drop(e.reason, dev, frame, e.detail)
             return
         dst = int.from_bytes(ipv.dst, "big")
+        if not dev.loopback:
+            src = int.from_bytes(ipv.src, "big")
+            s8 = src >> 24
+            if s8 >= 224 or s8 == 127 or (s8 == 0 and dst != 0xFFFFFFFF):
+                self.count_drop("IP_INVALID_SOURCE", dev, frame, f"martian source {int_to_ip(src)}")
+                return
+            if src in self._local_ips and not self._accept_local(dev):
+                r = self.route_lookup(dst)
+                # validated where the kernel validates: local or broadcast delivery, and a
+                # unicast route it forwards on (no route or forwarding off fail earlier)
+                if dst == 0xFFFFFFFF or (r is not None and (r.type in ("local", "broadcast") or (
+                        r.type == "unicast" and self.forwarding(dev)))):
+                    self.count_drop("IP_INVALID_SOURCE", dev, frame,
+                                    f"martian source {int_to_ip(src)}: our own address, received on "
+                                    f"{dev.name} (accept_local=0)")
+                    return
         if dst in self._local_ips or dst == 0xFFFFFFFF:
             self.ip_local_deliver(dev, frame, ipv, dst == 0xFFFFFFFF)
             return

@@ -20,8 +20,12 @@ field                             replaced by, and why
                                   ID that must repeat (a quoted header, VXLAN inner packet)
                                   must repeat on both sides.  The kernel's hashed generator
                                   (``ip_idents_reserve``) is seeded at random per boot.  For
-                                  TCP and UDP, ``ip.id.step`` says whether the ID is the
-                                  flow's previous ID + 1 (a connected socket's counter).
+                                  TCP, and UDP from an ephemeral port to a non-tunnel port
+                                  (a client's connected socket), ``ip.id.step`` says whether
+                                  the ID is the flow's previous ID + 1 (the socket's
+                                  counter).  Elsewhere the hashed generator steps by 1 plus
+                                  a random number below the jiffies since the bucket was
+                                  last used: +1 by chance, so not compared.
 ``icmp.ident`` (echo id)          a label by first appearance: iputils and emunet's ping pick
                                   the identifier at random; a reply must echo the request's.
 ``icmp.timestamp``                the first 16 data bytes of an echo (iputils' struct
@@ -57,6 +61,9 @@ import struct
 
 EPHEMERAL = range(32768, 61000)   # net.ipv4.ip_local_port_range = 32768 60999
 VXLAN_PORTS = (4789, 8472)
+#: flannel's udp backend (``-d udp.port==8285,ip`` in Wireshark)
+IP_IN_UDP_PORTS = (8285,)
+TUNNEL_PORTS = VXLAN_PORTS + IP_IN_UDP_PORTS
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101
 
@@ -246,7 +253,11 @@ class Dissector:
                 self.add(f"{base}ip.payload", buf[l4:pend].hex())
             if proto in (6, 17) and pend - l4 >= 4 and not quoted:
                 sport, dport = struct.unpack_from("!HH", buf, l4)
-                self.add(f"{p}.id.step", self.norm.id_step(flow + (sport, dport), ident))
+                # a counter only where the kernel keeps one: TCP, and UDP from a client's
+                # (connected) socket; a server's sendto(), flanneld's socket and VXLAN take
+                # hashed IDs, +1 only by chance (see the module's table)
+                if proto == 6 or (sport in EPHEMERAL and dport not in TUNNEL_PORTS):
+                    self.add(f"{p}.id.step", self.norm.id_step(flow + (sport, dport), ident))
         return tot if complete else end - off
 
     # -- ICMP ---------------------------------------------------------------------
@@ -304,6 +315,11 @@ class Dissector:
             self.add("vxlan.reserved", buf[v + 1:v + 4].hex() + "/" + buf[v + 7:v + 8].hex())
             self.add("vxlan.vni", int.from_bytes(buf[v + 4:v + 7], "big"))
             self.ether(buf, v + 8, data_end, "inner.")
+        elif not quoted and dport in IP_IN_UDP_PORTS and data_end - off >= 28:
+            # flannel's udp backend: the bare inner IP packet is the payload
+            used = self.ipv4(buf, off + 8, data_end, "inner.ip", quoted=False)
+            if off + 8 + used < data_end:
+                self.add("inner.trailer", buf[off + 8 + used:data_end].hex())
         else:
             self.add(f"{p}.payload", buf[off + 8:data_end].hex())
 
@@ -401,7 +417,13 @@ def summary(data: bytes, linktype: int = LINKTYPE_ETHERNET) -> str:
     if "ip.src" not in f:
         return f"ethertype {f.get('eth.type')}, {n} bytes"
     s = f"IP {f['ip.src']} → {f['ip.dst']}"
-    if "vxlan.vni" in f:
+    if "inner.ip.src" in f and "vxlan.vni" not in f:
+        s += f" UDP {f['udp.sport']} → {f['udp.dport']}: inner {f['inner.ip.src']} → {f['inner.ip.dst']}"
+        if "inner.icmp.type" in f:
+            s += f" ICMP type {f['inner.icmp.type']} code {f['inner.icmp.code']}"
+        elif "inner.udp.dport" in f:
+            s += f" UDP {f['inner.udp.sport']} → {f['inner.udp.dport']}"
+    elif "vxlan.vni" in f:
         s += f" VXLAN vni {f['vxlan.vni']}: inner"
         pre = "inner."
         s += f" {f.get(pre + 'ip.src', f.get(pre + 'eth.type'))} → {f.get(pre + 'ip.dst', '')}"

@@ -81,3 +81,4 @@ def test_dissection_names_the_fields_of_an_arp_request():
     a = _capture(1)
     f = dict(dissect(a["c1/eth0"][0][1]))
     assert f["arp.op"] == 1 and f["arp.tha"] == "00:00:00:00:00:00" and f["frame.len"] == 42
+
