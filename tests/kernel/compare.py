@@ -16,9 +16,12 @@ them at random or reads them from a clock.  Everything else must be equal.
 field                             replaced by, and why
 ================================  ===========================================================
 ``ip.id`` (also quoted, inner)    0 stays 0; any other value becomes a label by first
-                                  appearance on that interface (``id#0``, ``id#1``...), so an
-                                  ID that must repeat (a quoted header, VXLAN inner packet)
-                                  must repeat on both sides.  The kernel's hashed generator
+                                  appearance on that interface (``id#0``, ``id#1``...) of
+                                  that value among packets with the same source, destination
+                                  and protocol, so an ID that must repeat (a quoted header,
+                                  a tunnelled inner packet) must repeat on both sides, and
+                                  two unrelated packets whose random IDs collide (about one
+                                  run in a few hundred) are no difference.  The kernel's hashed generator
                                   (``ip_idents_reserve``) is seeded at random per boot.  For
                                   TCP, and UDP from an ephemeral port to a non-tunnel port
                                   (a client's connected socket), ``ip.id.step`` says whether
@@ -139,10 +142,14 @@ class Normaliser:
             table[value] = f"{prefix}#{len(table)}"
         return table[value]
 
-    def ip_id(self, value: int) -> str:
+    def ip_id(self, value: int, key=None) -> str:
+        """0, or a label by first appearance of the ID *within its (source, destination,
+        protocol)*: the copies of one packet (a quote, a tunnelled inner packet) share a key
+        and must share the label; two unrelated packets whose random IDs happen to be
+        equal do not make a difference."""
         if self.raw:
             return f"0x{value:04x}"
-        return "0" if value == 0 else self.label("ip.id", value, "id")
+        return "0" if value == 0 else self.label("ip.id", (key, value), "id")
 
     def port(self, value: int):
         return self.label("port", value, "eph") if value in EPHEMERAL else value
@@ -222,7 +229,7 @@ class Dissector:
         self.add(f"{p}.ihl", ihl)
         self.add(f"{p}.tos", f"0x{tos:02x}")
         self.add(f"{p}.len", tot)
-        self.add(f"{p}.id", self.norm.ip_id(ident))
+        self.add(f"{p}.id", self.norm.ip_id(ident, (src, dst, proto)))
         self.add(f"{p}.flags.rb", frag >> 15)
         self.add(f"{p}.flags.df", (frag >> 14) & 1)
         self.add(f"{p}.flags.mf", (frag >> 13) & 1)
@@ -246,7 +253,7 @@ class Dissector:
             if proto == 1:
                 self.icmp(buf, l4, pend, f"{base}icmp", complete)
             elif proto == 17:
-                self.udp(buf, l4, pend, f"{base}udp", src, dst, complete, quoted)
+                self.udp(buf, l4, pend, f"{base}udp", src, dst, complete, quoted, ident)
             elif proto == 6:
                 self.tcp(buf, l4, pend, f"{base}tcp", src, dst, complete, quoted)
             else:
@@ -290,7 +297,7 @@ class Dissector:
             self.add(f"{p}.rest", buf[off + 4:end].hex())
 
     # -- UDP / VXLAN ----------------------------------------------------------------
-    def udp(self, buf, off, end, p, src, dst, complete, quoted) -> None:
+    def udp(self, buf, off, end, p, src, dst, complete, quoted, ident=None) -> None:
         if end - off < 8:
             self.add(f"{p}.truncated", buf[off:end].hex())
             return
@@ -315,13 +322,24 @@ class Dissector:
             self.add("vxlan.reserved", buf[v + 1:v + 4].hex() + "/" + buf[v + 7:v + 8].hex())
             self.add("vxlan.vni", int.from_bytes(buf[v + 4:v + 7], "big"))
             self.ether(buf, v + 8, data_end, "inner.")
+            if buf[v + 20:v + 22] == b"\x08\x00" and data_end - v >= 42:
+                self._outer_id_relation(ident, buf, v + 22)
         elif not quoted and dport in IP_IN_UDP_PORTS and data_end - off >= 28:
             # flannel's udp backend: the bare inner IP packet is the payload
             used = self.ipv4(buf, off + 8, data_end, "inner.ip", quoted=False)
             if off + 8 + used < data_end:
                 self.add("inner.trailer", buf[off + 8 + used:data_end].hex())
+            self._outer_id_relation(ident, buf, off + 8)
         else:
             self.add(f"{p}.payload", buf[off + 8:data_end].hex())
+
+    def _outer_id_relation(self, outer_id, buf, inner_ip: int) -> None:
+        """Whether a tunnel's outer IP ID copies the inner packet's (the kernel draws a new
+        one; IDs are labelled per source/destination/protocol, so this relation between
+        two different headers is named here)."""
+        if outer_id is not None and outer_id != 0:
+            inner_id = struct.unpack_from("!H", buf, inner_ip + 4)[0]
+            self.add("ip.id.copies_inner", outer_id == inner_id)
 
     # -- TCP ------------------------------------------------------------------------
     def tcp(self, buf, off, end, p, src, dst, complete, quoted) -> None:

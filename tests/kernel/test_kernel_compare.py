@@ -82,3 +82,27 @@ def test_dissection_names_the_fields_of_an_arp_request():
     f = dict(dissect(a["c1/eth0"][0][1]))
     assert f["arp.op"] == 1 and f["arp.tha"] == "00:00:00:00:00:00" and f["frame.len"] == 42
 
+
+def _find(cap, iface, pred):
+    return next(i for i, (_, data, _) in enumerate(cap[iface]) if pred(dict(dissect(data))))
+
+
+def test_an_id_collision_between_unrelated_packets_is_no_difference_but_a_wrong_quote_is():
+    """Random IDs of two unrelated packets may be equal on one side (the kernel's hashed
+    generator, one run in a few hundred): no difference.  A quote that does not repeat the
+    original's ID is one."""
+    a, b = _capture(1, ("ping", "udp")), _capture(1, ("ping", "udp"))
+    req = _find(b, "c1/eth0", lambda f: f.get("icmp.type") == 8)
+    rep_ = _find(b, "c1/eth0", lambda f: f.get("icmp.type") == 0)
+    req_id = b["c1/eth0"][req][1][18:20]
+
+    def same_id(buf):
+        buf[18:20] = req_id
+        _fix_ip_checksum(buf)
+    _patch(b, "c1/eth0", rep_, same_id)
+    rep = compare("collision", a, b)
+    assert rep, rep.text()
+    err = _find(b, "c1/eth0", lambda f: f.get("icmp.type") == 3)
+    _patch(b, "c1/eth0", err, lambda buf: buf.__setitem__(14 + 20 + 8 + 4, buf[14 + 20 + 8 + 4] ^ 1))
+    rep = compare("quote", a, b)
+    assert any("icmp.quote.ip.id: kernel id#" in d for d in rep.diffs), rep.text()

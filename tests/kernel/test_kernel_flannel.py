@@ -61,7 +61,7 @@ def test_flannel_vxlan_pod_to_pod(netns):
     assert len(kcap["node1/eth0"]) >= 8, rep.text()
     assert rep, rep.text()
     assert {"vxlan.vni", "vxlan.flags", "inner.ip.ttl", "inner.icmp.quote.udp.len",
-            "udp.checksum"} <= rep.fields
+            "udp.checksum", "ip.id.copies_inner"} <= rep.fields
 
 
 def test_flannel_host_gw_routes_via_the_peer_node(netns):
@@ -191,4 +191,4 @@ def test_flannel_udp_through_flannel0(netns):
     assert len(kcap["node1/eth0"]) >= 8, rep.text()
     assert rep, rep.text()
     assert {"inner.ip.ttl", "inner.ip.flags.df", "inner.icmp.quote.ip.ttl", "udp.checksum",
-            "inner.ip.id.step"} <= rep.fields
+            "inner.ip.id.step", "ip.id.copies_inner"} <= rep.fields
