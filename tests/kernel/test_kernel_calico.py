@@ -83,8 +83,11 @@ def test_calico_pods_proxy_arp_ping_and_udp(netns):
     sim.run(until=7.0)
     ecap = emunet_frames(sim, labels)
     rep = compare("calico", kcap, ecap)
-    compare_timing(rep, kcap, ecap, tolerance_ns=250 * MS)
     cali1 = f"host1/{cali_name('k8s.default.pod1.eth0')}"
+    # host1's unicast probe of pod1, 5 s after its entry went DELAY in the first exchange
+    # (t≈0, the start of both clocks; later steps may start late on a busy machine)
+    compare_timing(rep, kcap, ecap, tolerance_ns=250 * MS, ifaces=[cali1, "pod1/eth0"],
+                   select=lambda d: d[12:14] == b"\x08\x06" and d[0] & 1 == 0 and d[21] == 1)
     assert len(kcap[cali1]) >= 8, rep.text()
     assert rep, rep.text()
     # who answers the ARP for 169.254.1.1, with which MAC, how fast: the host, as cali1,
@@ -186,6 +189,8 @@ def test_proxy_arp_rules_delay_forwarding_and_route(netns):
         arps = [(t, dict(dissect(d))) for t, d, _ in cap[label] if dict(dissect(d)).get("eth.type") == "0x0806"]
         (t_req, req), (t_rep, _), (t_ureq, ureq), (t_urep, _) = arps[:4]
         assert req["eth.dst"] == "ff:ff:ff:ff:ff:ff" and ureq["eth.dst"] == "ee:ee:ee:ee:ee:ee", (who, arps)
-        assert 0 <= t_rep - t_req < 850 * MS, (who, "broadcast request: delayed below proxy_delay",
-                                                (t_rep - t_req) / 1e6)
+        # below proxy_delay (0.8 s); the kernel's timer may fire a little late on a busy machine
+        limit = 800 * MS if who == "emunet" else 950 * MS
+        assert 0 <= t_rep - t_req < limit, (who, "broadcast request: delayed below proxy_delay",
+                                            (t_rep - t_req) / 1e6)
         assert t_urep - t_ureq < 50 * MS, (who, "unicast request: answered at once", (t_urep - t_ureq) / 1e6)
