@@ -5,6 +5,7 @@ routes), so both sides have the same parameters, down to the host-side veth MACs
 (random in both worlds: the kernel's are set to the model's).
 """
 import os
+import sys
 import time
 
 from emunet.sim import Simulator
@@ -487,7 +488,7 @@ def start_flannel_udp_proxies(t: Topology, k: Mirror, daemons: dict) -> None:
     from emunet.wire.ipv4 import int_to_ip
     for name, d in daemons.items():
         b = d.backend
-        argv = ["python3", PROXY_TOOL, "--tun", b.tun.name, "--tun-ip", str(d.lease.subnet.network_address),
+        argv = [sys.executable, PROXY_TOOL, "--tun", b.tun.name, "--tun-ip", str(d.lease.subnet.network_address),
                 "--listen", f"{d.iface_addr}:{b.port}", "--mtu", str(b.tun.mtu)]
         for net, (ip, port) in sorted(b.routes.items()):
             argv += ["--route", f"{int_to_ip(net)}/{d.config.subnet_len}={int_to_ip(ip)}:{port}"]
