@@ -203,6 +203,21 @@ def _ip(n: int) -> str:
     return ".".join(str(n >> s & 0xFF) for s in (24, 16, 8, 0))
 
 
+def steady_clock(run_kernel, tries: int = 2, limit_ns: int = 20_000_000):
+    """``run_kernel()`` (the kernel side of a case whose frame *times* are compared), run
+    again when the wall clock the kernel stamps frames with was stepped meanwhile; a clear
+    error if it was stepped every time."""
+    from tests.kernel.harness import WallClock
+    for _ in range(tries):
+        clock = WallClock()
+        out = run_kernel()
+        step = clock.step_ns()
+        if abs(step) <= limit_ns:
+            return out
+    raise RuntimeError(f"the wall clock was stepped by {step / 1e6:.0f} ms during each of {tries} "
+                       f"kernel captures: their frame times cannot be compared")
+
+
 def settle(sniffers: dict, until: float, start: float, quiet: float = 0.3) -> dict:
     """Wait until ``until`` seconds after ``start`` (monotonic) and then until the captures
     are quiet; returns each label's frames."""

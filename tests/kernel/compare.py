@@ -550,13 +550,47 @@ def _compare_frame(rep, iface, i, j, kf, ef, kraw, eraw, lt, compare_direction) 
         rep.diffs.append(f"{where} [{summary(kraw[1], lt)}]: " + "; ".join(bad))
 
 
+def kernel_hz():
+    """``CONFIG_HZ`` of the running kernel (from /proc/config.gz), or None if unknown."""
+    import gzip
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            for line in f:
+                if line.startswith("CONFIG_HZ="):
+                    return int(line.split("=")[1])
+    except OSError:
+        pass
+    return None
+
+
+def timer_slack_ns(delay_ns: int, hz: int = None) -> int:
+    """How late the kernel may fire a timer armed ``delay_ns`` ahead (a neighbour's
+    retransmit or DELAY timer): the timer wheel (``kernel/time/timer.c``, LVL_CLK_SHIFT 3,
+    LVL_BITS 6) files it in the level whose range holds it and rounds the expiry up to that
+    level's granularity, 8**level jiffies, plus a jiffy.  With HZ=250 a 5 s timer sits in
+    level 2: up to 256 ms late (seen: 5.250 s).  Without HZ, the bound for any HZ: an
+    eighth of the delay."""
+    if hz is None:
+        return delay_ns // 8
+    jiffies = delay_ns * hz // 1_000_000_000
+    level = 0
+    while level < 8 and jiffies >= 63 << (3 * level):
+        level += 1
+    return ((1 << (3 * level)) + 1) * 1_000_000_000 // hz
+
+
 def compare_timing(rep: Report, kernel: dict, emunet: dict, tolerance_ns: int,
-                   ifaces=None, select=None) -> Report:
+                   ifaces=None, select=None, hz=None) -> Report:
     """Add to ``rep`` every frame whose time since the first frame of its capture (over all
-    interfaces) differs by more than ``tolerance_ns`` between the two sides.  Frames are
-    paired by position per interface (the field comparison reports missing ones);
-    ``select(bytes)`` limits the check to the frames whose time the kernel decides (its
-    timers), not the test's traffic steps, which a loaded machine may start late."""
+    interfaces) differs by more than ``tolerance_ns`` between the two sides, or, when the
+    kernel is the later one, by more than ``tolerance_ns`` plus the timer wheel's rounding
+    of a timer that long (:func:`timer_slack_ns`: the kernel fires timers late, never
+    early).  Frames are paired by position per interface (the field comparison reports
+    missing ones); ``select(bytes)`` limits the check to the frames whose time the kernel
+    decides (its timers), not the test's traffic steps, which a loaded machine may start
+    late."""
+    hz = hz if hz is not None else kernel_hz()
+
     def t0(cap):
         times = [f[0] for frames in cap.values() for f in frames]
         return min(times) if times else 0
@@ -566,8 +600,10 @@ def compare_timing(rep: Report, kernel: dict, emunet: dict, tolerance_ns: int,
             if select is not None and not select(kf[1]):
                 continue
             dk, de = kf[0] - k0, ef[0] - e0
-            if abs(dk - de) > tolerance_ns:
+            late = tolerance_ns + timer_slack_ns(de, hz)
+            if dk - de > late or de - dk > tolerance_ns:
                 rep.diffs.append(f"{iface} frame #{i + 1} [{summary(kf[1])}]: time since the first "
                                  f"frame: kernel {dk / 1e9:.3f} s, emunet {de / 1e9:.3f} s "
-                                 f"(tolerance {tolerance_ns / 1e9:.3f} s)")
+                                 f"(tolerance {tolerance_ns / 1e9:.3f} s, "
+                                 f"{late / 1e9:.3f} s for a late kernel timer)")
     return rep

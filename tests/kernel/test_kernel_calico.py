@@ -12,7 +12,7 @@ from emunet.apps.ping import Ping
 from emunet.apps.udp import UdpEchoServer, UdpSender
 
 from tests.kernel.cases import (CalicoHosts, KernelUdpEcho, Mirror, cali_name, emunet_frames,
-                                kernel_udp, settle)
+                                kernel_udp, settle, steady_clock)
 from tests.kernel.compare import compare, compare_timing, dissect
 from tests.kernel.harness import Topology
 
@@ -48,26 +48,29 @@ def test_calico_pods_proxy_arp_ping_and_udp(netns):
     labels = Mirror.labels_of(m.sim)
     steps = [(0.0, "ping", "10.20.0.3"), (0.3, "ping", "10.20.1.2"),
              (0.6, "echo", "10.20.1.2"), (0.9, "closed", "10.20.1.2")]
-    with Topology("cali") as t:
-        k = Mirror(t, m.sim)
-        echo = KernelUdpEcho(k.ns["pod3"], 7)
-        sn = k.sniff(labels)
-        t0 = time.monotonic()
-        res = []
-        try:
-            for at, what, dst in steps:
-                left = t0 + at - time.monotonic()
-                if left > 0:
-                    time.sleep(left)
-                if what == "ping":
-                    res.append(t.exec(k.ns["pod1"], "ping", "-c", "1", dst).stdout)
-                elif what == "echo":
-                    res.append(kernel_udp(k.ns["pod1"], dst, 7, b"hello calico\n", True))
-                else:
-                    res.append(kernel_udp(k.ns["pod1"], dst, 9999, BIG, False))
-            kcap = settle(sn, until=5.8, start=t0)
-        finally:
-            echo.close()
+
+    def kernel():
+        with Topology("cali") as t:
+            k = Mirror(t, m.sim)
+            echo = KernelUdpEcho(k.ns["pod3"], 7)
+            sn = k.sniff(labels)
+            t0 = time.monotonic()
+            res = []
+            try:
+                for at, what, dst in steps:
+                    left = t0 + at - time.monotonic()
+                    if left > 0:
+                        time.sleep(left)
+                    if what == "ping":
+                        res.append(t.exec(k.ns["pod1"], "ping", "-c", "1", dst).stdout)
+                    elif what == "echo":
+                        res.append(kernel_udp(k.ns["pod1"], dst, 7, b"hello calico\n", True))
+                    else:
+                        res.append(kernel_udp(k.ns["pod1"], dst, 9999, BIG, False))
+                return settle(sn, until=5.8, start=t0), res
+            finally:
+                echo.close()
+    kcap, res = steady_clock(kernel)
     assert "1 received" in res[0] and "1 received" in res[1], res
     assert res[2:] == ["reply", "refused"], res
     sim = m.sim
