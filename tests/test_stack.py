@@ -185,3 +185,89 @@ def test_connected_udp_numbers_ip_ids_unconnected_draws_them():
     assert ids[1] == (ids[0] + 1) & 0xFFFF and ids[2] == (ids[1] + 1) & 0xFFFF
     echoed = [Ether(x.data) for x in sim.capture.on("right/eth0") if x.direction == "out" and UDP in Ether(x.data)]
     assert echoed[0][IP].flags == "DF"  # the echo server's unconnected sendto: DF, drawn ID
+
+
+# -- proxy ARP and martian sources, as the kernel tests found them -----------------------
+def _calico_like(proxy_delay=0, forwarding=1, default_route=True):
+    """A host answering by proxy ARP on ``cali0`` for a pod routing via 169.254.1.1 (the
+    wiring of tests/kernel/test_kernel_calico.py)."""
+    sim = Simulator(seed=5)
+    host, pod, far = Namespace(sim, "host"), Namespace(sim, "pod"), Namespace(sim, "far")
+    host.set_sysctl("net.ipv4.ip_forward", 1)
+    _link(sim, host, far, a_cidr="192.168.0.2/24", b_cidr="192.168.0.3/24")
+    cali, eth0 = _link(sim, host, pod, "cali0", "eth0", a_mac="ee:ee:ee:ee:ee:ee",
+                       b_mac="02:00:00:00:00:02")
+    pod.addr_add(eth0, "10.20.0.2/32")
+    pod.route_add("169.254.1.1", dev=eth0)
+    pod.route_add("default", via="169.254.1.1", dev=eth0)
+    host.route_add("10.20.0.2", dev=cali)
+    if default_route:
+        host.route_add("default", via="192.168.0.3", dev="eth0")
+    host.set_sysctl("net.ipv4.conf.cali0.proxy_arp", 1)
+    host.set_sysctl("net.ipv4.neigh.cali0.proxy_delay", proxy_delay)
+    host.set_sysctl("net.ipv4.conf.cali0.forwarding", forwarding)
+    return sim, host, pod, cali, eth0
+
+
+def _arp_reply_delay(sim, cali, eth0, dst_mac):
+    """Send a who-has 169.254.1.1 from the pod; the time until the host's reply, or None."""
+    from emunet.wire.ethernet import mac_to_bytes
+    t0, before = sim.now, len(sim.capture.on("host/cali0"))
+    eth0.ns.arp_send(eth0, 1, dst_mac=mac_to_bytes(dst_mac), sha=eth0.mac, spa=bytes([10, 20, 0, 2]),
+                     tha=bytes(6), tpa=bytes([169, 254, 1, 1]), note="who-has 169.254.1.1")
+    sim.run(until=sim.time + 2)
+    replies = [r.time_ns for r in sim.capture.on("host/cali0")[before:]
+               if r.direction == "out" and bytes(r.data[20:22]) == b"\x00\x02"]
+    return (replies[0] - t0) if replies else None
+
+
+def test_proxy_arp_needs_forwarding_and_a_route_through_another_device():
+    sim, host, pod, cali, eth0 = _calico_like()
+    assert _arp_reply_delay(sim, cali, eth0, "ff:ff:ff:ff:ff:ff") is not None
+    # IN_DEV_FORWARD: proxy_arp alone is not enough (kernel 6.18: no reply at all)
+    sim, host, pod, cali, eth0 = _calico_like(forwarding=0)
+    assert _arp_reply_delay(sim, cali, eth0, "ff:ff:ff:ff:ff:ff") is None
+    # no route to 169.254.1.1 (a host without a default route): nobody answers
+    sim, host, pod, cali, eth0 = _calico_like(default_route=False)
+    assert _arp_reply_delay(sim, cali, eth0, "ff:ff:ff:ff:ff:ff") is None
+
+
+def test_proxy_arp_delays_broadcast_requests_only():
+    """proxy_delay (1/100 s; default 80): a broadcast request waits a random time below it,
+    a request sent to the host's own MAC (PACKET_HOST) is answered at once."""
+    sim, host, pod, cali, eth0 = _calico_like(proxy_delay=80)
+    assert cali.conf["proxy_delay_ms"] == 800
+    d = _arp_reply_delay(sim, cali, eth0, "ff:ff:ff:ff:ff:ff")
+    assert 0 < d < 800_000_000
+    assert _arp_reply_delay(sim, cali, eth0, "ee:ee:ee:ee:ee:ee") < 1_000_000
+    sim, host, pod, cali, eth0 = _calico_like(proxy_delay=0)
+    assert _arp_reply_delay(sim, cali, eth0, "ff:ff:ff:ff:ff:ff") < 1_000_000
+
+
+def test_a_packet_from_our_own_address_is_a_martian_source():
+    """ip_route_input_slow → fib_validate_source: our own address as the source of a packet
+    coming in on a real device is dropped (IP_INVALID_SOURCE), unless accept_local."""
+    sim, left, r, right = routed()
+    pkt = bytes(Ether(src="02:00:00:00:01:02", dst="02:00:00:00:01:01") /
+                IP(src="10.0.2.1", dst="10.0.2.2", id=1) / UDP(sport=9, dport=9))
+    from emunet.wire.frame import Frame
+    r.dev("eth1").receive(Frame(pkt, sim.new_pid()))
+    sim.run()
+    assert r.drop_reasons["IP_INVALID_SOURCE"] == 1 and right.udp.no_ports == 0
+    r.set_sysctl("net.ipv4.conf.eth1.accept_local", 1)
+    r.dev("eth1").receive(Frame(pkt, sim.new_pid()))
+    sim.run()
+    assert r.drop_reasons["IP_INVALID_SOURCE"] == 1 and right.udp.no_ports == 1
+
+
+def test_a_connected_udp_socket_hears_of_hard_errors_only():
+    """__udp4_lib_err without IP_RECVERR: port unreachable is fatal (ECONNREFUSED on the
+    next call), net unreachable and TTL exceeded are soft and never reach the application."""
+    sim, left, r, right = routed()
+    soft = left.spawn(UdpSender("10.99.0.1", 53, b"q"))
+    hard = left.spawn(UdpSender("10.0.2.2", 9, b"q"))
+    sim.run(until=1)
+    got = [Ether(x.data)[ICMP].code for x in sim.capture.on("left/eth0")
+           if x.direction == "in" and ICMP in Ether(x.data)]
+    assert sorted(got) == [0, 3]            # both errors arrived
+    assert soft.errors == [] and hard.errors == [(errno.ECONNREFUSED, "10.0.2.2")]

@@ -37,7 +37,9 @@ The backends:
   100.96.1.0`` sends every pod packet for another node to flanneld.  The
   proxy (``proxy_amd64.c``) reads a packet from the TUN, finds the subnet
   whose lease holds the destination (none: an ICMP net unreachable, TTL 8,
-  written back into the TUN, never about an ICMP packet), decrements the
+  written back into the TUN, never about an ICMP packet; its source is the
+  TUN's own address, so the node's kernel drops it as a martian source and
+  the sender never hears of it), decrements the
   TTL (a zero TTL discards it) and ``sendto()``s the bare packet from its
   socket bound to ``<PublicIP>:8285`` to ``<remote PublicIP>:8285``; the
   receiver decrements the TTL again and ``write()``s it into its TUN.  Four

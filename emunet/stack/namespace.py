@@ -298,11 +298,25 @@ class Namespace:
         return bool(self.sysctl["net.ipv4.ip_forward"])
 
     def set_sysctl(self, key: str, value) -> None:
-        if key.startswith("net.ipv4.conf."):
-            _, _, _, devname, knob = key.split(".", 4)
-            if devname not in ("all", "default"):
-                self.dev(devname).conf[knob] = int(value)
-                return
+        """``sysctl -w KEY=VALUE``.  Per-device keys (``net.ipv4.conf.<dev>.*``,
+        ``net.ipv4.neigh.<dev>.proxy_delay``) land on the device; the device name is
+        everything between the prefix and the last dot (``flannel.1`` has one)."""
+        for prefix in ("net.ipv4.conf.", "net.ipv4.neigh."):
+            if key.startswith(prefix):
+                devname, knob = key[len(prefix):].rsplit(".", 1)
+                break
+        else:
+            devname = knob = None
+        if key.startswith("net.ipv4.neigh.") and knob == "proxy_delay":
+            # USER_HZ ticks (1/100 s), as proc_dointvec_userhz_jiffies reads it
+            if devname == "default":
+                self.neigh.params.proxy_delay_ns = int(value) * 10_000_000
+            else:
+                self.dev(devname).conf["proxy_delay_ms"] = int(value) * 10
+            return
+        if key.startswith("net.ipv4.conf.") and devname not in ("all", "default"):
+            self.dev(devname).conf[knob] = int(value)
+            return
         self.sysctl[key] = int(value)
 
     def count_drop(self, reason: str, dev, frame, detail: str = "", pid: int = None) -> None:
@@ -415,19 +429,8 @@ class Namespace:
             self._arp_reply(dev, frame, sha, sip, arp.tpa,
                             f"who-has {int_to_ip(tip)} (ours) → reply; neigh {int_to_ip(sip)} {n.state}")
             return
-        if op == ARPOP_REQUEST and dev.conf.get("proxy_arp") and not self.is_local_address(tip):
-            r = self.route_lookup(tip)
-            if r is not None and r.type == "unicast" and r.dev is not dev:
-                self.neigh.update(dev, sip, sha, "STALE", create=True)
-                delay = dev.conf.get("proxy_delay_ms")
-                delay_ns = self.neigh.params.proxy_delay_ns if delay is None else delay * 1_000_000
-                wait = self.sim.rng.randrange(delay_ns) if delay_ns else 0
-                note = f"who-has {int_to_ip(tip)}: proxy ARP ({int_to_ip(tip)} via {r.dev.name}) → reply"
-                if wait:
-                    self.sim.after(wait, self._arp_reply, dev, frame, sha, sip, arp.tpa, note)
-                else:
-                    self._arp_reply(dev, frame, sha, sip, arp.tpa, note)
-                return
+        if op == ARPOP_REQUEST and not self.is_local_address(tip) and self._proxy_arp(dev, frame, arp, sip, tip):
+            return
         # a reply, or a request not for us: refresh an entry we have; never create one
         # (arp_accept=0, so a gratuitous ARP for an unknown address is ignored)
         is_reply_to_us = op == ARPOP_REPLY and frame.data[0:6] == dev.mac
@@ -438,6 +441,46 @@ class Namespace:
         else:
             self.note(dev, frame, f"ARP {'reply' if op == ARPOP_REPLY else 'request'}: "
                                   f"neigh {int_to_ip(sip)} lladdr {mac_to_str(sha)} {n.state}")
+
+    def forwarding(self, dev) -> bool:
+        """``IN_DEV_FORWARD``: ``net.ipv4.conf.<dev>.forwarding``, which follows
+        ``ip_forward`` unless set on the device."""
+        fwd = dev.conf.get("forwarding")
+        return bool(self.ip_forward if fwd is None else fwd)
+
+    def _accept_local(self, dev) -> bool:
+        """``IN_DEV_ACCEPT_LOCAL``: the device's ``accept_local`` or ``conf.all``'s."""
+        return bool(dev.conf.get("accept_local") or self.sysctl.get("net.ipv4.conf.all.accept_local"))
+
+    def _proxy_arp(self, dev, frame, arp, sip: int, tip: int) -> bool:
+        """The proxy branch of ``arp_process``; True when the request was taken.
+
+        The kernel answers for ``tip`` when the receiving device forwards
+        (``IN_DEV_FORWARD``), has ``proxy_arp`` (or ``conf.all`` has it), and the route to
+        ``tip`` is unicast and leaves through *another* device (``arp_fwd_proxy``).  It
+        answers at once when the request was addressed to its own MAC (``PACKET_HOST``)
+        or ``proxy_delay`` is 0; otherwise ``pneigh_enqueue`` holds the request for a
+        random time below ``proxy_delay`` (0.8 s by default) and answers then."""
+        if not (dev.conf.get("proxy_arp") or self.sysctl.get("net.ipv4.conf.all.proxy_arp")):
+            return False
+        if not self.forwarding(dev):
+            return False
+        r = self.route_lookup(tip)
+        if r is None or r.type != "unicast" or r.dev is dev:
+            return False
+        sha = arp.sha
+        self.neigh.update(dev, sip, sha, "STALE", create=True)
+        delay = dev.conf.get("proxy_delay_ms")
+        delay_ns = self.neigh.params.proxy_delay_ns if delay is None else delay * 1_000_000
+        note = f"who-has {int_to_ip(tip)}: proxy ARP ({int_to_ip(tip)} via {r.dev.name}) → reply"
+        if frame.data[0:6] == dev.mac or not delay_ns:
+            self._arp_reply(dev, frame, sha, sip, arp.tpa, note)
+        else:
+            wait = self.sim.rng.randrange(delay_ns)
+            self.note(dev, frame, f"who-has {int_to_ip(tip)}: proxy ARP, held {wait / 1e6:.1f} ms "
+                                  f"(random below proxy_delay {delay_ns / 1e6:.0f} ms)")
+            self.sim.after(wait, self._arp_reply, dev, frame, sha, sip, bytes(arp.tpa), note)
+        return True
 
     def _local_on(self, ip: int, dev) -> bool:
         # arp_ignore=0: answer for any address of this namespace, on any interface
@@ -455,13 +498,36 @@ class Namespace:
         dev.xmit(Frame(data, self.sim.new_pid() if pid is None else pid), note)
 
     def ip_rcv(self, dev: NetDevice, frame: Frame, off: int, broadcast: bool) -> None:
-        """``ip_rcv`` → ``ip_rcv_finish``: validate, route, deliver or forward."""
+        """``ip_rcv`` → ``ip_rcv_finish``: validate, route, deliver or forward.
+
+        A packet that arrives on a real device is routed by ``ip_route_input_slow``,
+        which refuses a *martian source* (``IP_INVALID_SOURCE``): a multicast, limited
+        broadcast, zero or loopback source, and, wherever a route is found (local,
+        broadcast, forwarded), one of this namespace's own addresses unless
+        ``accept_local`` (``fib_validate_source`` with rp_filter off).  What comes in on
+        ``lo`` was routed on the way out and is not looked at again."""
         try:
             ipv = Ipv4View.check(frame.data, off)
         except Malformed as e:
             self.count_drop(e.reason, dev, frame, e.detail)
             return
         dst = int.from_bytes(ipv.dst, "big")
+        if not dev.loopback:
+            src = int.from_bytes(ipv.src, "big")
+            s8 = src >> 24
+            if s8 >= 224 or s8 == 127 or (s8 == 0 and dst != 0xFFFFFFFF):
+                self.count_drop("IP_INVALID_SOURCE", dev, frame, f"martian source {int_to_ip(src)}")
+                return
+            if src in self._local_ips and not self._accept_local(dev):
+                r = self.route_lookup(dst)
+                # validated where the kernel validates: local or broadcast delivery, and a
+                # unicast route it forwards on (no route or forwarding off fail earlier)
+                if dst == 0xFFFFFFFF or (r is not None and (r.type in ("local", "broadcast") or (
+                        r.type == "unicast" and self.forwarding(dev)))):
+                    self.count_drop("IP_INVALID_SOURCE", dev, frame,
+                                    f"martian source {int_to_ip(src)}: our own address, received on "
+                                    f"{dev.name} (accept_local=0)")
+                    return
         if dst in self._local_ips or dst == 0xFFFFFFFF:
             self.ip_local_deliver(dev, frame, ipv, dst == 0xFFFFFFFF)
             return
@@ -476,8 +542,7 @@ class Namespace:
         if broadcast or dst >> 28 == 0xE:
             self.count_drop("OTHERHOST", dev, frame, "link-layer broadcast for another host")
             return
-        fwd = dev.conf.get("forwarding")
-        if not (self.ip_forward if fwd is None else fwd):
+        if not self.forwarding(dev):
             self.count_drop("IP_INADDRERRORS", dev, frame,
                             f"{int_to_ip(dst)} is not ours and ip_forward=0")
             return

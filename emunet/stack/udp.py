@@ -163,13 +163,32 @@ class Udp:
         sock.deliver(udp.payload(), int.from_bytes(ipv.src, "big"), udp.sport, frame)
 
     def err(self, src: bytes, sport: int, dst: bytes, dport: int, origin: str, type_: int, code: int) -> bool:
-        """An ICMP error about a datagram we sent from ``sport``."""
+        """An ICMP error about a datagram we sent from ``sport`` (``__udp4_lib_err``).
+
+        Without IP_RECVERR a socket hears only of *hard* errors, and only when it is
+        connected: port and protocol unreachable, fragmentation needed (PMTU discovery
+        is on by default), parameter problem, and the administrative unreachables
+        (``icmp_err_convert[].fatal``).  Net and host unreachable and TTL exceeded are
+        soft: the application never sees them (a connected socket's ``recv()`` just
+        waits; checked on kernel 6.18 with flanneld's net unreachable)."""
         sock = self.table.get((int.from_bytes(src, "big"), sport)) or self.table.get((0, sport))
         if sock is None:
             return False
-        code_errno = errno.ECONNREFUSED if (type_, code) == (3, 3) else errno.EHOSTUNREACH
-        if sock.remote is not None:
-            sock.error = code_errno
+        if type_ == 3 and code == 4:
+            hard = errno.EMSGSIZE
+        elif type_ == 3:
+            hard = _HARD_UNREACH.get(code)
+        elif type_ == 12:
+            hard = errno.EPROTO
+        else:
+            hard = None
+        if sock.remote is not None and hard is not None:
+            sock.error = hard
             if sock.on_error is not None:
-                sock.on_error(code_errno, origin)
+                sock.on_error(hard, origin)
         return True
+
+
+#: ``icmp_err_convert``: the destination-unreachable codes whose error is fatal
+_HARD_UNREACH = {2: errno.ENOPROTOOPT, 3: errno.ECONNREFUSED, 6: errno.ENETUNREACH, 7: errno.EHOSTDOWN,
+                 8: errno.ENONET, 13: errno.EHOSTUNREACH, 14: errno.EHOSTUNREACH, 15: errno.EHOSTUNREACH}

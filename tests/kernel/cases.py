@@ -4,6 +4,8 @@ The kernel topology is always derived from the emunet model (names, MACs, addres
 routes), so both sides have the same parameters, down to the host-side veth MACs
 (random in both worlds: the kernel's are set to the model's).
 """
+import os
+import sys
 import time
 
 from emunet.sim import Simulator
@@ -46,11 +48,13 @@ class Mirror:
     the same name, MAC and MTU: a bridge (multicast snooping off, see below), a veth pair
     (one end in each namespace), a VXLAN device (``id``, ``local``, ``dev``, ``dstport``,
     ``nolearning``, its permanent FDB entries), an 802.1Q VLAN device (``ip link add link
-    LOWER name NAME type vlan id VID``).  Then bridge ports, addresses,
-    the main table's non-kernel routes (``via``, ``onlink``, ``src``, ``metric``),
-    permanent neighbours, and TX checksum offload off on every device.  Devices the
-    kernel here cannot make (TUN fed by a process, ipip, the underlay's NICs and switch)
-    raise :class:`Unsupported`.
+    LOWER name NAME type vlan id VID``), a TUN (``ip tuntap add ... mode tun``: persistent,
+    IFF_NO_PI; the process that feeds it is the test's to start).  Then bridge ports,
+    addresses, the main table's non-kernel routes (``via``, ``onlink``, ``src``, ``metric``),
+    permanent neighbours, the per-device sysctls the model set (``conf``: proxy_arp,
+    forwarding; ``neigh``: proxy_delay), and TX checksum offload off on every device.
+    Devices the kernel here cannot make (ipip, the underlay's NICs and switch, which pad
+    frames as veths do not) raise :class:`Unsupported`.
 
     A bridge is created with ``mcast_snooping 0``: a snooping bridge joins 224.0.0.106
     and sends two IGMPv3 reports when it comes up (FINDINGS §11), which emunet does not
@@ -60,6 +64,7 @@ class Mirror:
     def __init__(self, t: Topology, sim):
         from emunet.devices.bridge import Bridge
         from emunet.devices.loopback import Loopback
+        from emunet.devices.tun import Tun
         from emunet.devices.veth import Veth
         from emunet.devices.vlan import Vlan
         from emunet.devices.vxlan import Vxlan
@@ -84,6 +89,12 @@ class Mirror:
                     done.update((dev, peer))
                     t.veth(k, dev.name, self.ns[peer.ns.name], peer.name, mac_a=mac_to_str(dev.mac),
                            mac_b=mac_to_str(peer.mac), mtu=dev.mtu)
+                    continue
+                elif isinstance(dev, Tun):
+                    # a persistent TUN (IFF_TUN | IFF_NO_PI): no carrier until the test starts
+                    # the process that opens it (tools/flannel_udp_proxy.py for flanneld)
+                    t.ip(k, "tuntap", "add", "dev", dev.name, "mode", "tun")
+                    t.ip(k, "link", "set", dev.name, "mtu", str(dev.mtu))
                     continue
                 elif isinstance(dev, Vxlan):
                     args = ["link", "add", dev.name, "type", "vxlan", "id", str(dev.vni),
@@ -147,6 +158,19 @@ class Mirror:
                 if n.state == "PERMANENT":
                     t.ip(k, "neigh", "add", _ip(n.ip), "lladdr", mac_to_str(n.lladdr),
                          "dev", n.dev.name, "nud", "permanent")
+            sysctls = {k.replace(".", "/"): v for k, v in ns.sysctl.items()
+                       if k.startswith("net.ipv4.conf.all.") and v}
+            for dev in ns.devices.values():
+                if isinstance(dev, Loopback):
+                    continue
+                if dev.conf.get("proxy_arp"):
+                    sysctls[f"net/ipv4/conf/{dev.name}/proxy_arp"] = 1
+                if dev.conf.get("forwarding") is not None:
+                    sysctls[f"net/ipv4/conf/{dev.name}/forwarding"] = int(dev.conf["forwarding"])
+                if dev.conf.get("proxy_delay_ms") is not None:   # the kernel counts in 1/100 s
+                    sysctls[f"net/ipv4/neigh/{dev.name}/proxy_delay"] = dev.conf["proxy_delay_ms"] // 10
+            if sysctls:
+                t.sysctl(k, sysctls)
             for dev in ns.devices.values():
                 if isinstance(dev, Vxlan):
                     for e in dev.fdb_entries():
@@ -184,6 +208,21 @@ def _ip(n: int) -> str:
     return ".".join(str(n >> s & 0xFF) for s in (24, 16, 8, 0))
 
 
+def steady_clock(run_kernel, tries: int = 2, limit_ns: int = 20_000_000):
+    """``run_kernel()`` (the kernel side of a case whose frame *times* are compared), run
+    again when the wall clock the kernel stamps frames with was stepped meanwhile; a clear
+    error if it was stepped every time."""
+    from tests.kernel.harness import WallClock
+    for _ in range(tries):
+        clock = WallClock()
+        out = run_kernel()
+        step = clock.step_ns()
+        if abs(step) <= limit_ns:
+            return out
+    raise RuntimeError(f"the wall clock was stepped by {step / 1e6:.0f} ms during each of {tries} "
+                       f"kernel captures: their frame times cannot be compared")
+
+
 def settle(sniffers: dict, until: float, start: float, quiet: float = 0.3) -> dict:
     """Wait until ``until`` seconds after ``start`` (monotonic) and then until the captures
     are quiet; returns each label's frames."""
@@ -203,9 +242,13 @@ class Nodes:
     physical NIC cannot be had, so both sides use veths), ``ip_forward=1``, ``cni0``
     holding the subnet's first address, one pod with 0a:58 + its address as MAC (the CNI
     bridge plugin), a host-side ``veth`` + 8 hex digits, and the pod's default route via
-    cni0.  The backend's wiring is added by :meth:`vxlan` or :meth:`host_gw`."""
+    cni0.  The backend's wiring is added by :meth:`vxlan` or :meth:`host_gw`, or by
+    emunet's own flanneld (:meth:`flanneld`).  ``runtime="docker"`` makes the seed's
+    Docker flavour instead: ``docker0`` (MAC 02:42 + random), containers with MAC
+    02:42 + their address and a host-side ``veth`` + 7 hex digits."""
 
-    def __init__(self, nodes, seed: int = 1, mtu: int = 1500, lan: bool = False, pod_mtu=None):
+    def __init__(self, nodes, seed: int = 1, mtu: int = 1500, lan: bool = False, pod_mtu=None,
+                 runtime: str = "cni"):
         from emunet.devices.bridge import Bridge
         from emunet.devices.veth import random_mac, veth_pair
         from emunet.stack.namespace import Namespace
@@ -234,14 +277,18 @@ class Nodes:
                 ns.addr_add("eth0", f"{ip}/{prefix}")
             net = ipaddress.IPv4Network(subnet)
             gw = str(net.network_address + 1)
-            br = ns.add_device(Bridge(sim, "cni0", random_mac(sim.rng), pod_mtu))
+            docker = runtime == "docker"
+            br_mac = (b"\x02\x42" + bytes(sim.rng.getrandbits(8) for _ in range(4))) if docker \
+                else random_mac(sim.rng)
+            br = ns.add_device(Bridge(sim, "docker0" if docker else "cni0", br_mac, pod_mtu))
             br.set_up()
             ns.addr_add(br, f"{gw}/{net.prefixlen}")
             pod_ip = str(net.network_address + 2)
             pns = self.pod[f"pod{i}"] = Namespace(sim, f"pod{i}")
-            host_name = "veth" + "".join(f"{sim.rng.getrandbits(4):x}" for _ in range(8))
+            host_name = "veth" + "".join(f"{sim.rng.getrandbits(4):x}" for _ in range(7 if docker else 8))
             inside, outside = veth_pair(sim, "eth0", host_name,
-                                        mac=b"\x0a\x58" + ipaddress.IPv4Address(pod_ip).packed, mtu=pod_mtu)
+                                        mac=(b"\x02\x42" if docker else b"\x0a\x58")
+                                        + ipaddress.IPv4Address(pod_ip).packed, mtu=pod_mtu)
             pns.add_device(inside)
             ns.add_device(outside)
             br.add_port(outside)
@@ -289,6 +336,21 @@ class Nodes:
                 dev.fdb_add(devs[other].mac, oip)
                 ns.route_add(str(onet), dev=dev, via=gw, onlink=True)
 
+    def flanneld(self, backend: str = "udp", network: str = "100.96.0.0/16") -> dict:
+        """emunet's flanneld on every node, against one etcd store, each reusing the subnet
+        of the spec (``FLANNEL_SUBNET`` of an earlier run); runs the clock 10 ms, until every
+        node has seen the others' leases.  Returns the daemons by node."""
+        from emunet.control.etcd import EtcdStore
+        from emunet.control.flannel import PREFIX, Flanneld, network_config_json
+        store = EtcdStore(self.sim)
+        store.put(f"{PREFIX}/config", network_config_json(network, backend))
+        self.flannel = {name: self.node[name].spawn(Flanneld(store, "eth0", previous_subnet=subnet))
+                        for name, _, _, subnet in self.spec}
+        self.sim.run(until=self.sim.time + 0.01)
+        for name, d in self.flannel.items():
+            assert d.running and len(d.leases) == len(self.spec) - 1, (name, d.stderr)
+        return self.flannel
+
     def host_gw(self) -> None:
         """flanneld's host-gw backend: ``<other subnet> via <other node> dev eth0``."""
         for name, _, _, _ in self.spec:
@@ -315,6 +377,9 @@ def kernel_udp(ns: str, dst: str, dport: int, data: bytes, reply: bool, timeout:
             return "refused"
         except socket.timeout:
             return "timeout"
+        except OSError as e:        # another ICMP error: ENETUNREACH, EHOSTUNREACH, ...
+            import errno
+            return errno.errorcode.get(e.errno, str(e.errno))
     finally:
         s.close()
 
@@ -398,3 +463,106 @@ class VlanStick:
             sub = vlan_add(r, "eth0", vid)
             sub.set_up()
             r.addr_add(sub, f"192.168.{vid}.1/24")
+
+
+# -- Calico-style pod wiring ------------------------------------------------------------
+#: the host side of every Calico veth (the CNI plugin sets it: no two hosts' pods see each
+#: other's L2, so one fixed MAC is enough)
+CALI_MAC = b"\xee" * 6
+#: the gateway every Calico pod routes through; nobody owns it, the host answers its ARP
+CALICO_GATEWAY = "169.254.1.1"
+
+
+def cali_name(workload: str) -> str:
+    """``cali`` + the first 11 hex digits of the SHA-1 of the workload's id (the CNI
+    plugin's ``VethNameForWorkload``)."""
+    import hashlib
+    return "cali" + hashlib.sha1(workload.encode()).hexdigest()[:11]
+
+
+def calico_pod(host, pod_name: str, ip: str, workload: str = None):
+    """Wire one pod as Calico's CNI plugin does, from emunet's primitives; returns the
+    pod's namespace.
+
+    Pod side: ``eth0`` (a random MAC) with ``<ip>/32``, the routes ``169.254.1.1 dev eth0
+    scope link`` and ``default via 169.254.1.1 dev eth0``.  Host side: ``cali`` + 11 hex
+    digits with MAC ee:ee:ee:ee:ee:ee, ``proxy_arp=1``, ``neigh proxy_delay=0``,
+    ``forwarding=1``, and the host route ``<ip> dev caliX scope link``.  The host
+    answers the pod's ARP for 169.254.1.1 by proxy ARP (its default route leaves
+    through another device)."""
+    from emunet.devices.veth import veth_pair
+    from emunet.stack.namespace import Namespace
+
+    sim = host.sim
+    pod = Namespace(sim, pod_name)
+    cali = cali_name(workload or f"k8s.default.{pod_name}.eth0")
+    inside, outside = veth_pair(sim, "eth0", cali, peer_mac=CALI_MAC)
+    pod.add_device(inside)
+    host.add_device(outside)
+    for key, value in (("net.ipv4.conf.{}.proxy_arp", 1), ("net.ipv4.neigh.{}.proxy_delay", 0),
+                       ("net.ipv4.conf.{}.forwarding", 1)):
+        host.set_sysctl(key.format(cali), value)
+    outside.set_up()
+    inside.set_up()
+    pod.addr_add(inside, f"{ip}/32")
+    pod.route_add(CALICO_GATEWAY, dev=inside, scope="link")
+    pod.route_add("default", via=CALICO_GATEWAY, dev=inside)
+    host.route_add(ip, dev=outside, scope="link")
+    return pod
+
+
+class CalicoHosts:
+    """Two hosts with Calico-wired pods, joined by one link (``eth0``, a veth pair), and
+    the routes BGP would install: ``<the other host's block> via <its address> dev eth0``.
+
+    ``hosts`` = [(name, address/prefix, block, [(pod, ip), ...]), ...]; every host also
+    gets ``default via <gateway> dev eth0`` (a real node has one, and proxy ARP needs a
+    route to 169.254.1.1 that does not point back at the asking interface) and
+    ``ip_forward=1``."""
+
+    def __init__(self, hosts, gateway: str, seed: int = 1, mtu: int = 1500):
+        import ipaddress
+        from emunet.devices.veth import veth_pair
+        from emunet.stack.namespace import Namespace
+
+        self.sim = sim = Simulator(seed=seed)
+        self.host = {}
+        self.pod = {}
+        (a, a_cidr, _, _), (b, b_cidr, _, _) = hosts
+        for name, _, _, _ in hosts:
+            ns = self.host[name] = Namespace(sim, name)
+            ns.set_sysctl("net.ipv4.ip_forward", 1)
+        ea, eb = veth_pair(sim, "eth0", "eth0", mtu=mtu,
+                           mac=b"\x42\x01" + ipaddress.IPv4Interface(a_cidr).ip.packed,
+                           peer_mac=b"\x42\x01" + ipaddress.IPv4Interface(b_cidr).ip.packed)
+        for (name, cidr, _, _), dev in zip(hosts, (ea, eb)):
+            ns = self.host[name]
+            ns.add_device(dev)
+            dev.set_up()
+            ns.addr_add(dev, cidr)
+            ns.route_add("default", via=gateway, dev=dev)
+        for name, cidr, block, pods in hosts:
+            for pod_name, ip in pods:
+                self.pod[pod_name] = calico_pod(self.host[name], pod_name, ip)
+        for name, _, _, _ in hosts:
+            for other, ocidr, oblock, _ in hosts:
+                if other != name:
+                    self.host[name].route_add(oblock, via=str(ipaddress.IPv4Interface(ocidr).ip),
+                                              dev="eth0")
+
+
+PROXY_TOOL = os.path.join(os.path.dirname(__file__), "reference", "tools", "flannel_udp_proxy.py")
+
+
+def start_flannel_udp_proxies(t: Topology, k: Mirror, daemons: dict) -> None:
+    """In each node's namespace, the stand-in for flanneld's UDP proxy
+    (``reference/tools/flannel_udp_proxy.py``), configured from emunet's daemon: its TUN,
+    the TUN's address, ``<IfaceAddr>:8285``, and one route per remote lease."""
+    from emunet.wire.ipv4 import int_to_ip
+    for name, d in daemons.items():
+        b = d.backend
+        argv = [sys.executable, PROXY_TOOL, "--tun", b.tun.name, "--tun-ip", str(d.lease.subnet.network_address),
+                "--listen", f"{d.iface_addr}:{b.port}", "--mtu", str(b.tun.mtu)]
+        for net, (ip, port) in sorted(b.routes.items()):
+            argv += ["--route", f"{int_to_ip(net)}/{d.config.subnet_len}={int_to_ip(ip)}:{port}"]
+        t.start(k.ns[name], argv, ready="ready")

@@ -285,7 +285,10 @@ class Topology:
         return ns
 
     def sysctl(self, ns: str, values: dict) -> None:
-        script = "; ".join(f"echo {v} > /proc/sys/{k.replace('.', '/')}" for k, v in values.items())
+        """Write sysctls in ``ns``; a key is dotted (``net.ipv4.ip_forward``) or, when a
+        device name in it has a dot, a path (``net/ipv4/conf/flannel.1/proxy_arp``)."""
+        script = "; ".join(f"echo {v} > /proc/sys/{k if '/' in k else k.replace('.', '/')}"
+                           for k, v in values.items())
         run(["ip", "netns", "exec", ns, "sh", "-ec", script])
 
     def ip(self, ns: str, *args) -> str:
@@ -356,6 +359,19 @@ def _close_all() -> None:
             pass
 
 
+class WallClock:
+    """Watches CLOCK_REALTIME against CLOCK_MONOTONIC.  The kernel stamps captured frames
+    with the wall clock (SO_TIMESTAMPNS); a step of it during a capture (an NTP step, a
+    VM's clock resync after a pause) shifts every later frame's time, once by 5.5 s here.
+    ``step_ns()`` is how far the wall clock moved against the monotonic one since."""
+
+    def __init__(self):
+        self.offset = time.time_ns() - time.monotonic_ns()
+
+    def step_ns(self) -> int:
+        return time.time_ns() - time.monotonic_ns() - self.offset
+
+
 def wait_quiet(sniffers, quiet: float = 0.3, limit: float = 10.0) -> None:
     """Return once no sniffer has seen a new frame for ``quiet`` seconds (or ``limit`` passed)."""
     deadline = time.monotonic() + limit
@@ -371,5 +387,5 @@ def wait_quiet(sniffers, quiet: float = 0.3, limit: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-__all__ = ["Unavailable", "Topology", "Sniffer", "availability", "clean_leftovers",
+__all__ = ["Unavailable", "Topology", "Sniffer", "WallClock", "availability", "clean_leftovers",
            "in_netns", "wait_quiet"]

@@ -81,3 +81,53 @@ def test_dissection_names_the_fields_of_an_arp_request():
     a = _capture(1)
     f = dict(dissect(a["c1/eth0"][0][1]))
     assert f["arp.op"] == 1 and f["arp.tha"] == "00:00:00:00:00:00" and f["frame.len"] == 42
+
+
+def _find(cap, iface, pred):
+    return next(i for i, (_, data, _) in enumerate(cap[iface]) if pred(dict(dissect(data))))
+
+
+def test_an_id_collision_between_unrelated_packets_is_no_difference_but_a_wrong_quote_is():
+    """Random IDs of two unrelated packets may be equal on one side (the kernel's hashed
+    generator, one run in a few hundred): no difference.  A quote that does not repeat the
+    original's ID is one."""
+    a, b = _capture(1, ("ping", "udp")), _capture(1, ("ping", "udp"))
+    req = _find(b, "c1/eth0", lambda f: f.get("icmp.type") == 8)
+    rep_ = _find(b, "c1/eth0", lambda f: f.get("icmp.type") == 0)
+    req_id = b["c1/eth0"][req][1][18:20]
+
+    def same_id(buf):
+        buf[18:20] = req_id
+        _fix_ip_checksum(buf)
+    _patch(b, "c1/eth0", rep_, same_id)
+    rep = compare("collision", a, b)
+    assert rep, rep.text()
+    err = _find(b, "c1/eth0", lambda f: f.get("icmp.type") == 3)
+    _patch(b, "c1/eth0", err, lambda buf: buf.__setitem__(14 + 20 + 8 + 4, buf[14 + 20 + 8 + 4] ^ 1))
+    rep = compare("quote", a, b)
+    assert any("icmp.quote.ip.id: kernel id#" in d for d in rep.diffs), rep.text()
+
+
+def test_a_kernel_timer_may_fire_late_by_its_wheel_granularity_never_early():
+    """HZ=250: a 5 s neighbour timer lands in wheel level 2 (64 jiffies = 256 ms), a 1 s one
+    in level 1 (8 jiffies); the kernel probe seen at 5.250 s is in bounds, one 0.3 s early
+    or 0.6 s late is not."""
+    from tests.kernel.compare import Report, compare_timing, timer_slack_ns
+    S_ = 1_000_000_000
+    assert timer_slack_ns(5 * S_, 250) == 260_000_000 and timer_slack_ns(1 * S_, 250) == 36_000_000
+    assert timer_slack_ns(5 * S_, 1000) == 513_000_000 and timer_slack_ns(5 * S_) == 5 * S_ // 8
+    model = DockerModel(seed=1)
+    model.containers["c1"].ns.spawn(Ping("172.17.0.8", count=1))
+    model.sim.run(until=7.0)
+    emunet = {"c2/eth0": emunet_frames(model.sim, ["c2/eth0"])["c2/eth0"]}
+    t_first, t_probe = emunet["c2/eth0"][0][0], emunet["c2/eth0"][4][0]
+    assert t_probe - t_first >= 5 * S_ - 1_000_000          # c2's unicast probe, 5 s later
+
+    def shifted(by):
+        frames = list(emunet["c2/eth0"])
+        t, d, dr = frames[4]
+        frames[4] = (t + by, d, dr)
+        return {"c2/eth0": frames}
+    for by, ok in ((250_000_000, True), (-300_000_000, False), (600_000_000, False)):
+        rep = compare_timing(Report("t"), shifted(by), emunet, 250_000_000, hz=250)
+        assert bool(rep) is ok, (by, rep.diffs)

@@ -5,7 +5,7 @@ import time
 
 from emunet.apps.ping import Ping
 
-from tests.kernel.cases import DockerModel, Mirror, emunet_frames, settle
+from tests.kernel.cases import DockerModel, Mirror, emunet_frames, settle, steady_clock
 from tests.kernel.compare import compare, compare_timing
 from tests.kernel.harness import Topology
 
@@ -17,13 +17,16 @@ def test_arp_and_ping_through_docker0(netns):
     bridge, and c2's unicast ARP probe ~5 s later (its entry for c1 went STALE → DELAY)."""
     model = DockerModel()
     labels = Mirror.labels_of(model.sim)
-    with Topology("ping") as t:
-        k = Mirror(t, model.sim)
-        sn = k.sniff(labels)
-        start = time.monotonic()
-        p = t.exec(k.ns["c1"], "ping", "-c", "1", "172.17.0.8")
-        assert "1 received" in p.stdout, p.stdout
-        kcap = settle(sn, until=5.6, start=start)
+
+    def kernel():
+        with Topology("ping") as t:
+            k = Mirror(t, model.sim)
+            sn = k.sniff(labels)
+            start = time.monotonic()
+            p = t.exec(k.ns["c1"], "ping", "-c", "1", "172.17.0.8")
+            assert "1 received" in p.stdout, p.stdout
+            return settle(sn, until=5.6, start=start)
+    kcap = steady_clock(kernel)
     model.containers["c1"].ns.spawn(Ping("172.17.0.8", count=1))
     model.sim.run(until=7.0)
     ecap = emunet_frames(model.sim, labels)
@@ -42,13 +45,16 @@ def test_arp_failure_three_broadcasts_then_host_unreachable_over_lo(netns):
     over c1's lo, never on eth0."""
     model = DockerModel()
     labels = Mirror.labels_of(model.sim)
-    with Topology("arpf") as t:
-        k = Mirror(t, model.sim)
-        sn = k.sniff(labels)
-        start = time.monotonic()
-        p = t.exec(k.ns["c1"], "ping", "-c", "3", "-W", "2", "172.17.0.99", check=False)
-        assert p.stdout.count("Destination Host Unreachable") == 3, p.stdout
-        kcap = settle(sn, until=3.3, start=start)
+
+    def kernel():
+        with Topology("arpf") as t:
+            k = Mirror(t, model.sim)
+            sn = k.sniff(labels)
+            start = time.monotonic()
+            p = t.exec(k.ns["c1"], "ping", "-c", "3", "-W", "2", "172.17.0.99", check=False)
+            assert p.stdout.count("Destination Host Unreachable") == 3, p.stdout
+            return settle(sn, until=3.3, start=start)
+    kcap = steady_clock(kernel)
     model.containers["c1"].ns.spawn(Ping("172.17.0.99", count=3, linger=2.0))
     model.sim.run(until=5.0)
     ecap = emunet_frames(model.sim, labels)
