@@ -85,7 +85,12 @@ def comparable(nb) -> list:
         for o in cell.get("outputs", []):
             if o.output_type == "stream":
                 if o.name == "stdout":
-                    outs.append(("stdout", o.text))
+                    # the kernel cuts a cell's printing into stream messages as its buffer
+                    # happens to flush: only their concatenation is what was printed
+                    if outs and outs[-1][0] == "stdout":
+                        outs[-1] = ("stdout", outs[-1][1] + o.text)
+                    else:
+                        outs.append(("stdout", o.text))
             elif o.output_type in ("display_data", "execute_result"):
                 data = o.get("data", {})
                 if "image/svg+xml" in data:

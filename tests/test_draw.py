@@ -53,3 +53,31 @@ def test_containers_are_drawn_inside_their_host():
     src = dot_source(lab.sim)
     # the container's box is opened inside node1's, before node1's box closes
     assert src.index("cluster_node1") < src.index("cluster_container-1") < src.index("cluster_node2")
+
+
+def test_calico_hosts_in_the_seeds_layout():
+    """Calico's hosts have no bridge: the cali veths (enslaved to nothing) stand above tunl0,
+    tunl0 above the NIC, as the seed draws a host; tunl0 says it is bound to no peer."""
+    lab = get("calico-ipip").build(1)
+    src = dot_source(lab.sim)
+    cali = lab.pod1.veth_host.name
+    assert f'"node1/{cali}" -- "node1/tunl0" [style=invis]' in src
+    assert '"node1/tunl0" -- "node1/eth0" [style=invis]' in src
+    assert "tunl0\\n10.20.0.0/32\\nipip remote any" in src
+    # a pod's own eth0 (a veth too) is not ranked against anything
+    assert not any(line.lstrip().startswith('"pod-1/') and "invis" in line for line in src.splitlines())
+
+
+def test_a_route_reflector_hangs_below_the_switch_with_its_daemons():
+    """rr1 holds no pods: like the router it hangs below the switch the nodes stand on, and
+    its BIRD, confd and Felix go with it rather than floating up to the nodes' row."""
+    lab = get("calico-bgp-rr").build(1)
+    src = dot_source(lab.sim)
+    assert '"rr1/eth0" -- "switch/lan0" [label=cable constraint=false penwidth=2]' in src
+    assert '"switch/lan0" -- "rr1/eth0" [style=invis]' in src
+    procs = [p for p in lab.rr.ns.processes if p.running]
+    assert sorted(p.name for p in procs) == ["bird", "calico-felix", "confd"]
+    for p in procs:
+        assert f'"switch/lan0" -- "rr1/process {p.pid}" [style=invis]' in src
+    # the nodes' daemons are not pulled down
+    assert '"switch/lan0" -- "node1/process' not in src

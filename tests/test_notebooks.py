@@ -20,7 +20,8 @@ PATHS = nbtools.notebooks()
 
 def test_there_are_notebooks_for_the_chapters():
     names = [p.name for p in PATHS]
-    for chapter in ("docker-bridge", "host-network", "flannel-udp", "flannel-vxlan", "flannel-host-gw"):
+    for chapter in ("docker-bridge", "host-network", "flannel-udp", "calico-ipip", "flannel-vxlan",
+                    "calico-vxlan", "bgp-border", "calico-bgp", "calico-bgp-rr", "vlan", "flannel-host-gw"):
         assert any(chapter in n for n in names), f"no notebook for {chapter}"
 
 

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from hypothesis import given, strategies as st
 from scapy.layers.inet import GRE, ICMP, IP, UDP
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 
 from emunet.apps import Ping
@@ -173,6 +173,250 @@ def test_flannel_host_gw_is_two_plain_routed_hops():
     # the seed: "the next hop in the routing table will be used to set the destination MAC"
     wire = Ether(steps[8].data)
     assert wire.dst == mac_to_str(lab.node2.ns.dev("eth0").mac) and wire[IP].dst == "192.168.1.2"
+
+
+#: the seed's Calico BGP path (Container1 → Container3) and the observation points of each:
+#: (seed's step, namespace, device or decision, point)
+CALICO_BGP = [
+    ("container", "pod-1", "(send)", "send"),
+    ("container", "pod-1", "(routing)", "routing"),   # default via 169.254.1.1 (proxy ARP)
+    ("container", "pod-1", "(neigh)", "neigh"),
+    ("container", "pod-1", "eth0", "tx"),
+    ("cali veth", "node1", "{cali1}", "rx"),
+    ("host routing via the BGP route", "node1", "(routing)", "routing"),
+    ("eth0", "node1", "eth0", "tx"),                  # node2's MAC known: the BGP session ARPed
+    ("peer node", "node2", "eth0", "rx"),
+    ("peer node", "node2", "(routing)", "routing"),   # the pod's /32 into its cali veth
+    ("cali", "node2", "{cali3}", "tx"),                # Felix's static ARP entry: no ARP
+    ("container", "pod-3", "eth0", "rx"),
+    ("container", "pod-3", "(deliver)", "deliver"),
+]
+
+
+def test_calico_bgp_follows_the_seeds_path():
+    """The seed: container → cali veth → the host's route learned by BGP → eth0 → the peer
+    node → its cali veth → the container; no bridge and no encapsulation on the way."""
+    lab, trace, pid = journey("calico-bgp", "pod-1", "10.20.1.2")
+    names = {"{cali1}": lab.pod1.veth_host.name, "{cali3}": lab.pod3.veth_host.name}
+    steps = trace.steps(pid)
+    assert points(steps) == [(ns, names.get(dev, dev), point) for _, ns, dev, point in CALICO_BGP]
+    by = {}
+    for (seed, *_), s in zip(CALICO_BGP, steps):
+        by.setdefault(seed, []).append(s)
+    assert by["host routing via the BGP route"][0].text == \
+        "10.20.1.2 matches 10.20.1.0/24 via 192.168.0.3 dev eth0 (forwarding)"
+    assert "10.20.1.0/24 via 192.168.0.3 dev eth0 proto bird " in run_command(lab, "node1", "ip route")
+    assert by["peer node"][1].text == f"10.20.1.2 matches 10.20.1.2 dev {lab.pod3.veth_host.name} (forwarding)"
+    assert not any(s.carrying for s in steps) and trace.drop_reason(pid) is None
+    wire = Ether(by["eth0"][0].data)
+    assert wire.dst == mac_to_str(lab.node2.ns.dev("eth0").mac)
+    assert (wire[IP].src, wire[IP].dst, wire[IP].ttl) == ("10.20.0.2", "10.20.1.2", 63)
+    assert steps[-2].packet.endswith("ttl 62")
+
+
+def test_calico_bgp_across_a_router_dies_at_the_router():
+    """BGP mode with the nodes on two subnets: BIRD resolves the other node's address
+    through the default route, so the pod's packet goes to the router, which knows no pod
+    network; its net unreachable cannot be routed back either."""
+    lab = get("calico-bgp").build(1)
+    t = Trace()
+    arrived, _, drops = lab.across_router(observers=[t])
+    assert not arrived and drops == ["IP_NOROUTE at router/eth0"]
+    pid = next(r.pid for r in t.records if r.text.startswith("ping: "))
+    own = t.steps(pid, errors=False)
+    assert [(s.namespace, s.device, s.point) for s in own[-4:]] == [
+        ("node1", "(routing)", "routing"), ("node1", "eth0", "tx"),
+        ("router", "eth0", "rx"), ("router", "eth0", "drop")]
+    assert own[-4].text.endswith("via 192.168.0.1 dev eth0 (forwarding)")
+    assert t.drop_reason(pid) == "IP_NOROUTE"
+    assert [(s.namespace, s.point, s.reason) for s in _error_steps(t, pid)] == [("router", "drop", "IP_NOROUTE")]
+
+
+def test_calico_bgp_rr_data_path_skips_the_reflector():
+    """With a route reflector the routes come through rr1 but keep their next hop: pod-1's
+    packet goes from node1 straight to node4 (ARP for node4 first: they never talked)."""
+    lab, trace, pid = journey("calico-bgp-rr", "pod-1", "10.20.3.2")
+    c1, c4 = lab.pods[0].veth_host.name, lab.pods[3].veth_host.name
+    steps = trace.steps(pid)
+    assert points(steps) == [
+        ("pod-1", "(send)", "send"), ("pod-1", "(routing)", "routing"), ("pod-1", "(neigh)", "neigh"),
+        ("pod-1", "eth0", "tx"), ("node1", c1, "rx"), ("node1", "(routing)", "routing"),
+        ("node1", "(neigh)", "neigh"), ("node1", "eth0", "tx"), ("node4", "eth0", "rx"),
+        ("node4", "(routing)", "routing"), ("node4", c4, "tx"), ("pod-4", "eth0", "rx"),
+        ("pod-4", "(deliver)", "deliver")]
+    assert steps[5].text == "10.20.3.2 matches 10.20.3.0/24 via 192.168.0.5 dev eth0 (forwarding)"
+    assert steps[6].text == "192.168.0.5 INCOMPLETE: packet queued, ARP who-has sent"
+    assert "rr1" not in {s.namespace for s in steps}
+
+
+def test_calico_bgp_rr_cut_cable_then_withdrawn_after_the_hold_timer():
+    """node4 unplugged: node1 still has the route and node4's MAC, so the frame is flooded
+    by the switch (node4's port forgotten) and every other NIC drops it, OTHERHOST. After
+    rr1's hold timer the block is withdrawn everywhere: the packet follows node1's default
+    route and dies at the router, IP_NOROUTE."""
+    lab, _, _ = journey("calico-bgp-rr", "pod-1", "10.20.3.2")
+    lab.cluster.unplug(lab.nodes[3])
+    t, pid = lab.trace_packet("pod-1", "10.20.3.2", wait=5.0)
+    steps = t.steps(pid)
+    tx = next(i for i, s in enumerate(steps) if (s.namespace, s.device, s.point) == ("node1", "eth0", "tx"))
+    others = ("router", "node2", "node3", "rr1")
+    assert points(steps[tx + 1:]) == [(ns, "eth0", p) for ns in others for p in ("rx", "drop")]
+    assert {s.reason for s in steps if s.point == "drop"} == {"OTHERHOST"}
+    assert not _error_steps(t, pid)
+    lab.sim.run(until=lab.sim.time + 245)
+    assert "10.20.3.0/24" not in run_command(lab, "node1", "ip route")
+    t, pid = lab.trace_packet("pod-1", "10.20.3.2", wait=5.0)
+    own = t.steps(pid, errors=False)
+    assert own[4].text == "10.20.3.2 matches default via 192.168.0.1 dev eth0 (forwarding)"
+    assert (own[-1].namespace, own[-1].device, own[-1].reason) == ("router", "eth0", "IP_NOROUTE")
+
+
+def test_calico_ipip_outer_frame_carries_the_pods_packet_across_the_router():
+    """IPIP CrossSubnet to the node behind the router: into tunl0, encapsulated towards the
+    route's next hop (node3), routed out of eth0 by the outer header, forwarded by the
+    router, decapsulated by node3 onto its tunl0, routed to the pod. 20 bytes of overhead."""
+    lab, trace, pid = journey("calico-ipip", "pod-1", "10.20.2.2")
+    c1, c5 = lab.pod1.veth_host.name, lab.pod5.veth_host.name
+    steps = trace.steps(pid)
+    assert points(steps) == [
+        ("pod-1", "(send)", "send"), ("pod-1", "(routing)", "routing"), ("pod-1", "(neigh)", "neigh"),
+        ("pod-1", "eth0", "tx"), ("node1", c1, "rx"), ("node1", "(routing)", "routing"),
+        ("node1", "tunl0", "tx"), ("node1", "(encap)", "encap"), ("node1", "(routing)", "routing"),
+        ("node1", "eth0", "tx"), ("router", "eth0", "rx"), ("router", "(routing)", "routing"),
+        ("router", "eth1", "tx"), ("node3", "eth0", "rx"), ("node3", "(decap)", "decap"),
+        ("node3", "tunl0", "rx"), ("node3", "(routing)", "routing"), ("node3", c5, "tx"),
+        ("pod-5", "eth0", "rx"), ("pod-5", "(deliver)", "deliver")]
+    assert steps[5].text == "10.20.2.2 matches 10.20.2.0/24 via 192.168.1.2 dev tunl0 (forwarding)"
+    assert steps[7].text == "ipip encap 192.168.0.2 → 192.168.1.2"
+    assert steps[8].text == "192.168.1.2 matches default via 192.168.0.1 dev eth0"
+    outer, inner = steps[9], steps[6]
+    assert outer.packet == ("IPIP 192.168.0.2 > 192.168.1.2 carrying ICMP echo request "
+                            "10.20.0.2 > 10.20.2.2 ttl 63")
+    assert steps[10].carrying == steps[12].carrying == steps[13].carrying == outer.carrying == inner.packet
+    assert steps[11].text == "192.168.1.2 matches 192.168.1.0/24 dev eth1 (forwarding)"
+    # tunl0 has no link-layer header: Ethernet + the outer IPv4 header is all that is added
+    wire = Ether(outer.data)
+    assert wire[IP].proto == 4 and bytes(wire[IP].payload) == inner.data
+    assert len(outer.data) - len(inner.data) == 14 + 20 and wire[IP].len - wire[IP][1].len == 20
+    assert (wire[IP].ttl, wire[IP].flags) == (wire[IP][1].ttl, wire[IP][1].flags)   # ttl inherit, DF copied
+    assert Ether(steps[13].data)[IP].ttl == 62 and Ether(steps[13].data)[IP][1].ttl == 63
+
+
+def test_calico_ipip_same_subnet_is_not_encapsulated():
+    lab, trace, pid = journey("calico-ipip", "pod-1", "10.20.1.2")
+    steps = trace.steps(pid)
+    assert [(s.namespace, s.device) for s in steps if s.is_frame] == [
+        ("pod-1", "eth0"), ("node1", lab.pod1.veth_host.name), ("node1", "eth0"), ("node2", "eth0"),
+        ("node2", lab.pod3.veth_host.name), ("pod-3", "eth0")]
+    assert steps[5].text == "10.20.1.2 matches 10.20.1.0/24 via 192.168.0.3 dev eth0 (forwarding)"
+    assert not any(s.carrying for s in steps) and trace.drop_reason(pid) is None
+
+
+@needs_tshark
+def test_ipip_journey_pcapng_is_clean(tmp_path):
+    """The journey file mixes raw-IP interfaces (tunl0) with Ethernet ones; tshark reads
+    every frame, the IPIP ones as IP in IP."""
+    lab, trace, pid = journey("calico-ipip", "pod-1", "10.20.2.2")
+    path = trace.write_pcapng(tmp_path / "ipip.pcapng", pid)
+    assert problems(path) == []
+    from tests.tshark import fields
+    rows = fields(path, ["frame.interface_name", "frame.protocols"])
+    assert ["node1/tunl0", "raw:ip:icmp:data"] in rows
+    assert ["node1/eth0", "eth:ethertype:ip:ip:icmp:data"] in rows
+
+
+def test_calico_vxlan_in_the_kernel_to_port_4789():
+    """vxlan.calico: Felix's route, neighbour and FDB entries; VNI 4096 to UDP 4789."""
+    lab, trace, pid = journey("calico-vxlan", "pod-1", "10.20.1.2")
+    c1, c3 = lab.pod1.veth_host.name, lab.pod3.veth_host.name
+    steps = trace.steps(pid)
+    assert points(steps) == [
+        ("pod-1", "(send)", "send"), ("pod-1", "(routing)", "routing"), ("pod-1", "(neigh)", "neigh"),
+        ("pod-1", "eth0", "tx"), ("node1", c1, "rx"), ("node1", "(routing)", "routing"),
+        ("node1", "vxlan.calico", "tx"), ("node1", "(encap)", "encap"), ("node1", "(routing)", "routing"),
+        ("node1", "(neigh)", "neigh"), ("node1", "eth0", "tx"), ("node2", "eth0", "rx"),
+        ("node2", "(socket)", "socket"), ("node2", "(decap)", "decap"), ("node2", "vxlan.calico", "rx"),
+        ("node2", "(routing)", "routing"), ("node2", c3, "tx"), ("pod-3", "eth0", "rx"),
+        ("pod-3", "(deliver)", "deliver")]
+    assert steps[5].text == "10.20.1.2 matches 10.20.1.0/24 via 10.20.1.0 dev vxlan.calico (forwarding)"
+    outer = steps[10]
+    assert outer.packet.startswith("VXLAN vni 4096 192.168.0.2:") and ":4789 carrying" in outer.packet
+    assert outer.carrying == "ICMP echo request 10.20.0.2 > 10.20.1.2 ttl 63"
+    frame = Ether(outer.data)
+    assert frame[VXLAN].vni == 4096 and frame[UDP].dport == 4789
+    assert len(outer.data) - len(steps[6].data) == 50
+
+
+def test_calico_vxlan_an_address_no_pod_holds_dies_on_the_blackhole():
+    """10.20.1.9 is in node2's block: through the tunnel, then node2's blackhole for its own
+    block; a blackhole route sends no ICMP error."""
+    lab, trace, pid = journey("calico-vxlan", "pod-1", "10.20.1.9", wait=3.0)
+    last = trace.steps(pid)[-1]
+    assert (last.namespace, last.device, last.point) == ("node2", "vxlan.calico", "drop")
+    assert last.text == "IP_NOROUTE: blackhole route 10.20.1.0/24"
+    assert not _error_steps(trace, pid)
+
+
+def test_bgp_border_two_routed_hops_by_the_learned_route():
+    lab, trace, pid = journey("bgp-border", "host1", "10.2.0.2")
+    steps = trace.steps(pid)
+    assert points(steps) == [
+        ("host1", "(send)", "send"), ("host1", "(routing)", "routing"), ("host1", "(neigh)", "neigh"),
+        ("host1", "eth0", "tx"), ("Route1", "eth0", "rx"), ("Route1", "(routing)", "routing"),
+        ("Route1", "eth1", "tx"), ("Route2", "eth1", "rx"), ("Route2", "(routing)", "routing"),
+        ("Route2", "(neigh)", "neigh"), ("Route2", "eth0", "tx"), ("host3", "eth0", "rx"),
+        ("host3", "(deliver)", "deliver")]
+    assert steps[5].text == "10.2.0.2 matches 10.2.0.0/24 via 172.16.0.2 dev eth1 (forwarding)"
+    assert "10.2.0.0/24 via 172.16.0.2 dev eth1 proto bird " in run_command(lab, "Route1", "ip route")
+    assert steps[-2].packet.endswith("ttl 62")
+
+
+def test_bgp_border_before_the_session_the_border_router_has_no_route():
+    lab = get("bgp-border").build(1)
+    t = Trace()
+    lab.sim.observers.append(t)
+    ping = lab.host1.spawn(Ping("10.2.0.2", count=1, linger=1.0))
+    lab.sim.run(until=1.0)
+    pid = ping.pids[0]
+    own = t.steps(pid, errors=False)
+    assert (own[-1].namespace, own[-1].device, own[-1].reason) == ("Route1", "eth0", "IP_NOROUTE")
+    sent = next(s for s in _error_steps(t, pid) if s.point == "tx")
+    assert sent.packet.startswith("ICMP net unreachable 10.1.0.1 > 10.1.0.2")
+    assert _error_steps(t, pid)[-1].namespace == "host1"
+
+
+def test_vlan_router_on_a_stick_tags_on_the_trunk_only():
+    """h10a → h20a: untagged on the access ports, VID 10 up the trunk, VID 20 down it; the
+    router's eth0 hands the frame to eth0.10 and eth0.20's frame leaves by eth0."""
+    lab, trace, pid = journey("vlan", "h10a", "192.168.20.11")
+    steps = trace.steps(pid)
+    assert points(steps) == [
+        ("h10a", "(send)", "send"), ("h10a", "(routing)", "routing"), ("h10a", "(neigh)", "neigh"),
+        ("h10a", "eth0", "tx"), ("router", "eth0", "rx"), ("router", "eth0", "stack"),
+        ("router", "eth0.10", "rx"), ("router", "(routing)", "routing"), ("router", "(neigh)", "neigh"),
+        ("router", "eth0.20", "tx"), ("router", "eth0", "tx"), ("h20a", "eth0", "rx"),
+        ("h20a", "(deliver)", "deliver")]
+    assert steps[7].text == "192.168.20.11 matches 192.168.20.0/24 dev eth0.20 (forwarding)"
+    tags = [(f"{s.namespace}/{s.device}", Ether(s.data)[Dot1Q].vlan if Dot1Q in Ether(s.data) else None)
+            for s in steps if s.is_frame]
+    assert tags == [("h10a/eth0", None), ("router/eth0", 10), ("router/eth0.10", None),
+                    ("router/eth0.20", None), ("router/eth0", 20), ("h20a/eth0", None)]
+    assert steps[4].packet.startswith("vlan 10 ICMP echo request") and steps[10].packet.startswith("vlan 20 ")
+
+
+def test_vlan_host_on_the_wrong_vlan_neigh_failed():
+    """stray is on a VLAN 20 port with a VLAN 10 address: h10a's ARP requests are flooded in
+    VLAN 10 only (h10b and the router's eth0.10), never reach stray; NEIGH_FAILED."""
+    lab, trace, pid = journey("vlan", "h10a", "192.168.10.13", wait=5.0)
+    own = trace.steps(pid, errors=False)
+    assert (own[-1].namespace, own[-1].device, own[-1].reason) == ("h10a", "eth0", "NEIGH_FAILED")
+    assert _error_steps(trace, pid)[-1].point == "socket"
+    requests = [r.pid for r in trace.records if r.data and r.point == "tx" and
+                describe(r.data) == "ARP who-has 192.168.10.13 tell 192.168.10.11"]
+    assert len(requests) == 3
+    for arp in requests:
+        assert {(s.namespace, s.device) for s in trace.steps(arp) if s.point == "rx"} == {
+            ("h10b", "eth0"), ("router", "eth0"), ("router", "eth0.10")}
 
 
 # -- where packets die ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ Built with the ``graphviz`` package (which writes DOT and runs Graphviz's
 ``dot``); ``dot_source`` needs no binary at all.
 """
 from emunet.wire.ethernet import mac_to_str
+from emunet.wire.ipv4 import int_to_ip
 
 _KIND_STYLE = {
     "bridge": {"shape": "box3d", "style": "filled", "fillcolor": "#ffe9b3"},
@@ -54,6 +55,9 @@ def _label(dev) -> str:
         lines.append(extra())
     elif dev.kind == "vxlan" and hasattr(dev, "vni"):
         lines.append(f"vxlan id {dev.vni} dstport {dev.dstport}")
+    elif dev.kind == "ipip" and hasattr(dev, "remote"):
+        # the fallback tunl0 is bound to no peer: each route's next hop is the far end
+        lines.append("ipip remote " + (int_to_ip(dev.remote) if dev.remote else "any"))
     return "\\n".join(lines)
 
 
@@ -91,7 +95,10 @@ def build_graph(sim, title: str = None, show_lo: bool = False, routes: bool = Tr
         children.setdefault(parents[ns], []).append(ns)
     hosts = {ns for ns in sim.namespaces.values() if children.get(ns)}
 
+    members = {}         # namespace -> the node ids drawn in its box, other than devices
+
     def box(parent_graph, ns):
+        own = members.setdefault(ns.name, [])
         with parent_graph.subgraph(name=f"cluster_{ns.name}") as c:
             c.attr(label=ns.name, style="rounded", color="#6b7280", fontsize="12",
                    bgcolor="#f9fafb" if ns in hosts else "white")
@@ -102,11 +109,13 @@ def build_graph(sim, title: str = None, show_lo: bool = False, routes: bool = Tr
             # the daemons living in the namespace (flanneld, nginx of a --net=host container)
             for proc in getattr(ns, "processes", []):
                 if proc.running:
+                    own.append(_proc_id(proc))
                     c.node(_proc_id(proc), f"{proc.name}\\n(process {proc.pid})", shape="component",
                            style="filled", fillcolor="#fef3c7")
             lines = [r.show() for r in ns.tables["main"].routes()][:8] \
                 if routes and ns.sysctl.get("net.ipv4.ip_forward") else []
             if lines and ns in hosts:
+                own.append(f"{ns.name}/routes")
                 c.node(f"{ns.name}/routes", "\\l".join(lines) + "\\l", shape="note",
                        fontsize="8", color="#9ca3af")
             elif lines:      # a router on the underlay: its routes under its name
@@ -139,10 +148,13 @@ def build_graph(sim, title: str = None, show_lo: bool = False, routes: bool = Tr
                 if getattr(sw, "vlan_aware", False):
                     label = sw.port_vlan(dev).describe()   # "access 10", "trunk 10,20"
                 if hosts and ns not in hosts:
-                    # a machine without containers (the underlay's router) hangs below the
-                    # switch the hosts stand on: the cable does not rank it, an unseen edge does
+                    # a machine without containers (the underlay's router, a route reflector)
+                    # hangs below the switch the hosts stand on: the cable does not rank it,
+                    # unseen edges do, for the daemons in its box as for the NIC
                     g.edge(_node_id(dev), _switch_id(sw), label=label, penwidth="2", constraint="false")
                     g.edge(_switch_id(sw), _node_id(dev), style="invis")
+                    for other in members.pop(ns.name, ()):
+                        g.edge(_switch_id(sw), other, style="invis")
                 else:
                     g.edge(_node_id(dev), _switch_id(sw), label=label, penwidth="2")
             lower = getattr(dev, "lower", None)
@@ -156,10 +168,11 @@ def build_graph(sim, title: str = None, show_lo: bool = False, routes: bool = Tr
                 nic = next((d for d in devs if d.kind == "ether" and getattr(d, "switch", None)), None)
                 if nic is not None:
                     g.edge(proc, _node_id(nic), label="UDP socket", style="dotted")
-        # layout only: bridge above the tunnels above the NIC, as the seed draws a host
+        # layout only: bridge above the tunnels above the NIC, as the seed draws a host; a
+        # host's veths enslaved to no bridge (Calico's cali*) above all of them
         tiers = {}
         for dev in devs:
-            if dev.master is None and dev.kind in _TIER and dev.kind != "veth":
+            if dev.master is None and dev.kind in _TIER and (dev.kind != "veth" or ns in hosts):
                 tiers.setdefault(_TIER[dev.kind], []).append(dev)
         levels = [tiers[k] for k in sorted(tiers)]
         for upper, lower_ in zip(levels, levels[1:]):

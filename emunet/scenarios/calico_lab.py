@@ -69,12 +69,14 @@ class CalicoLab(Lab):
     def _send_udp(self) -> None:
         self.sender = self.client.ns.spawn(UdpSender(self.server.ip, UDP_PORT, udp_payload()))
 
-    def across_router(self, seed: int = 1):
+    def across_router(self, seed: int = 1, observers=()):
         """The same pool with two nodes on different subnets behind a router: does a ping
-        from a pod on one reach a pod on the other?  (arrived, errors, drop reasons)"""
+        from a pod on one reach a pod on the other?  (arrived, errors, drop reasons)
+        ``observers`` (a Trace, say) watch that cluster from its start."""
         from emunet.compare import ping_across
         from emunet.sim import Simulator
         sim = Simulator(seed=seed, capture=True)
+        sim.observers.extend(observers)
         c = CalicoCluster(sim, self.cluster.pool, as_num=self.cluster.as_num)
         c.add_segment("lan0", "192.168.0.0/24")
         c.add_segment("lan1", "192.168.1.0/24")
