@@ -210,3 +210,13 @@ def test_selectors_and_bad_input():
         c.add_pod("node1", "x", "10.99.0.2")
     with pytest.raises(ValueError, match="cannot parse"):
         c.add_bgp_peer("bad", "all()", "zone ~ 'a'")
+
+
+def test_birdc_takes_a_prefix_and_names_calicos_export_filter(rr):
+    want = run_command(rr, "node1", "birdc show route for 10.20.3.7")
+    assert "10.20.3.0/24       via 192.168.0.5 on eth0 [Node_192_168_0_10 " in want
+    assert run_command(rr, "node1", "birdc show route for 10.20.3.0/24") == want
+    assert run_command(rr, "node1", "birdc show route 10.20.3.0/24") == want
+    assert "syntax error" in run_command(rr, "node1", "birdc show route for 10.20.3.0/99")
+    detail = run_command(rr, "node1", "birdc show protocols all Node_192_168_0_10")
+    assert "  Output filter:  calico_export_to_bgp_peers" in detail

@@ -101,3 +101,10 @@ def test_tshark_decodes_the_inner_icmp_without_being_told(lab, tmp_path):
     on_eth0 = [r for r in rows if r[0] == "node1/eth0" and r[1]]
     assert on_eth0 and all(r[1] == "4096" for r in on_eth0)
     assert {r[2] for r in on_eth0} >= {"8", "0"}
+
+
+def test_ip_d_link_shows_the_vxlan_type_line_as_kernel_6_18_prints_it(lab):
+    out = run_command(lab, "node1", "ip -d link show vxlan.calico").splitlines()
+    assert out[1].endswith("promiscuity 0  allmulti 0 minmtu 68 maxmtu 65535 ")
+    assert out[2].startswith("    vxlan id 4096 local 192.168.0.2 dev eth0 srcport 0 0 dstport 4789 nolearning "
+                             "ttl auto ageing 300 udpcsum noudp6zerocsumtx noudp6zerocsumrx addrgenmode eui64 ")

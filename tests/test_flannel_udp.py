@@ -149,7 +149,7 @@ def test_a_destination_without_a_lease_gets_flanneld_s_net_unreachable_which_the
     # flanneld's proxy finds no lease, then node1 refuses what it writes back
     assert [(d.reason, d.where) for d in sim.capture.drops if d.pid == app.pids[0]] == [
         ("IP_NOROUTE", "node1/flannel0")]
-    assert [d.where for d in sim.capture.drops if d.reason == "IP_INVALID_SOURCE"] == ["node1/flannel0"]
+    assert [d.where for d in sim.capture.drops if d.reason == "IP_LOCAL_SOURCE"] == ["node1/flannel0"]
     # with accept_local on flannel0 it is forwarded (TTL 7), and still not reported to the
     # connected socket: net unreachable is a soft error
     lab.node1.ns.set_sysctl("net.ipv4.conf.flannel0.accept_local", 1)

@@ -246,18 +246,18 @@ def test_proxy_arp_delays_broadcast_requests_only():
 
 def test_a_packet_from_our_own_address_is_a_martian_source():
     """ip_route_input_slow → fib_validate_source: our own address as the source of a packet
-    coming in on a real device is dropped (IP_INVALID_SOURCE), unless accept_local."""
+    coming in on a real device is dropped (IP_LOCAL_SOURCE), unless accept_local."""
     sim, left, r, right = routed()
     pkt = bytes(Ether(src="02:00:00:00:01:02", dst="02:00:00:00:01:01") /
                 IP(src="10.0.2.1", dst="10.0.2.2", id=1) / UDP(sport=9, dport=9))
     from emunet.wire.frame import Frame
     r.dev("eth1").receive(Frame(pkt, sim.new_pid()))
     sim.run()
-    assert r.drop_reasons["IP_INVALID_SOURCE"] == 1 and right.udp.no_ports == 0
+    assert r.drop_reasons["IP_LOCAL_SOURCE"] == 1 and right.udp.no_ports == 0
     r.set_sysctl("net.ipv4.conf.eth1.accept_local", 1)
     r.dev("eth1").receive(Frame(pkt, sim.new_pid()))
     sim.run()
-    assert r.drop_reasons["IP_INVALID_SOURCE"] == 1 and right.udp.no_ports == 1
+    assert r.drop_reasons["IP_LOCAL_SOURCE"] == 1 and right.udp.no_ports == 1
 
 
 def test_a_connected_udp_socket_hears_of_hard_errors_only():

@@ -506,7 +506,7 @@ def test_flanneld_without_a_lease_answers_net_unreachable_through_its_tun():
     assert (err[0].device, err[0].point) == ("flannel0", "rx")      # written into the TUN
     assert err[0].packet.startswith("ICMP net unreachable 100.96.1.0 > 100.96.1.2 ttl 8")
     assert (err[-1].namespace, err[-1].device, err[-1].point, err[-1].reason) == \
-        ("node1", "flannel0", "drop", "IP_INVALID_SOURCE")
+        ("node1", "flannel0", "drop", "IP_LOCAL_SOURCE")
 
 
 def test_an_error_that_cannot_be_routed_back_is_shown_dying_too():

@@ -2099,18 +2099,29 @@ def birdc(bird, command: str) -> str:
             if len(rest) >= 2 and rest[0] in ("for", "protocol", "export"):
                 opts[rest[0]] = rest[1]
                 rest = rest[2:]
+            elif "/" in rest[0] and "net" not in opts:
+                opts["net"] = rest[0]          # ``show route PREFIX``: that network exactly
+                rest = rest[1:]
             else:
                 return f"{head}\nsyntax error, unexpected CF_SYM_UNDEFINED\n"
         lines = [head]
         keys = sorted(bird.table, key=lambda k: (k[0], k[1]))
-        if "for" in opts:
-            ip = ip_to_int(opts["for"])
-            best = None
-            for k in keys:
-                if k[1] == 0 or (ip ^ k[0]) >> (32 - k[1]) == 0:
-                    if best is None or k[1] > best[1]:
-                        best = k
-            keys = [best] if best is not None else []
+        try:
+            if "net" in opts:
+                net = ipaddress.IPv4Network(opts["net"], strict=False)
+                keys = [k for k in keys if k == (int(net.network_address), net.prefixlen)]
+            if "for" in opts:
+                # ``for ADDR`` or ``for PREFIX``: the longest route covering it
+                net = ipaddress.IPv4Network(opts["for"], strict=False)
+                ip, plen = int(net.network_address), net.prefixlen
+                best = None
+                for k in keys:
+                    if k[1] <= plen and (k[1] == 0 or (ip ^ k[0]) >> (32 - k[1]) == 0):
+                        if best is None or k[1] > best[1]:
+                            best = k
+                keys = [best] if best is not None else []
+        except ValueError:
+            return f"{head}\nsyntax error, unexpected CF_SYM_UNDEFINED\n"
         nroutes = nnets = 0
         if "export" in opts:
             p = bird.protocol(opts["export"])

@@ -515,7 +515,8 @@ class Confd(Process):
             self._pending = True
             self.sim.after(0, self.render)
 
-    def _export_filter(self, r) -> bool:
+    def calico_export_to_bgp_peers(self, r) -> bool:
+        """The filter as confd last rendered it (birdc names it by this method's name)."""
         return self._export(r)
 
     def render(self) -> None:
@@ -532,7 +533,7 @@ class Confd(Process):
             kernel = calico_kernel_programming([(pool.cidr, pool.ipip_mode, pool.vxlan_mode)], str(node.network))
             self.bird = self.ns.spawn(Bird(node.ip, node.as_num, peers=peers,
                                            static_routes=[StaticRoute(b) for b in blocks],
-                                           export=self._export_filter, kernel_export=kernel,
+                                           export=self.calico_export_to_bgp_peers, kernel_export=kernel,
                                            rr_cluster_id=node.rr_cluster_id, kernel_persist=True,
                                            direct=("-cali*", "-kube-ipvs*", "*"), version=CALICO_BIRD_VERSION))
             return

@@ -300,11 +300,21 @@ def _details(dev, link_mode: bool):
                 f"    vlan protocol {proto} id {dev.vid} <{flags}> {addrgen}numtxqueues 1 numrxqueues 1 "
                 f"gso_max_size 65536 gso_max_segs 65535 tso_max_size {lower_tso} tso_max_segs 65535 "
                 f"gro_max_size 65536 ")
+    if dev.kind in ("vxlan", "tun"):
+        # seen on 6.18 (``ip -d link`` of flannel.1, vxlan.calico and a TUN): a VXLAN
+        # device inherits its lower device's TSO limit (netif_inherit_tso_max)
+        lower = getattr(dev, "lower", None)
+        tso = 524280 if lower is not None and lower.kind == "veth" else 65536
+        return ("promiscuity 0  allmulti 0 minmtu 68 maxmtu 65535 ",
+                f"    {dev.details()} {addrgen}numtxqueues 1 numrxqueues 1 gso_max_size 65536 "
+                f"gso_max_segs 65535 tso_max_size {tso} tso_max_segs 65535 gro_max_size 65536 ")
     what = {"ether": "a physical NIC: its driver decides its MTU range, queues and parent bus",
+            "ipip": "an IPIP tunnel: this project's kernel has no ipip module to check its numbers "
+                    "against (its type line is dev.details())",
             "veth": "a veth: its queue count is the machine's CPU count"}.get(
         dev.kind, f"a {dev.kind} device")
     raise ValueError(f"ip -d: the details of {dev.key} ({what}) are not modelled; "
-                     f"`ip -d link show DEV` works for VLAN devices and lo")
+                     f"`ip -d link show DEV` works for VLAN, VXLAN and TUN devices and lo")
 
 
 def _num_width(n: int) -> int:
@@ -982,7 +992,7 @@ def sysctl(ns, key: str, value_only: bool = False) -> str:
 # -- the command line ------------------------------------------------------------
 SUPPORTED = [
     "ip addr | ip a | ip addr show [dev] DEV | ip -4 addr | ip -o addr | ip -br addr",
-    "ip link | ip -s link | ip link show [dev] DEV | ip -br link | ip -d link show DEV (vlan, lo)",
+    "ip link | ip -s link | ip link show [dev] DEV | ip -br link | ip -d link show DEV (vlan, vxlan, tun, lo)",
     "ip route | ip route show [table local|main|all] [dev DEV] | ip route get ADDR",
     "ip neigh | ip neigh show [dev DEV] [ADDR]",
     "ifconfig | ifconfig -a | ifconfig DEV",

@@ -501,10 +501,10 @@ class Namespace:
         """``ip_rcv`` → ``ip_rcv_finish``: validate, route, deliver or forward.
 
         A packet that arrives on a real device is routed by ``ip_route_input_slow``,
-        which refuses a *martian source* (``IP_INVALID_SOURCE``): a multicast, limited
-        broadcast, zero or loopback source, and, wherever a route is found (local,
-        broadcast, forwarded), one of this namespace's own addresses unless
-        ``accept_local`` (``fib_validate_source`` with rp_filter off).  What comes in on
+        which refuses a *martian source*: a multicast, limited broadcast, zero or loopback
+        source (``IP_INVALID_SOURCE``), and, wherever a route is found (local, broadcast,
+        forwarded), one of this namespace's own addresses unless ``accept_local``
+        (``IP_LOCAL_SOURCE``: ``fib_validate_source`` with rp_filter off).  What comes in on
         ``lo`` was routed on the way out and is not looked at again."""
         try:
             ipv = Ipv4View.check(frame.data, off)
@@ -524,7 +524,7 @@ class Namespace:
                 # unicast route it forwards on (no route or forwarding off fail earlier)
                 if dst == 0xFFFFFFFF or (r is not None and (r.type in ("local", "broadcast") or (
                         r.type == "unicast" and self.forwarding(dev)))):
-                    self.count_drop("IP_INVALID_SOURCE", dev, frame,
+                    self.count_drop("IP_LOCAL_SOURCE", dev, frame,
                                     f"martian source {int_to_ip(src)}: our own address, received on "
                                     f"{dev.name} (accept_local=0)")
                     return
