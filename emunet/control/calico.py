@@ -392,6 +392,7 @@ class Felix(Process):
         self.tunnel = None
         self._remote = {}          # block network -> what was programmed for it
         self._watches = []
+        self._sync_pending = False
 
     def start(self) -> None:
         node, pool, ns = self.node, self.cluster.pool, self.ns
@@ -420,26 +421,34 @@ class Felix(Process):
 
     # -- workloads -------------------------------------------------------------------
     def _on_endpoint(self, events) -> None:
+        """A workload endpoint of this node: its route and static ARP entry (pods are
+        never deleted in the model, so only PUTs matter)."""
         ns = self.ns
         for ev in events:
-            wep = json.loads(ev.kv.value if ev.type == "PUT" else ev.prev_kv.value) \
-                if (ev.type == "PUT" or ev.prev_kv is not None) else None
-            if wep is None or wep["spec"]["node"] != self.node.name:
+            if ev.type != "PUT":
                 continue
-            spec = wep["spec"]
+            spec = json.loads(ev.kv.value)["spec"]
             dev = ns.devices.get(spec["interfaceName"])
+            if spec["node"] != self.node.name or dev is None:
+                continue
             ip = ipaddress.IPv4Interface(spec["ipNetworks"][0]).ip
-            if ev.type == "PUT" and dev is not None:
-                ns.route_add(f"{ip}/32", dev=dev, scope="link", replace=True)
-                ns.neigh.add_permanent(dev, int(ip), mac_to_bytes(spec["mac"]))
+            ns.route_add(f"{ip}/32", dev=dev, scope="link", replace=True)
+            ns.neigh.add_permanent(dev, int(ip), mac_to_bytes(spec["mac"]))
 
     # -- VXLAN ------------------------------------------------------------------------
     def _on_change(self, events) -> None:
-        self.sync_vxlan()
+        # one sync per batch of changes: every watch delivery of this instant comes first
+        if not self._sync_pending:
+            self._sync_pending = True
+            self.sim.after(0, self.sync_vxlan)
 
     def sync_vxlan(self) -> None:
         """``vxlan_mgr``: the routes, neighbours and FDB entries for every block, as the
-        datastore has them now."""
+        datastore has them now (read from the IPAM and node objects the datastore's keys
+        are written from)."""
+        self._sync_pending = False
+        if not self.running:
+            return
         cluster, ns, dev, me = self.cluster, self.ns, self.tunnel, self.node
         want = {}
         for b in cluster.ipam.blocks.values():
