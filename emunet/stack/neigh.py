@@ -133,7 +133,9 @@ class NeighTable:
         if state == "STALE":
             n.state, n.updated = "DELAY", now
             self._set_timer(n, self.params.delay_first_probe_ns)
-            self.ns.send_ether(dev, n.lladdr, packet, pid, f"{note}; neigh {int_to_ip(nexthop)} STALE → DELAY")
+            if self.sim.observers:
+                note = f"{note}; neigh {int_to_ip(nexthop)} STALE → DELAY"
+            self.ns.send_ether(dev, n.lladdr, packet, pid, note)
             return
         if state != "INCOMPLETE":
             # NONE or FAILED: start resolving
@@ -235,7 +237,10 @@ class NeighTable:
     def _flush(self, n: Neighbour) -> None:
         queue, n.queue, n.queue_bytes = n.queue, [], 0
         for packet, pid, note in queue:
-            self.ns.send_ether(n.dev, n.lladdr, packet, pid, f"{note}; neigh {int_to_ip(n.ip)} resolved")
+            if self.sim.observers:
+                # a packet queued while nobody observed has no note of its own
+                note = f"{note + '; ' if note is not None else ''}neigh {int_to_ip(n.ip)} resolved"
+            self.ns.send_ether(n.dev, n.lladdr, packet, pid, note)
 
     def update(self, dev, ip: int, lladdr: bytes, state: str, create: bool) -> Neighbour:
         """``neigh_update`` from a received ARP packet (``override`` set, as ``arp_process`` does)."""
