@@ -370,7 +370,7 @@ class Vxlan(NetDevice):
             self.count_drop("PKT_TOO_BIG", frame, f"outer packet of {len(packet)} bytes > MTU "
                                                   f"{out.mtu} of {out.name}", tx=True)
             return
-        nh = ip_to_int(r.via) if r.via else remote
+        nh = r.gateway or remote
         ns.neigh_output(out, nh, packet, frame.pid,
                         f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
                         if observed else None)

@@ -265,7 +265,7 @@ class Namespace:
             return dst.to_bytes(4, "big")
         if r.src:
             return ip_to_int(r.src).to_bytes(4, "big")
-        nh = ip_to_int(r.via) if r.via else dst
+        nh = r.gateway or dst
         return self.select_source(r.dev, nh)
 
     def route_get(self, dst: str) -> str:
@@ -501,7 +501,7 @@ class Namespace:
             return
         buf = bytearray(packet)
         decrease_ttl(buf, 0)
-        nh = ip_to_int(r.via) if r.via else dst
+        nh = r.gateway or dst
         note = None   # what the hop decided is written only when someone observes
         if self.sim.observers:
             hop = f"route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
@@ -541,7 +541,7 @@ class Namespace:
             self.count_drop("PKT_TOO_BIG", out, None, f"{len(packet)} bytes > MTU {out.mtu} of {out.name}"
                             + ("" if df else "; fragmentation is not modelled"), pid)
             return errno.EMSGSIZE
-        nh = ip_to_int(r.via) if r.via else d
+        nh = r.gateway or d
         self.neigh_output(out, nh, packet, pid,
                           f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
                           if observed else None)

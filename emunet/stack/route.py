@@ -29,12 +29,22 @@ class Route:
     proto: str = "boot"
     onlink: bool = False
     table: str = "main"
+    _gateway: int = attrs.field(init=False, default=None, repr=False)
 
     def __attrs_post_init__(self):
         if self.type not in ROUTE_TYPES:
             raise ValueError(f"unknown route type {self.type!r}")
         if self.scope not in SCOPES:
             raise ValueError(f"unknown route scope {self.scope!r}")
+
+    @property
+    def gateway(self) -> int:
+        """``via`` as an integer (0 without a gateway), parsed once: every packet routed
+        through a gateway needs it as its next hop."""
+        gw = self._gateway
+        if gw is None:
+            gw = self._gateway = ip_to_int(self.via) if self.via else 0
+        return gw
 
     @property
     def dst_text(self) -> str:
