@@ -146,6 +146,14 @@ def subnet_key(subnet: ipaddress.IPv4Network) -> str:
     return f"{subnet.network_address}-{subnet.prefixlen}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _vtep_mac(text):
+    """A lease's ``VtepMAC`` as bytes and as Go prints it, parsed once for all the nodes
+    that program it."""
+    mac = mac_to_bytes(text)
+    return mac, mac_to_str(mac)
+
+
 @functools.lru_cache(maxsize=None)
 def parse_subnet_key(key: str):
     """``ParseSubnetKey``: the subnet a key names (one shared object per key)."""
@@ -171,11 +179,14 @@ class SubnetLease:
     public_ip_int: int = attrs.field(init=False, default=0)
     gateway: str = attrs.field(init=False, default="")
     gateway_int: int = attrs.field(init=False, default=0)
+    #: ``str(subnet)``, for the backends' log lines
+    subnet_text: str = attrs.field(init=False, default="")
 
     def __attrs_post_init__(self):
         self.public_ip_int = ip_to_int(self.public_ip) if self.public_ip else 0
         self.gateway_int = int(self.subnet.network_address)
         self.gateway = str(self.subnet.network_address)
+        self.subnet_text = f"{self.gateway}/{self.subnet.prefixlen}"
 
     @property
     def attrs(self) -> dict:
@@ -464,11 +475,14 @@ class Flanneld(Process):
         if not self.running:
             return
         batch = []
+        own = self.lease.subnet
+        own_net = int(own.network_address)
         for ev in events:
             sn = parse_subnet_key(ev.kv.key)
             if sn is None:
                 continue
-            if sn == self.lease.subnet:
+            # the integer first: IPv4Network.__eq__ is slow, and nearly every event is another's
+            if int(sn.network_address) == own_net and sn == own:
                 if ev.type == "DELETE":
                     self.error("local_manager.go", "Lease has been revoked. Shutting down daemon.")
                     self.stop(1)
@@ -722,7 +736,7 @@ class VxlanBackend(Backend):
                 d.warning("vxlan_network.go", f"ignoring non-vxlan subnet({sn}): type={lease.backend_type}")
                 continue
             try:
-                vtep_mac = mac_to_bytes((lease.backend_data or {})["VtepMAC"])
+                vtep_mac, vtep_text = _vtep_mac((lease.backend_data or {})["VtepMAC"])
             except (KeyError, ValueError, TypeError) as e:
                 d.error("vxlan_network.go", f"error decoding subnet lease JSON: {e}")
                 continue
@@ -736,15 +750,15 @@ class VxlanBackend(Backend):
                     except ValueError as e:
                         d.error("vxlan_network.go", f"Error adding route to {sn} via {lease.public_ip}: {e}")
                     continue
-                d.verbose(2, "vxlan_network.go", f"adding subnet: {sn} PublicIP: {lease.public_ip} "
-                                                 f"VtepMAC: {mac_to_str(vtep_mac)}")
+                d.verbose(2, "vxlan_network.go", f"adding subnet: {lease.subnet_text} PublicIP: "
+                                                 f"{lease.public_ip} VtepMAC: {vtep_text}")
                 ns.neigh.add_permanent(dev, lease.gateway_int, vtep_mac)
                 dev.fdb_add(vtep_mac, lease.public_ip_int)
                 # last, or the kernel would ARP for the gateway
                 ns.route_add(sn, dev=dev, via=gw, onlink=True, replace=True)
             else:
-                d.verbose(2, "vxlan_network.go", f"removing subnet: {sn} PublicIP: {lease.public_ip} "
-                                                 f"VtepMAC: {mac_to_str(vtep_mac)}")
+                d.verbose(2, "vxlan_network.go", f"removing subnet: {lease.subnet_text} PublicIP: "
+                                                 f"{lease.public_ip} VtepMAC: {vtep_text}")
                 try:
                     ns.neigh.delete(dev, lease.gateway_int)
                 except LookupError as e:

@@ -242,7 +242,9 @@ class Namespace:
             scope = "link" if (via is None and type == "unicast") else "universe"
             if type in ("blackhole", "unreachable", "prohibit"):
                 scope = "universe"
-        table_obj = self.tables.setdefault(table, RoutingTable(table))
+        table_obj = self.tables.get(table)
+        if table_obj is None:
+            table_obj = self.tables[table] = RoutingTable(table)
         r = table_obj.add(Route(net, d, via, src, metric, scope, type, proto, onlink), replace=replace)
         self.routes_changed()
         return r

@@ -1,4 +1,5 @@
 """IPv4 header view (RFC 791) with its header checksum."""
+import functools
 import socket
 import struct
 
@@ -21,7 +22,13 @@ def ip_to_int(ip) -> int:
         return ip
     if isinstance(ip, (bytes, bytearray)):
         return int.from_bytes(ip, "big")
-    return int.from_bytes(socket.inet_aton(str(ip)), "big") if _dotted(str(ip)) else _bad(ip)
+    return _parse_dotted(ip if isinstance(ip, str) else str(ip))
+
+
+@functools.lru_cache(maxsize=16384)
+def _parse_dotted(text: str) -> int:
+    # remembered: a control plane programs the same gateway into every node's table
+    return int.from_bytes(socket.inet_aton(text), "big") if _dotted(text) else _bad(text)
 
 
 def _dotted(s: str) -> bool:
