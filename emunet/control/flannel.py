@@ -399,8 +399,11 @@ class Flanneld(Process):
                                           f"but not compatible with current config, deleting")
             self.store.delete(self._subnets_prefix() + mine.key)
         sn = None
-        taken = {l.subnet for l in leases}
-        if self.previous_subnet is not None and self.previous_subnet not in taken:
+        # subnets as (network, length) integers: hashing N IPv4Network objects per join is
+        # the slow part of a join to a large cluster
+        taken = {(l.gateway_int, l.subnet.prefixlen) for l in leases}
+        prev = self.previous_subnet
+        if prev is not None and (int(prev.network_address), prev.prefixlen) not in taken:
             if self._compatible(self.previous_subnet):
                 self.info("local_manager.go", f"Found previously leased subnet ({self.previous_subnet}), reusing")
                 sn = self.previous_subnet
@@ -420,11 +423,12 @@ class Flanneld(Process):
         return lease
 
     def _allocate(self, taken: set):
-        """``allocateSubnet``: the first 100 free subnets from SubnetMin, one picked at random."""
+        """``allocateSubnet``: the first 100 free subnets from SubnetMin, one picked at random;
+        ``taken`` holds the leased subnets as (network, prefix length) integers."""
         c = self.config
         self.info("local_manager.go", f"Picking subnet in range {c.subnet_min} ... {c.subnet_max}")
         size = 1 << (32 - c.subnet_len)
-        used = {int(sn.network_address) for sn in taken if sn.prefixlen == c.subnet_len}
+        used = {net for net, plen in taken if plen == c.subnet_len}
         ip, top = int(c.subnet_min), int(c.subnet_max)
         free = []
         while ip <= top and len(free) < 100:
@@ -462,8 +466,10 @@ class Flanneld(Process):
         where = {"udp": "udp_network.go", "vxlan": "vxlan_network.go"}.get(self.backend.type, "route_network.go")
         self.info(where, "Watching for new subnet leases")
         batch = []
+        own = self.lease.subnet
+        own_net = int(own.network_address)
         for l in snapshot:
-            if l.subnet == self.lease.subnet:
+            if l.gateway_int == own_net and l.subnet == own:
                 continue
             self.leases[l.subnet] = l
             batch.append((ADDED, l))
