@@ -30,6 +30,7 @@ class Route:
     onlink: bool = False
     table: str = "main"
     _gateway: int = attrs.field(init=False, default=None, repr=False)
+    _dst_text: str = attrs.field(init=False, default=None, repr=False)
 
     def __attrs_post_init__(self):
         if self.type not in ROUTE_TYPES:
@@ -48,11 +49,18 @@ class Route:
 
     @property
     def dst_text(self) -> str:
-        if self.dst.prefixlen == 0 and self.table == "main":
-            return "default"
-        if self.dst.prefixlen == 32:
-            return str(self.dst.network_address)
-        return str(self.dst)
+        """The destination as ``ip route`` prints it; formatted once (ipaddress's __str__ is
+        slow, and every captured hop names its route), after the route joined its table."""
+        text = self._dst_text
+        if text is None:
+            if self.dst.prefixlen == 0 and self.table == "main":
+                text = "default"
+            elif self.dst.prefixlen == 32:
+                text = str(self.dst.network_address)
+            else:
+                text = str(self.dst)
+            self._dst_text = text
+        return text
 
     def show(self) -> str:
         """The line ``ip route show`` prints (the ``table main`` part omitted)."""
@@ -111,6 +119,7 @@ class RoutingTable:
 
     def add(self, route: Route, replace: bool = False) -> Route:
         route.table = self.name
+        route._dst_text = None   # "default" or not depends on the table
         plen = route.dst.prefixlen
         net = int(route.dst.network_address)
         bucket = self._by_len.setdefault(plen, {}).setdefault(net, [])
