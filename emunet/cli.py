@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--nodes", default="10,100,1000", help="scale: cluster sizes")
     b.add_argument("--modes", default="flannel-vxlan", help="scale: cluster kinds")
     b.add_argument("--topologies", help="hop-rate: topologies (default: all)")
-    b.add_argument("--repeat", type=int, default=3, help="hop-rate: best of this many runs")
+    b.add_argument("--repeat", type=int, default=5, help="hop-rate: best of this many runs")
     b.add_argument("--pods-per-node", type=int, default=2, help="scale: pods on every node")
     b.add_argument("--pairs", type=int, default=100, help="scale: sampled pod pairs, one ping each")
     b.add_argument("--stream", type=int, default=1000,
