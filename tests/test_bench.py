@@ -21,7 +21,8 @@ def test_bench_hop_rate_json_names_its_figures(capsys):
     out = _json(capsys, ["bench", "hop-rate", "--json", "--count", "4", "--baseline-count", "2",
                          "--repeat", "1"])
     figures = ("hops_per_s", "hops_per_s_capture", "baseline_hops_per_s", "ratio",
-               "delivered_per_s", "delivered_per_s_capture")
+               "delivered_per_s", "delivered_per_s_capture", "hops_per_cpu_s", "hops_per_cpu_s_capture",
+               "ratio_cpu")
     assert (out["topology"], out["traffic"]) == ("flannel-vxlan", "ping")
     assert all(out[k] > 0 for k in figures)
     rows = {(r["topology"], r["traffic"]): r for r in out["results"]}

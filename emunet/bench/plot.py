@@ -23,6 +23,9 @@ def plot(hop_rate_json: str, scale_json: str, out: str) -> str:
         raise OSError("bench plot needs matplotlib: pip install 'emunet[bench]'") from None
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
 
     panels = (1 if hop else 0) + (2 if sc else 0)
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2), squeeze=False)
@@ -40,6 +43,7 @@ def plot(hop_rate_json: str, scale_json: str, out: str) -> str:
         for x, r in zip(xs, rows):
             ax.annotate(f"{r['ratio']:.0f}×", (x - width, r["hops_per_s"]), ha="center", va="bottom", fontsize=8)
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(plain)
         ax.set_xticks(list(xs))
         ax.set_xticklabels(labels, fontsize=8)
         ax.set_ylabel("frame-hops per second (wall)")
@@ -54,12 +58,19 @@ def plot(hop_rate_json: str, scale_json: str, out: str) -> str:
         for mode, rows in by_mode.items():
             rows = sorted(rows, key=lambda r: r["nodes"])
             n = [r["nodes"] for r in rows]
-            ax.plot(n, [r["build_s"] for r in rows], "o-", label=f"{mode}: build s")
-            ax_mem.plot(n, [r["peak_rss_mib"] for r in rows], "s--", alpha=0.6, label=f"{mode}: peak RSS MiB")
+            line, = ax.plot(n, [r["build_s"] for r in rows], "o-", label=f"{mode}: build, s")
+            ax_mem.plot(n, [r["peak_rss_mib"] for r in rows], "s--", color=line.get_color(), alpha=0.5,
+                        label=f"{mode}: peak RSS, MiB")
+            for x, r in zip(n, rows):
+                ax.annotate(f"{r['build_s']:.2g} s", (x, r["build_s"]), textcoords="offset points",
+                            xytext=(4, -10), fontsize=7)
             ax_hops.plot(n, [r.get("hops_per_s", 0) for r in rows], "o-", label=f"{mode}: ping stream")
-        for a in (ax, ax_mem):
+        for a in (ax, ax_mem, ax_hops):
             a.set_xscale("log")
+            a.xaxis.set_major_formatter(plain)
+        for a in (ax, ax_mem):
             a.set_yscale("log")
+            a.yaxis.set_major_formatter(plain)
         ax.set_xlabel("nodes (two pods each)")
         ax.set_ylabel("build time, s (wall)")
         ax_mem.set_ylabel("peak RSS, MiB")
@@ -67,8 +78,8 @@ def plot(hop_rate_json: str, scale_json: str, out: str) -> str:
         lines = ax.get_legend_handles_labels()
         more = ax_mem.get_legend_handles_labels()
         ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
-        ax_hops.set_xscale("log")
         ax_hops.set_ylim(bottom=0)
+        ax_hops.yaxis.set_major_formatter(plain)
         ax_hops.set_xlabel("nodes (two pods each)")
         ax_hops.set_ylabel("frame-hops per second (wall)")
         ax_hops.set_title("Hop rate against cluster size", fontsize=10)
