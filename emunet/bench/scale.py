@@ -4,15 +4,16 @@ For each mode and size, a fresh Python process (so that the peak RSS is that
 size's own, not the largest size built so far in this process):
 
 1. builds the cluster with the mode's builder, ``pods_per_node`` pods on every
-   node, control plane settled (``build_s``, wall time, and ``peak_rss_mib``,
-   the process's high-water mark, interpreter included; ``base_rss_mib`` is the
-   mark before the build);
+   node, control plane settled (``build_s``, wall time; ``build_cpu_s``, the same in CPU
+   time, which a shared machine does not inflate; ``peak_rss_mib``, the process's
+   high-water mark, interpreter included; ``base_rss_mib``, the mark before the build);
 2. sends one ping between each of ``pairs`` pod pairs drawn from a seeded RNG,
    all at once, and runs until every one is answered (``ping_s``: wall time;
    ``ping_delivered``: pairs answered);
 3. streams ``stream`` pings between the first pair (one in flight at a time) and
    reports the frame-hops per second of wall time at this size (``hops_per_s``),
-   which shows whether route and FDB lookups stay cheap as the tables grow.
+   which shows whether route and FDB lookups stay cheap as the tables grow
+   (``hops_per_cpu_s``: per second of CPU time).
 
 Builders are a registry keyed by mode name: ``builder(sim, nodes, pods_per_node)``
 returns a cluster whose ``pods`` maps names to pods that have ``ns`` and ``ip``.
@@ -68,14 +69,14 @@ def measure_one(mode: str, nodes: int, pods_per_node: int = 2, pairs: int = 100,
         raise ValueError(f"a cluster needs at least one node and one pod per node, not "
                          f"{nodes} nodes × {pods_per_node} pods")
     base_rss = peak_rss_mib()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sim = Simulator(seed=seed, capture=False)
     cluster = BUILDERS[mode](sim, nodes, pods_per_node)
-    build_s = time.perf_counter() - t0
+    build_s, build_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     build_events = sim.events_run
     pods = list(cluster.pods.values())
     out = {"mode": mode, "nodes": nodes, "pods": len(pods), "build_s": build_s,
-           "build_events": build_events}
+           "build_cpu_s": build_cpu_s, "build_events": build_events}
     rng = random.Random(seed)
     sample = [tuple(rng.sample(pods, 2)) for _ in range(pairs)] if len(pods) >= 2 else []
     # 1. one ping per sampled pair, all at once
@@ -89,12 +90,13 @@ def measure_one(mode: str, nodes: int, pods_per_node: int = 2, pairs: int = 100,
     if sample and stream:
         a, b = sample[0]
         before = frame_hops(sim)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         p = a.ns.spawn(Ping(b.ip, count=stream, interval=0.0005, linger=1.0))
         sim.run(until=sim.time + stream * 0.0005 + 2.0)
-        wall = time.perf_counter() - t2
+        wall, cpu = time.perf_counter() - t2, time.process_time() - c2
         hops = frame_hops(sim) - before
-        out.update(stream_pings=stream, stream_answered=p.received, hops_per_s=hops / wall)
+        out.update(stream_pings=stream, stream_answered=p.received, hops_per_s=hops / wall,
+                   hops_per_cpu_s=hops / max(cpu, 1e-9))
     out.update(peak_rss_mib=peak_rss_mib(), base_rss_mib=base_rss)
     return out
 
@@ -133,23 +135,25 @@ def run(nodes=(10, 100, 1000), modes=("flannel-vxlan",), pods_per_node: int = 2,
 
 
 def table(result: dict) -> str:
-    head = (f"{'mode':<16} {'nodes':>6} {'pods':>6} {'build_s':>8} {'×':>5} {'peak_rss_mib':>12} "
-            f"{'×':>5} {'pairs':>6} {'ping_s':>7} {'ms/pair':>8} {'hops/s':>8}")
+    head = (f"{'mode':<16} {'nodes':>6} {'pods':>6} {'build_s':>8} {'×':>5} {'cpu_s':>7} {'peak_rss_mib':>12} "
+            f"{'×':>5} {'pairs':>7} {'ping_s':>7} {'ms/pair':>8} {'hops/s':>8} {'hops/cpu-s':>10}")
     lines = [head, "-" * len(head)]
     prev = {}
     for r in result["results"]:
         p = prev.get(r["mode"])
         grow_b = f"{r['build_s'] / p['build_s']:>5.1f}" if p and p["build_s"] > 0 else f"{'':>5}"
         grow_m = f"{r['peak_rss_mib'] / p['peak_rss_mib']:>5.1f}" if p else f"{'':>5}"
+        pairs = f"{r['ping_delivered']}/{r['ping_pairs']}"
         lines.append(f"{r['mode']:<16} {r['nodes']:>6} {r['pods']:>6} {r['build_s']:>8.2f} {grow_b} "
-                     f"{r['peak_rss_mib']:>12.0f} {grow_m} "
-                     f"{r['ping_delivered']:>3}/{r['ping_pairs']:<2} {r['ping_s']:>7.3f} "
-                     f"{r['ping_ms_per_pair']:>8.2f} {r.get('hops_per_s', 0):>8.0f}")
+                     f"{r.get('build_cpu_s', 0):>7.2f} {r['peak_rss_mib']:>12.0f} {grow_m} "
+                     f"{pairs:>7} {r['ping_s']:>7.3f} "
+                     f"{r['ping_ms_per_pair']:>8.2f} {r.get('hops_per_s', 0):>8.0f} "
+                     f"{r.get('hops_per_cpu_s', 0):>10.0f}")
         prev[r["mode"]] = r
-    lines.append("build_s: wall time to build and settle; ×: growth over the previous size; "
-                 "peak_rss_mib: the measuring process's high-water mark; pairs: pings answered / "
-                 "sent, one per sampled pod pair, all at once; hops/s: a ping stream between one "
-                 "pair at this size")
+    lines.append("build_s: wall time to build and settle (cpu_s: in CPU time); ×: growth over the "
+                 "previous size; peak_rss_mib: the measuring process's high-water mark; pairs: pings "
+                 "answered / sent, one per sampled pod pair, all at once; hops/s: a ping stream "
+                 "between one pair at this size (hops/cpu-s: per second of CPU time)")
     return "\n".join(lines) + "\n"
 
 
