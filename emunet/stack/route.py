@@ -98,17 +98,21 @@ class RoutingTable:
 
     def __init__(self, name: str = "main"):
         self.name = name
+        # prefix length -> {network: the route, or a list of routes by metric when a prefix
+        # has several (rare)}: a cluster's nodes hold N^2 routes, and a list for each would
+        # double the objects the garbage collector walks
         self._by_len = {}
         self._lens = []
         self._cache = {}
 
     def __iter__(self):
         for plen in self._lens:
-            for net in sorted(self._by_len[plen]):
-                yield from self._by_len[plen][net]
+            nets = self._by_len[plen]
+            for net in sorted(nets):
+                yield from _routes(nets[net])
 
     def __len__(self) -> int:
-        return sum(len(v) for d in self._by_len.values() for v in d.values())
+        return sum(len(_routes(v)) for d in self._by_len.values() for v in d.values())
 
     def routes(self) -> list:
         """Routes in the order ``ip route`` prints them: by destination address, then length."""
@@ -122,7 +126,8 @@ class RoutingTable:
         route._dst_text = None   # "default" or not depends on the table
         plen = route.dst.prefixlen
         net = int(route.dst.network_address)
-        bucket = self._by_len.setdefault(plen, {}).setdefault(net, [])
+        nets = self._by_len.setdefault(plen, {})
+        bucket = _routes(nets.get(net))
         for old in bucket:
             # the kernel's key is (prefix, tos, priority): same metric means same route
             if old.metric == route.metric:
@@ -133,6 +138,7 @@ class RoutingTable:
                 break
         bucket.append(route)
         bucket.sort(key=lambda r: r.metric)
+        nets[net] = bucket if len(bucket) > 1 else route
         if plen not in self._lens:
             self._lens.append(plen)
             self._lens.sort(reverse=True)
@@ -141,15 +147,19 @@ class RoutingTable:
 
     def delete(self, dst, dev=None, metric: int = None) -> Route:
         dst = ipaddress.IPv4Network(dst, strict=False) if not isinstance(dst, ipaddress.IPv4Network) else dst
-        bucket = self._by_len.get(dst.prefixlen, {}).get(int(dst.network_address), [])
+        nets = self._by_len.get(dst.prefixlen, {})
+        net = int(dst.network_address)
+        bucket = _routes(nets.get(net))
         for r in bucket:
             if (dev is None or r.dev is dev) and (metric is None or r.metric == metric):
                 bucket.remove(r)
                 if not bucket:
-                    del self._by_len[dst.prefixlen][int(dst.network_address)]
-                    if not self._by_len[dst.prefixlen]:
+                    del nets[net]
+                    if not nets:
                         del self._by_len[dst.prefixlen]
                         self._lens.remove(dst.prefixlen)
+                else:
+                    nets[net] = bucket if len(bucket) > 1 else bucket[0]
                 self._cache.clear()
                 return r
         raise LookupError(f"RTNETLINK answers: No such process (no route {dst} in table {self.name})")
@@ -170,9 +180,9 @@ class RoutingTable:
         by_len = self._by_len
         for plen in self._lens:
             mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
-            bucket = by_len[plen].get(dst & mask)
-            if bucket:
-                for r in bucket:
+            entry = by_len[plen].get(dst & mask)
+            if entry is not None:
+                for r in (entry if type(entry) is list else (entry,)):
                     # a next hop is dead only when its device is administratively down;
                     # a linkdown route is still used (ignore_routes_with_linkdown=0)
                     if r.dev is None or r.dev.admin_up or r.type != "unicast":
@@ -182,6 +192,13 @@ class RoutingTable:
                     break
         self._cache[dst] = found
         return found
+
+
+def _routes(entry) -> list:
+    """A prefix's routes as a new list (``entry`` is a Route, a list of them, or None)."""
+    if entry is None:
+        return []
+    return list(entry) if type(entry) is list else [entry]
 
 
 def parse_prefix(text) -> ipaddress.IPv4Network:
