@@ -22,13 +22,14 @@ def ip_to_int(ip) -> int:
         return ip
     if isinstance(ip, (bytes, bytearray)):
         return int.from_bytes(ip, "big")
-    return _parse_dotted(ip if isinstance(ip, str) else str(ip))
+    n = _parse_dotted(ip if isinstance(ip, str) else str(ip))
+    return n if n is not None else _bad(ip)
 
 
 @functools.lru_cache(maxsize=16384)
-def _parse_dotted(text: str) -> int:
+def _parse_dotted(text: str):
     # remembered: a control plane programs the same gateway into every node's table
-    return int.from_bytes(socket.inet_aton(text), "big") if _dotted(text) else _bad(text)
+    return int.from_bytes(socket.inet_aton(text), "big") if _dotted(text) else None
 
 
 def _dotted(s: str) -> bool:
