@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeat", type=int, default=5, help="hop-rate: best of this many runs")
     b.add_argument("--pods-per-node", type=int, default=2, help="scale: pods on every node")
     b.add_argument("--pairs", type=int, default=100, help="scale: sampled pod pairs, one ping each")
-    b.add_argument("--stream", type=int, default=1000,
+    b.add_argument("--stream", type=int, default=2000,
                    help="scale: pings streamed between one pair to measure the hop rate at each size")
     b.add_argument("--hop-rate-json", help="plot: a saved `bench hop-rate --json`")
     b.add_argument("--scale-json", help="plot: a saved `bench scale --json`")

@@ -61,7 +61,7 @@ def peak_rss_mib() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def measure_one(mode: str, nodes: int, pods_per_node: int = 2, pairs: int = 100, stream: int = 1000,
+def measure_one(mode: str, nodes: int, pods_per_node: int = 2, pairs: int = 100, stream: int = 2000,
                 seed: int = 1) -> dict:
     """Build one cluster and measure it, in this process."""
     if mode not in BUILDERS:
@@ -115,7 +115,7 @@ def _child_env() -> dict:
 
 
 def measure_in_child(mode: str, nodes: int, pods_per_node: int = 2, pairs: int = 100,
-                     stream: int = 1000, seed: int = 1) -> dict:
+                     stream: int = 2000, seed: int = 1) -> dict:
     """:func:`measure_one` in a fresh interpreter, so that its peak RSS is this size's alone."""
     cmd = [sys.executable, "-m", "emunet.bench.scale", mode, str(nodes), str(pods_per_node),
            str(pairs), str(stream), str(seed)]
@@ -127,7 +127,7 @@ def measure_in_child(mode: str, nodes: int, pods_per_node: int = 2, pairs: int =
 
 
 def run(nodes=(10, 100, 1000), modes=("flannel-vxlan",), pods_per_node: int = 2, pairs: int = 100,
-        stream: int = 1000, seed: int = 1) -> dict:
+        stream: int = 2000, seed: int = 1) -> dict:
     for m in modes:
         if m not in BUILDERS:
             raise ValueError(f"unknown mode {m!r}; there are: {', '.join(BUILDERS)}")
