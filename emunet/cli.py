@@ -46,14 +46,21 @@ def _cmd_compare(args) -> int:
 
 def _cmd_bench(args) -> int:
     import json
+    if args.what == "plot":
+        from emunet.bench import plot
+        print(plot.plot(args.hop_rate_json, args.scale_json, args.out))
+        return 0
     if args.what == "hop-rate":
         from emunet.bench import hop_rate
-        result = hop_rate.run(count=args.count, baseline_count=args.baseline_count)
+        topologies = [t for t in args.topologies.split(",") if t] if args.topologies else hop_rate.TOPOLOGIES
+        result = hop_rate.run(topologies, count=args.count, baseline_count=args.baseline_count,
+                              repeat=args.repeat)
         print(json.dumps(result, indent=2) if args.json else hop_rate.table(result), end="\n" if args.json else "")
     else:
         from emunet.bench import scale
         nodes = [int(n) for n in args.nodes.split(",") if n]
-        result = scale.run(nodes, modes=[m for m in args.modes.split(",") if m])
+        result = scale.run(nodes, modes=[m for m in args.modes.split(",") if m],
+                           pods_per_node=args.pods_per_node, pairs=args.pairs, stream=args.stream)
         print(json.dumps(result, indent=2) if args.json else scale.table(result), end="\n" if args.json else "")
     return 0
 
@@ -141,14 +148,24 @@ def build_parser() -> argparse.ArgumentParser:
                                           "calico-vxlan")
     c.add_argument("--seed", type=int, default=1)
     c.set_defaults(fn=_cmd_compare)
-    b = sub.add_parser("bench", help="measure the datapath (hop-rate) or cluster build cost (scale)")
-    b.add_argument("what", choices=["hop-rate", "scale"])
+    b = sub.add_parser("bench", help="measure the datapath (hop-rate) or cluster build cost (scale), "
+                       "or plot saved results (plot)")
+    b.add_argument("what", choices=["hop-rate", "scale", "plot"])
     b.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     b.add_argument("--count", type=int, default=2000, help="hop-rate: packets per measurement")
     b.add_argument("--baseline-count", type=int, default=100,
                    help="hop-rate: packets through the Scapy-per-hop baseline")
     b.add_argument("--nodes", default="10,100,1000", help="scale: cluster sizes")
     b.add_argument("--modes", default="flannel-vxlan", help="scale: cluster kinds")
+    b.add_argument("--topologies", help="hop-rate: topologies (default: all)")
+    b.add_argument("--repeat", type=int, default=5, help="hop-rate: best of this many runs")
+    b.add_argument("--pods-per-node", type=int, default=2, help="scale: pods on every node")
+    b.add_argument("--pairs", type=int, default=100, help="scale: sampled pod pairs, one ping each")
+    b.add_argument("--stream", type=int, default=2000,
+                   help="scale: pings streamed between one pair to measure the hop rate at each size")
+    b.add_argument("--hop-rate-json", help="plot: a saved `bench hop-rate --json`")
+    b.add_argument("--scale-json", help="plot: a saved `bench scale --json`")
+    b.add_argument("--out", help="plot: the PNG to write")
     b.set_defaults(fn=_cmd_bench)
     g = sub.add_parser("bgp-scale", help="BGP full mesh against route reflectors: sessions, "
                        "messages, frames, convergence time as the cluster grows")

@@ -252,12 +252,15 @@ def test_udp_backend_ip_in_udp_is_a_valid_datagram_around_the_packet(proto, ttl,
 
 @PROPS
 @given(payload=st.binary(max_size=1472), sport=st.integers(1, 65535), ident=st.integers(0, 0xFFFF),
-       vni=st.one_of(st.none(), st.integers(0, 2**24 - 1)))
-def test_tunnel_template_round_trips_and_scapy_agrees(payload, sport, ident, vni):
-    t = TunnelTemplate(bytes((10, 168, 0, 2)), bytes((10, 168, 1, 9)), 8285 if vni is None else 8472, vni)
-    outer = t.build(payload, sport, ident)
+       vni=st.one_of(st.none(), st.integers(0, 2**24 - 1)), tos=st.integers(0, 255),
+       ttl=st.integers(1, 255), df=st.booleans())
+def test_tunnel_template_round_trips_and_scapy_agrees(payload, sport, ident, vni, tos, ttl, df):
+    t = TunnelTemplate(bytes((10, 168, 0, 2)), bytes((10, 168, 1, 9)), 8285 if vni is None else 8472, vni,
+                       ttl=ttl, df=df)
+    outer = t.build(payload, sport, ident, tos)
     _scapy_checksums_valid(outer)
     ipv, udp, vx, got = parse_tunnel(outer, vxlan=vni is not None)
     assert got == payload and udp.sport == sport and ipv.ident == ident
+    assert (ipv.tos, ipv.ttl, ipv.df) == (tos, ttl, df)
     if vni is not None:
         assert vx.vni == vni and IP(outer)[VXLAN].vni == vni

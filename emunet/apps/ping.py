@@ -63,6 +63,7 @@ class Ping(Process):
         self._start_ns = 0
         self._last_send_ns = 0
         self._deadline = None
+        self._fill = None
 
     def start(self) -> None:
         self.ident = self.sim.rng.getrandbits(16)
@@ -74,11 +75,13 @@ class Ping(Process):
         self._send()
 
     def _payload(self) -> bytes:
-        data = bytearray(i & 0xFF for i in range(self.size))
-        if self.size >= 16:
-            wall_us = self.sim.wall_ns // 1000
-            data[0:16] = struct.pack("<qq", wall_us // 1_000_000, wall_us % 1_000_000)
-        return bytes(data)
+        fill = self._fill
+        if fill is None or len(fill) != self.size:
+            fill = self._fill = bytes(i & 0xFF for i in range(self.size))   # the same every time
+        if self.size < 16:
+            return fill
+        wall_us = self.sim.wall_ns // 1000
+        return struct.pack("<qq", wall_us // 1_000_000, wall_us % 1_000_000) + fill[16:]
 
     def _send(self) -> None:
         if not self.running:

@@ -22,6 +22,8 @@ behaviour depends on:
 etcd lives outside the datapath, as the real one does on its own machines:
 clients call it directly and no packets are modelled for it.
 """
+import bisect
+
 import attrs
 
 from emunet.sim import MS, S
@@ -81,6 +83,10 @@ class EtcdStore:
         self.leases = {}
         self.watches = []
         self.history = []
+        # the live keys in order, so that a range is a slice (as etcd's B-tree index reads
+        # it), and the history's revisions, so that a replay starts where it must
+        self._keys = []
+        self._history_revs = []
         self._next_lease = 0x694D7A2E0C9E1A01   # lease IDs look like etcd's: large, increasing
 
     # -- leases ---------------------------------------------------------------
@@ -131,7 +137,13 @@ class EtcdStore:
 
     def range(self, prefix: str) -> list:
         """``Get(prefix, WithPrefix())``: the live keys under ``prefix``, sorted by key."""
-        return [self.data[k] for k in sorted(self.data) if k.startswith(prefix)]
+        keys, data = self._keys, self.data
+        out = []
+        i = bisect.bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            out.append(data[keys[i]])
+            i += 1
+        return out
 
     def put(self, key: str, value: str, lease: int = 0, ttl: int = None) -> int:
         """``Put``; ``ttl`` is a shortcut that grants a fresh lease.  Returns the revision."""
@@ -146,6 +158,8 @@ class EtcdStore:
         kv = KeyValue(key, value, prev.create_revision if prev else self.revision, self.revision,
                       prev.version + 1 if prev else 1, lease)
         self.data[key] = kv
+        if prev is None:
+            bisect.insort(self._keys, key)
         if lease:
             self.leases[lease].keys.add(key)
         self._emit([WatchEvent("PUT", kv, self.revision, prev)])
@@ -170,6 +184,7 @@ class EtcdStore:
             prev = self.data.pop(key, None)
             if prev is None:
                 continue
+            del self._keys[bisect.bisect_left(self._keys, key)]
             if prev.lease in self.leases:
                 self.leases[prev.lease].keys.discard(key)
             self.revision += 1
@@ -185,22 +200,40 @@ class EtcdStore:
         w = Watch(self, prefix, callback)
         self.watches.append(w)
         if start_revision is not None:
-            old = [e for e in self.history if e.revision >= start_revision and e.kv.key.startswith(prefix)]
+            first = bisect.bisect_left(self._history_revs, start_revision)
+            old = [e for e in self.history[first:] if e.kv.key.startswith(prefix)]
             if old:
                 self.sim.after(self.watch_delay_ns, self._deliver, w, old)
         return w
 
     def _emit(self, events) -> None:
         self.history.extend(events)
-        for w in list(self.watches):
-            mine = [e for e in events if e.kv.key.startswith(w.prefix)]
+        self._history_revs.extend(e.revision for e in events)
+        # one delivery for every watcher of this change, in the order they started watching
+        # (as one event per watcher would run: back to back, nothing in between), the events
+        # filtered once per prefix however many watchers share it; watchers get the same
+        # list and must not change it
+        by_prefix = {}
+        targets = []
+        for w in self.watches:
+            mine = by_prefix.get(w.prefix)
+            if mine is None:
+                mine = by_prefix[w.prefix] = [e for e in events if e.kv.key.startswith(w.prefix)]
             if mine:
-                self.sim.after(self.watch_delay_ns, self._deliver, w, mine)
+                targets.append((w, mine))
+        if targets:
+            self.sim.after(self.watch_delay_ns, self._deliver_all, targets)
 
     @staticmethod
     def _deliver(w: Watch, events) -> None:
         if not w.cancelled:
             w.callback(events)
+
+    @staticmethod
+    def _deliver_all(targets) -> None:
+        for w, events in targets:
+            if not w.cancelled:
+                w.callback(events)
 
     # -- etcdctl ----------------------------------------------------------------
     def etcdctl_get(self, key: str, prefix: bool = False) -> str:

@@ -148,6 +148,14 @@ def subnet_key(subnet: ipaddress.IPv4Network) -> str:
     return f"{subnet.network_address}-{subnet.prefixlen}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _vtep_mac(text):
+    """A lease's ``VtepMAC`` as bytes and as Go prints it, parsed once for all the nodes
+    that program it."""
+    mac = mac_to_bytes(text)
+    return mac, mac_to_str(mac)
+
+
 @functools.lru_cache(maxsize=None)
 def parse_subnet_key(key: str):
     """``ParseSubnetKey``: the subnet a key names (one shared object per key)."""
@@ -173,11 +181,14 @@ class SubnetLease:
     public_ip_int: int = attrs.field(init=False, default=0)
     gateway: str = attrs.field(init=False, default="")
     gateway_int: int = attrs.field(init=False, default=0)
+    #: ``str(subnet)``, for the backends' log lines
+    subnet_text: str = attrs.field(init=False, default="")
 
     def __attrs_post_init__(self):
         self.public_ip_int = ip_to_int(self.public_ip) if self.public_ip else 0
         self.gateway_int = int(self.subnet.network_address)
         self.gateway = str(self.subnet.network_address)
+        self.subnet_text = f"{self.gateway}/{self.subnet.prefixlen}"
 
     @property
     def attrs(self) -> dict:
@@ -390,8 +401,11 @@ class Flanneld(Process):
                                           f"but not compatible with current config, deleting")
             self.store.delete(self._subnets_prefix() + mine.key)
         sn = None
-        taken = {l.subnet for l in leases}
-        if self.previous_subnet is not None and self.previous_subnet not in taken:
+        # subnets as (network, length) integers: hashing N IPv4Network objects per join is
+        # the slow part of a join to a large cluster
+        taken = {(l.gateway_int, l.subnet.prefixlen) for l in leases}
+        prev = self.previous_subnet
+        if prev is not None and (int(prev.network_address), prev.prefixlen) not in taken:
             if self._compatible(self.previous_subnet):
                 self.info("local_manager.go", f"Found previously leased subnet ({self.previous_subnet}), reusing")
                 sn = self.previous_subnet
@@ -411,11 +425,12 @@ class Flanneld(Process):
         return lease
 
     def _allocate(self, taken: set):
-        """``allocateSubnet``: the first 100 free subnets from SubnetMin, one picked at random."""
+        """``allocateSubnet``: the first 100 free subnets from SubnetMin, one picked at random;
+        ``taken`` holds the leased subnets as (network, prefix length) integers."""
         c = self.config
         self.info("local_manager.go", f"Picking subnet in range {c.subnet_min} ... {c.subnet_max}")
         size = 1 << (32 - c.subnet_len)
-        used = {int(sn.network_address) for sn in taken if sn.prefixlen == c.subnet_len}
+        used = {net for net, plen in taken if plen == c.subnet_len}
         ip, top = int(c.subnet_min), int(c.subnet_max)
         free = []
         while ip <= top and len(free) < 100:
@@ -453,8 +468,10 @@ class Flanneld(Process):
         where = {"udp": "udp_network.go", "vxlan": "vxlan_network.go"}.get(self.backend.type, "route_network.go")
         self.info(where, "Watching for new subnet leases")
         batch = []
+        own = self.lease.subnet
+        own_net = int(own.network_address)
         for l in snapshot:
-            if l.subnet == self.lease.subnet:
+            if l.gateway_int == own_net and l.subnet == own:
                 continue
             self.leases[l.subnet] = l
             batch.append((ADDED, l))
@@ -466,11 +483,14 @@ class Flanneld(Process):
         if not self.running:
             return
         batch = []
+        own = self.lease.subnet
+        own_net = int(own.network_address)
         for ev in events:
             sn = parse_subnet_key(ev.kv.key)
             if sn is None:
                 continue
-            if sn == self.lease.subnet:
+            # the integer first: IPv4Network.__eq__ is slow, and nearly every event is another's
+            if int(sn.network_address) == own_net and sn == own:
                 if ev.type == "DELETE":
                     self.error("local_manager.go", "Lease has been revoked. Shutting down daemon.")
                     self.stop(1)
@@ -727,7 +747,7 @@ class VxlanBackend(Backend):
                 d.warning("vxlan_network.go", f"ignoring non-vxlan subnet({sn}): type={lease.backend_type}")
                 continue
             try:
-                vtep_mac = mac_to_bytes((lease.backend_data or {})["VtepMAC"])
+                vtep_mac, vtep_text = _vtep_mac((lease.backend_data or {})["VtepMAC"])
             except (KeyError, ValueError, TypeError) as e:
                 d.error("vxlan_network.go", f"error decoding subnet lease JSON: {e}")
                 continue
@@ -741,15 +761,15 @@ class VxlanBackend(Backend):
                     except ValueError as e:
                         d.error("vxlan_network.go", f"Error adding route to {sn} via {lease.public_ip}: {e}")
                     continue
-                d.verbose(2, "vxlan_network.go", f"adding subnet: {sn} PublicIP: {lease.public_ip} "
-                                                 f"VtepMAC: {mac_to_str(vtep_mac)}")
+                d.verbose(2, "vxlan_network.go", f"adding subnet: {lease.subnet_text} PublicIP: "
+                                                 f"{lease.public_ip} VtepMAC: {vtep_text}")
                 ns.neigh.add_permanent(dev, lease.gateway_int, vtep_mac)
                 dev.fdb_add(vtep_mac, lease.public_ip_int)
                 # last, or the kernel would ARP for the gateway
                 ns.route_add(sn, dev=dev, via=gw, onlink=True, replace=True)
             else:
-                d.verbose(2, "vxlan_network.go", f"removing subnet: {sn} PublicIP: {lease.public_ip} "
-                                                 f"VtepMAC: {mac_to_str(vtep_mac)}")
+                d.verbose(2, "vxlan_network.go", f"removing subnet: {lease.subnet_text} PublicIP: "
+                                                 f"{lease.public_ip} VtepMAC: {vtep_text}")
                 try:
                     ns.neigh.delete(dev, lease.gateway_int)
                 except LookupError as e:

@@ -356,9 +356,12 @@ class Vxlan(NetDevice):
             self.count_drop("IP_OUTNOROUTES", frame, f"circular route to {int_to_ip(remote)}", tx=True)
             return
         packet = self.encapsulate(data, remote, ns.next_ident(None))
-        sport = struct.unpack_from("!H", packet, 20)[0]
-        note = (f"vxlan encap vni {self.vni} {int_to_ip(self.local)}:{sport} → "
-                f"{int_to_ip(remote)}:{self.dstport} (fdb {mac_to_str(entry.mac)} dst {int_to_ip(remote)})")
+        observed = bool(self.sim.observers)
+        note = None
+        if observed:
+            sport = struct.unpack_from("!H", packet, 20)[0]
+            note = (f"vxlan encap vni {self.vni} {int_to_ip(self.local)}:{sport} → "
+                    f"{int_to_ip(remote)}:{self.dstport} (fdb {mac_to_str(entry.mac)} dst {int_to_ip(remote)})")
         if r.type == "local":
             ns.neigh_output(ns.lo, remote, packet, frame.pid, note)
             return
@@ -367,9 +370,10 @@ class Vxlan(NetDevice):
             self.count_drop("PKT_TOO_BIG", frame, f"outer packet of {len(packet)} bytes > MTU "
                                                   f"{out.mtu} of {out.name}", tx=True)
             return
-        nh = ip_to_int(r.via) if r.via else remote
+        nh = r.gateway or remote
         ns.neigh_output(out, nh, packet, frame.pid,
-                        f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}")
+                        f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
+                        if observed else None)
 
     # -- decapsulation -------------------------------------------------------
     def rcv(self, data: bytes, src: int, outer) -> None:

@@ -59,7 +59,8 @@ class Icmp:
             if sock is None:
                 self.ns.count_drop("NO_SOCKET", dev, frame, f"no ping socket with id {icmp.ident}")
                 return
-            self.ns.note(dev, frame, f"echo reply → ping socket id {icmp.ident}")
+            if self.sim.observers:
+                self.ns.note(dev, frame, f"echo reply → ping socket id {icmp.ident}")
             sock.on_echo_reply(frame, ipv, icmp)
             return
         if t in ICMP_ERROR_TYPES:
@@ -70,9 +71,12 @@ class Icmp:
     def _echo_reply(self, frame, ipv, icmp) -> None:
         data = bytes(frame.data[icmp.off + 8:icmp.end])
         msg = IcmpView.emit_echo(ICMP_ECHOREPLY, icmp.ident, icmp.seq, data)
-        self.ns.note(None, frame, f"ICMP echo request id {icmp.ident} seq {icmp.seq} → echo reply")
+        note = None
+        if self.sim.observers:
+            self.ns.note(None, frame, f"ICMP echo request id {icmp.ident} seq {icmp.seq} → echo reply")
+            note = f"icmp echo reply to {int_to_ip(int.from_bytes(ipv.src, 'big'))}"
         self.ns.ip_send(ipv.dst, ipv.src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=ipv.tos, df=False,
-                        note=f"icmp echo reply to {int_to_ip(int.from_bytes(ipv.src, 'big'))}")
+                        note=note)
 
     def _error_rcv(self, dev, frame, ipv, icmp) -> None:
         """Hand an ICMP error to the socket whose packet it quotes (``icmp_unreach``)."""

@@ -242,7 +242,9 @@ class Namespace:
             scope = "link" if (via is None and type == "unicast") else "universe"
             if type in ("blackhole", "unreachable", "prohibit"):
                 scope = "universe"
-        table_obj = self.tables.setdefault(table, RoutingTable(table))
+        table_obj = self.tables.get(table)
+        if table_obj is None:
+            table_obj = self.tables[table] = RoutingTable(table)
         r = table_obj.add(Route(net, d, via, src, metric, scope, type, proto, onlink), replace=replace)
         self.routes_changed()
         return r
@@ -265,7 +267,7 @@ class Namespace:
             return dst.to_bytes(4, "big")
         if r.src:
             return ip_to_int(r.src).to_bytes(4, "big")
-        nh = ip_to_int(r.via) if r.via else dst
+        nh = r.gateway or dst
         return self.select_source(r.dev, nh)
 
     def route_get(self, dst: str) -> str:
@@ -436,6 +438,8 @@ class Namespace:
         is_reply_to_us = op == ARPOP_REPLY and frame.data[0:6] == dev.mac
         n = self.neigh.update(dev, sip, sha, "REACHABLE" if is_reply_to_us else "STALE",
                               create=bool(self.sysctl.get("net.ipv4.conf.all.arp_accept")))
+        if not self.sim.observers:
+            return
         if n is None:
             self.note(dev, frame, f"ARP from {int_to_ip(sip)}: no entry, ignored (arp_accept=0)")
         else:
@@ -603,10 +607,13 @@ class Namespace:
             return
         buf = bytearray(packet)
         decrease_ttl(buf, 0)
-        nh = ip_to_int(r.via) if r.via else dst
-        self.note(dev, frame, f"forward: route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}")
-        self.neigh_output(out, nh, bytes(buf), frame.pid,
-                          f"forwarded: route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}")
+        nh = r.gateway or dst
+        note = None   # what the hop decided is written only when someone observes
+        if self.sim.observers:
+            hop = f"route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
+            self.note(dev, frame, f"forward: {hop}")
+            note = f"forwarded: {hop}"
+        self.neigh_output(out, nh, bytes(buf), frame.pid, note)
 
     # -- output -------------------------------------------------------------
     def ip_send(self, src, dst: bytes, proto: int, payload: bytes, pid: int, ttl: int = None,
@@ -633,17 +640,20 @@ class Namespace:
             ident = self.next_ident(dst)
         ttl = self.sysctl["net.ipv4.ip_default_ttl"] if ttl is None else ttl
         packet = Ipv4View.emit(src, dst, proto, len(payload), ident, ttl, tos, df) + payload
+        observed = bool(self.sim.observers)
         if r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback):
-            self.neigh_output(self.lo, d, packet, pid, f"{note}; route local {int_to_ip(d)} dev lo")
+            self.neigh_output(self.lo, d, packet, pid,
+                              f"{note}; route local {int_to_ip(d)} dev lo" if observed else None)
             return 0
         out = r.dev
         if len(packet) > out.mtu:
             self.count_drop("PKT_TOO_BIG", out, None, f"{len(packet)} bytes > MTU {out.mtu} of {out.name}"
                             + ("" if df else "; fragmentation is not modelled"), pid)
             return errno.EMSGSIZE
-        nh = ip_to_int(r.via) if r.via else d
+        nh = r.gateway or d
         self.neigh_output(out, nh, packet, pid,
-                          f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}")
+                          f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
+                          if observed else None)
         return 0
 
     def neigh_output(self, dev: NetDevice, nexthop: int, packet: bytes, pid: int, note: str) -> None:

@@ -58,7 +58,9 @@ class Neighbour:
     updated: int = 0
     used: int = 0
     probes: int = 0
-    queue: list = attrs.Factory(list)
+    #: packets waiting for resolution; a list only once one waits (most entries never
+    #: queue anything: a cluster's permanent VTEP neighbours number nodes squared)
+    queue: object = ()
     queue_bytes: int = 0
     timer: object = None
     router: bool = False
@@ -74,7 +76,9 @@ class Neighbour:
 
 
 class NeighTable:
-    """A namespace's ARP table: entries keyed by (device, IPv4 address)."""
+    """A namespace's ARP table: entries keyed by (ifindex, IPv4 address), as the kernel's
+    neighbour hash is keyed by (device, primary key); an ifindex names one device of the
+    namespace, and a device leaving the namespace takes its entries with it."""
 
     def __init__(self, ns, params: NeighParams = None):
         self.ns = ns
@@ -89,13 +93,13 @@ class NeighTable:
         return iter(self.entries.values())
 
     def lookup(self, dev, ip: int):
-        return self.entries.get((dev, ip))
+        return self.entries.get((dev.ifindex, ip))
 
     def _get(self, dev, ip: int) -> Neighbour:
-        n = self.entries.get((dev, ip))
+        n = self.entries.get((dev.ifindex, ip))
         if n is None:
             n = Neighbour(ip, dev, updated=self.sim.now)
-            self.entries[(dev, ip)] = n
+            self.entries[(dev.ifindex, ip)] = n
         return n
 
     # -- configuration (``ip neigh add/replace/del``) ------------------------
@@ -107,21 +111,21 @@ class NeighTable:
         return n
 
     def delete(self, dev, ip: int) -> None:
-        n = self.entries.pop((dev, ip), None)
+        n = self.entries.pop((dev.ifindex, ip), None)
         if n is None:
             raise LookupError(f"RTNETLINK answers: No such file or directory "
                               f"(no neighbour {int_to_ip(ip)} on {dev.name})")
         self._set_timer(n, None)
 
     def flush_dev(self, dev) -> None:
-        for key in [k for k in self.entries if k[0] is dev]:
+        for key in [k for k, n in self.entries.items() if n.dev is dev]:
             self._set_timer(self.entries[key], None)
             del self.entries[key]
 
     # -- datapath -----------------------------------------------------------
     def output(self, dev, nexthop: int, packet: bytes, pid: int, note: str) -> None:
         """``neigh_resolve_output``: send ``packet`` (an IP packet) to ``nexthop`` via ``dev``."""
-        n = self.entries.get((dev, nexthop))
+        n = self.entries.get((dev.ifindex, nexthop))
         if n is None:
             n = self._get(dev, nexthop)
         state = n.state
@@ -133,7 +137,9 @@ class NeighTable:
         if state == "STALE":
             n.state, n.updated = "DELAY", now
             self._set_timer(n, self.params.delay_first_probe_ns)
-            self.ns.send_ether(dev, n.lladdr, packet, pid, f"{note}; neigh {int_to_ip(nexthop)} STALE → DELAY")
+            if self.sim.observers:
+                note = f"{note}; neigh {int_to_ip(nexthop)} STALE → DELAY"
+            self.ns.send_ether(dev, n.lladdr, packet, pid, note)
             return
         if state != "INCOMPLETE":
             # NONE or FAILED: start resolving
@@ -157,6 +163,8 @@ class NeighTable:
             n.queue_bytes -= len(old[0]) + SKB_TRUESIZE_OVERHEAD
             self.ns.count_drop("NEIGH_QUEUEFULL", n.dev, None, f"pending queue for {int_to_ip(n.ip)} full",
                                old[1])
+        if not n.queue:
+            n.queue = []
         n.queue.append((packet, pid, note))
         n.queue_bytes += size
         self._queued_note(n, packet, pid, note)
@@ -225,7 +233,7 @@ class NeighTable:
     def _fail(self, n: Neighbour) -> None:
         """``neigh_invalidate``: FAILED, and each queued packet gets ICMP host unreachable."""
         n.state, n.updated = "FAILED", self.sim.now
-        queue, n.queue, n.queue_bytes = n.queue, [], 0
+        queue, n.queue, n.queue_bytes = n.queue, (), 0
         for packet, pid, _ in queue:
             self.ns.count_drop("NEIGH_FAILED", n.dev, None,
                                f"no ARP reply from {int_to_ip(n.ip)} after {n.probes - self.params.ucast_solicit} probes",
@@ -233,13 +241,16 @@ class NeighTable:
             self.ns.icmp.send_error(packet, 3, 1, 0, pid)
 
     def _flush(self, n: Neighbour) -> None:
-        queue, n.queue, n.queue_bytes = n.queue, [], 0
+        queue, n.queue, n.queue_bytes = n.queue, (), 0
         for packet, pid, note in queue:
-            self.ns.send_ether(n.dev, n.lladdr, packet, pid, f"{note}; neigh {int_to_ip(n.ip)} resolved")
+            if self.sim.observers:
+                # a packet queued while nobody observed has no note of its own
+                note = f"{note + '; ' if note is not None else ''}neigh {int_to_ip(n.ip)} resolved"
+            self.ns.send_ether(n.dev, n.lladdr, packet, pid, note)
 
     def update(self, dev, ip: int, lladdr: bytes, state: str, create: bool) -> Neighbour:
         """``neigh_update`` from a received ARP packet (``override`` set, as ``arp_process`` does)."""
-        n = self.entries.get((dev, ip))
+        n = self.entries.get((dev.ifindex, ip))
         if n is None:
             if not create:
                 return None

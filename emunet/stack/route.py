@@ -29,6 +29,8 @@ class Route:
     proto: str = "boot"
     onlink: bool = False
     table: str = "main"
+    _gateway: int = attrs.field(init=False, default=None, repr=False)
+    _dst_text: str = attrs.field(init=False, default=None, repr=False)
 
     def __attrs_post_init__(self):
         if self.type not in ROUTE_TYPES:
@@ -37,12 +39,28 @@ class Route:
             raise ValueError(f"unknown route scope {self.scope!r}")
 
     @property
+    def gateway(self) -> int:
+        """``via`` as an integer (0 without a gateway), parsed once: every packet routed
+        through a gateway needs it as its next hop."""
+        gw = self._gateway
+        if gw is None:
+            gw = self._gateway = ip_to_int(self.via) if self.via else 0
+        return gw
+
+    @property
     def dst_text(self) -> str:
-        if self.dst.prefixlen == 0 and self.table == "main":
-            return "default"
-        if self.dst.prefixlen == 32:
-            return str(self.dst.network_address)
-        return str(self.dst)
+        """The destination as ``ip route`` prints it; formatted once (ipaddress's __str__ is
+        slow, and every captured hop names its route), after the route joined its table."""
+        text = self._dst_text
+        if text is None:
+            if self.dst.prefixlen == 0 and self.table == "main":
+                text = "default"
+            elif self.dst.prefixlen == 32:
+                text = str(self.dst.network_address)
+            else:
+                text = str(self.dst)
+            self._dst_text = text
+        return text
 
     def show(self) -> str:
         """The line ``ip route show`` prints (the ``table main`` part omitted)."""
@@ -80,17 +98,21 @@ class RoutingTable:
 
     def __init__(self, name: str = "main"):
         self.name = name
+        # prefix length -> {network: the route, or a list of routes by metric when a prefix
+        # has several (rare)}: a cluster's nodes hold N^2 routes, and a list for each would
+        # double the objects the garbage collector walks
         self._by_len = {}
         self._lens = []
         self._cache = {}
 
     def __iter__(self):
         for plen in self._lens:
-            for net in sorted(self._by_len[plen]):
-                yield from self._by_len[plen][net]
+            nets = self._by_len[plen]
+            for net in sorted(nets):
+                yield from _routes(nets[net])
 
     def __len__(self) -> int:
-        return sum(len(v) for d in self._by_len.values() for v in d.values())
+        return sum(len(_routes(v)) for d in self._by_len.values() for v in d.values())
 
     def routes(self) -> list:
         """Routes in the order ``ip route`` prints them: by destination address, then length."""
@@ -101,9 +123,11 @@ class RoutingTable:
 
     def add(self, route: Route, replace: bool = False) -> Route:
         route.table = self.name
+        route._dst_text = None   # "default" or not depends on the table
         plen = route.dst.prefixlen
         net = int(route.dst.network_address)
-        bucket = self._by_len.setdefault(plen, {}).setdefault(net, [])
+        nets = self._by_len.setdefault(plen, {})
+        bucket = _routes(nets.get(net))
         for old in bucket:
             # the kernel's key is (prefix, tos, priority): same metric means same route
             if old.metric == route.metric:
@@ -114,6 +138,7 @@ class RoutingTable:
                 break
         bucket.append(route)
         bucket.sort(key=lambda r: r.metric)
+        nets[net] = bucket if len(bucket) > 1 else route
         if plen not in self._lens:
             self._lens.append(plen)
             self._lens.sort(reverse=True)
@@ -122,15 +147,19 @@ class RoutingTable:
 
     def delete(self, dst, dev=None, metric: int = None) -> Route:
         dst = ipaddress.IPv4Network(dst, strict=False) if not isinstance(dst, ipaddress.IPv4Network) else dst
-        bucket = self._by_len.get(dst.prefixlen, {}).get(int(dst.network_address), [])
+        nets = self._by_len.get(dst.prefixlen, {})
+        net = int(dst.network_address)
+        bucket = _routes(nets.get(net))
         for r in bucket:
             if (dev is None or r.dev is dev) and (metric is None or r.metric == metric):
                 bucket.remove(r)
                 if not bucket:
-                    del self._by_len[dst.prefixlen][int(dst.network_address)]
-                    if not self._by_len[dst.prefixlen]:
+                    del nets[net]
+                    if not nets:
                         del self._by_len[dst.prefixlen]
                         self._lens.remove(dst.prefixlen)
+                else:
+                    nets[net] = bucket if len(bucket) > 1 else bucket[0]
                 self._cache.clear()
                 return r
         raise LookupError(f"RTNETLINK answers: No such process (no route {dst} in table {self.name})")
@@ -151,9 +180,9 @@ class RoutingTable:
         by_len = self._by_len
         for plen in self._lens:
             mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
-            bucket = by_len[plen].get(dst & mask)
-            if bucket:
-                for r in bucket:
+            entry = by_len[plen].get(dst & mask)
+            if entry is not None:
+                for r in (entry if type(entry) is list else (entry,)):
                     # a next hop is dead only when its device is administratively down;
                     # a linkdown route is still used (ignore_routes_with_linkdown=0)
                     if r.dev is None or r.dev.admin_up or r.type != "unicast":
@@ -163,6 +192,13 @@ class RoutingTable:
                     break
         self._cache[dst] = found
         return found
+
+
+def _routes(entry) -> list:
+    """A prefix's routes as a new list (``entry`` is a Route, a list of them, or None)."""
+    if entry is None:
+        return []
+    return list(entry) if type(entry) is list else [entry]
 
 
 def parse_prefix(text) -> ipaddress.IPv4Network:

@@ -26,7 +26,7 @@ def mac_to_bytes(mac) -> bytes:
 
 
 def mac_to_str(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
+    return bytes(mac).hex(":")
 
 
 def is_multicast_mac(mac: bytes) -> bool:

@@ -1,4 +1,5 @@
 """IPv4 header view (RFC 791) with its header checksum."""
+import functools
 import socket
 import struct
 
@@ -21,7 +22,14 @@ def ip_to_int(ip) -> int:
         return ip
     if isinstance(ip, (bytes, bytearray)):
         return int.from_bytes(ip, "big")
-    return int.from_bytes(socket.inet_aton(str(ip)), "big") if _dotted(str(ip)) else _bad(ip)
+    n = _parse_dotted(ip if isinstance(ip, str) else str(ip))
+    return n if n is not None else _bad(ip)
+
+
+@functools.lru_cache(maxsize=16384)
+def _parse_dotted(text: str):
+    # remembered: a control plane programs the same gateway into every node's table
+    return int.from_bytes(socket.inet_aton(text), "big") if _dotted(text) else None
 
 
 def _dotted(s: str) -> bool:
@@ -38,11 +46,20 @@ def int_to_ip(n: int) -> str:
 
 
 class Ipv4View:
-    __slots__ = ("buf", "off")
+    """The IPv4 header at ``buf[off:]``, its fields read with one ``struct`` call when the
+    view is made (every hop reads most of them; ``buf`` is a frame's immutable bytes)."""
+
+    __slots__ = ("buf", "off", "ihl", "tos", "total_length", "ident", "frag", "ttl", "proto",
+                 "checksum", "src", "dst", "payload_offset", "end")
 
     def __init__(self, buf, off: int = 14):
         self.buf = buf
         self.off = off
+        (vihl, self.tos, self.total_length, self.ident, self.frag, self.ttl, self.proto,
+         self.checksum, self.src, self.dst) = _IP.unpack_from(buf, off)
+        self.ihl = ihl = (vihl & 0x0F) * 4
+        self.payload_offset = off + ihl
+        self.end = off + self.total_length
 
     @classmethod
     def check(cls, buf, off: int = 14, verify_checksum: bool = True) -> "Ipv4View":
@@ -50,41 +67,20 @@ class Ipv4View:
         avail = len(buf) - off
         if avail < IPV4_HLEN:
             raise Malformed("PKT_TOO_SMALL", f"{avail} bytes, an IPv4 header needs 20")
-        vihl = buf[off]
-        ihl = (vihl & 0x0F) * 4
-        if vihl >> 4 != 4 or ihl < IPV4_HLEN:
-            raise Malformed("IP_INHDR", f"version {vihl >> 4}, header length {ihl}")
+        view = cls(buf, off)
+        ihl = view.ihl
+        if buf[off] >> 4 != 4 or ihl < IPV4_HLEN:
+            raise Malformed("IP_INHDR", f"version {buf[off] >> 4}, header length {ihl}")
         if avail < ihl:
             raise Malformed("PKT_TOO_SMALL", f"{avail} bytes, header length {ihl}")
-        total = struct.unpack_from("!H", buf, off + 2)[0]
+        total = view.total_length
         if total > avail:
             raise Malformed("PKT_TOO_SMALL", f"total length {total} but {avail} bytes")
         if total < ihl:
             raise Malformed("IP_INHDR", f"total length {total} < header length {ihl}")
         if verify_checksum and ones_sum(buf[off:off + ihl]) != 0xFFFF:
             raise Malformed("IP_CSUM", "bad IPv4 header checksum")
-        return cls(buf, off)
-
-    @property
-    def ihl(self) -> int:
-        return (self.buf[self.off] & 0x0F) * 4
-
-    @property
-    def tos(self) -> int:
-        return self.buf[self.off + 1]
-
-    @property
-    def total_length(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 2)[0]
-
-    @property
-    def ident(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 4)[0]
-
-    @property
-    def frag(self) -> int:
-        """Flags and fragment offset, as the 16-bit field."""
-        return struct.unpack_from("!H", self.buf, self.off + 6)[0]
+        return view
 
     @property
     def df(self) -> bool:
@@ -93,34 +89,6 @@ class Ipv4View:
     @property
     def is_fragment(self) -> bool:
         return bool(self.frag & (IP_MF | IP_OFFMASK))
-
-    @property
-    def ttl(self) -> int:
-        return self.buf[self.off + 8]
-
-    @property
-    def proto(self) -> int:
-        return self.buf[self.off + 9]
-
-    @property
-    def checksum(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 10)[0]
-
-    @property
-    def src(self) -> bytes:
-        return bytes(self.buf[self.off + 12:self.off + 16])
-
-    @property
-    def dst(self) -> bytes:
-        return bytes(self.buf[self.off + 16:self.off + 20])
-
-    @property
-    def payload_offset(self) -> int:
-        return self.off + self.ihl
-
-    @property
-    def end(self) -> int:
-        return self.off + self.total_length
 
     def payload(self) -> bytes:
         return bytes(self.buf[self.payload_offset:self.end])

@@ -85,7 +85,8 @@ class TunnelTemplate:
     (``noudpcsum``).
     """
 
-    __slots__ = ("src", "dst", "dport", "vni", "ttl", "frag", "udp_csum", "hlen", "_pseudo")
+    __slots__ = ("src", "dst", "dport", "vni", "ttl", "frag", "udp_csum", "hlen", "_pseudo",
+                 "_ip_fixed", "_udp_fixed")
 
     def __init__(self, src: bytes, dst: bytes, dport: int, vni: int = None, ttl: int = 64,
                  df: bool = False, udp_csum: bool = True):
@@ -103,6 +104,11 @@ class TunnelTemplate:
         self.hlen = 36 if vni is not None else 28
         # the constant part of the UDP pseudo-header sum: addresses and protocol
         self._pseudo = ones_sum(self.src + self.dst + bytes((0, IPPROTO_UDP)))
+        # what the tunnel fixes of each checksum, summed once: the IPv4 header but TOS, total
+        # length and ID; the pseudo-header, destination port and VXLAN header of the UDP sum
+        self._ip_fixed = ones_sum(_IP_UDP.pack(0x45, 0, 0, 0, self.frag, self.ttl, IPPROTO_UDP, 0,
+                                               self.src, self.dst, 0, 0, 0, 0)[:20])
+        self._udp_fixed = self._pseudo + dport + (0 if vni is None else ones_sum(VxlanView.emit(vni)))
 
     def build(self, payload: bytes, sport: int, ident: int, tos: int = 0) -> bytes:
         total = self.hlen + len(payload)
@@ -118,15 +124,22 @@ class TunnelTemplate:
             hdr = bytearray(_IP_UDP.pack(0x45, tos, total, ident, self.frag, self.ttl,
                                          IPPROTO_UDP, 0, self.src, self.dst,
                                          sport, self.dport, ulen, 0))
-        s = ones_sum(hdr[0:20])
-        struct.pack_into("!H", hdr, 10, ~s & 0xFFFF)
+        # one's-complement sums add: the fixed part plus what this packet sets (the header is
+        # never all zero, so the sum is never the ambiguous zero)
+        struct.pack_into("!H", hdr, 10, ~_fold(self._ip_fixed + tos + total + ident) & 0xFFFF)
         if self.udp_csum:
-            init = self._pseudo + ulen
-            init = (init & 0xFFFF) + (init >> 16)
-            s = ones_sum(bytes(hdr[20:]) + payload, init)
+            # the pseudo-header's and the UDP header's length, the source port, the payload
+            s = ones_sum(payload, _fold(self._udp_fixed + ulen + ulen + sport))
             csum = ~s & 0xFFFF
             struct.pack_into("!H", hdr, 26, csum or 0xFFFF)  # a computed zero goes out as 0xFFFF
         return bytes(hdr) + payload
+
+
+def _fold(s: int) -> int:
+    """End-around carry until ``s`` fits 16 bits."""
+    while s > 0xFFFF:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
 
 
 def parse_tunnel(packet: bytes, vxlan: bool = True):
