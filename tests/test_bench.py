@@ -106,3 +106,9 @@ def test_bench_plot_draws_saved_results(tmp_path, capsys):
 def test_bench_plot_says_what_it_needs(capsys):
     assert main(["bench", "plot", "--out", "x.png"]) == 1
     assert "give --hop-rate-json and/or --scale-json" in capsys.readouterr().err
+
+
+def test_calico_mesh_and_rr_clusters_converge_and_every_pod_pair_answers():
+    for mode in ("calico-mesh", "calico-rr"):
+        r = scale.measure_one(mode, 4, pods_per_node=1, pairs=6, stream=2)
+        assert r["ping_delivered"] == 6 and r["build_s"] > 0, r

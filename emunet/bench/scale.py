@@ -55,6 +55,18 @@ def _flannel_host_gw(sim, nodes: int, pods_per_node: int):
     return flannel_cluster(sim, nodes, backend="host-gw", pods_per_node=pods_per_node)
 
 
+@builder("calico-mesh")
+def _calico_mesh(sim, nodes: int, pods_per_node: int):
+    from emunet.control.calico import calico_cluster
+    return calico_cluster(sim, nodes, "mesh", pods_per_node)
+
+
+@builder("calico-rr")
+def _calico_rr(sim, nodes: int, pods_per_node: int):
+    from emunet.control.calico import calico_cluster
+    return calico_cluster(sim, nodes, "rr", pods_per_node)
+
+
 def peak_rss_mib() -> float:
     """The process's resident-set high-water mark (``getrusage``: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -714,7 +714,45 @@ class CalicoCluster(Underlay):
         self.sim.run(until=self.sim.time + seconds)
 
 
-__all__ = ["CalicoCluster", "CalicoNode", "Felix", "Confd", "Ipam", "IpPool", "Block", "BgpPeerResource",
+def calico_cluster(sim, nodes: int, peering: str = "mesh", pods_per_node: int = 1, pool: IpPool = None,
+                   reflectors: int = 2, settle_limit: float = 600.0) -> CalicoCluster:
+    """A Calico cluster of ``nodes`` nodes on one segment, ``pods_per_node`` pods each, run
+    until every BGP session is up and every node has every other node's block.
+
+    ``peering`` is "mesh" (the node-to-node mesh) or "rr": ``reflectors`` extra nodes
+    ``rr1``… with cluster id 244.0.0.1 and the BGPPeer of Calico's route-reflector guide,
+    the mesh off.  Nodes are 192.168.0.2 upwards (192.168.0.0/16), blocks /24 of the pool
+    (10.0.0.0/8 unless given) in order."""
+    if peering not in ("mesh", "rr"):
+        raise ValueError(f"peering {peering!r}: one of 'mesh', 'rr'")
+    c = CalicoCluster(sim, pool or IpPool("10.0.0.0/8", block_size=24), node_mesh=peering == "mesh")
+    seg = c.add_segment("lan0", "192.168.0.0/16")
+    base = int(seg.network.network_address)
+    addrs = (str(ipaddress.IPv4Address(base + 2 + i)) for i in range(nodes + reflectors))
+    workers = [c.add_node(f"node{i + 1}", next(addrs)) for i in range(nodes)]
+    if peering == "rr":
+        for i in range(reflectors):
+            c.add_node(f"rr{i + 1}", next(addrs), rr_cluster_id="244.0.0.1", labels={"route-reflector": "true"})
+        c.add_bgp_peer("peer-with-route-reflectors", "all()", "route-reflector == 'true'")
+    for node in workers:
+        for j in range(pods_per_node):
+            c.add_pod(node, f"{node.name}-pod{j + 1}")
+    want = len(workers) - 1
+
+    def converged() -> bool:
+        if not c.established():
+            return False
+        return all(sum(1 for r in n.ns.main_table.routes() if r.proto == "bird" and r.type == "unicast") >= want
+                   for n in workers)
+
+    while not converged():
+        if sim.time >= settle_limit:
+            raise RuntimeError(f"calico_cluster: not converged after {settle_limit} s of virtual time")
+        sim.run(until=sim.time + 0.5)
+    return c
+
+
+__all__ = ["CalicoCluster", "calico_cluster", "CalicoNode", "Felix", "Confd", "Ipam", "IpPool", "Block", "BgpPeerResource",
            "selector_matches", "veth_name",
            "HOST_VETH_MAC", "POD_GATEWAY", "DEFAULT_AS", "VXLAN_DEVICE", "VXLAN_VNI", "VXLAN_PORT",
            "FELIX_PROTO"]
