@@ -285,6 +285,35 @@ class Ipam:
         return addr
 
 
+def cni_add(host: Namespace, pod: str, ip: str, mtu: int = 1500, k8s_namespace: str = "default"):
+    """The calico CNI plugin's dataplane work for one pod (``cni-plugin/pkg/dataplane/linux``):
+    a new namespace ``pod`` with ``eth0`` (a random MAC, ``ip``/32, ``169.254.1.1 dev eth0
+    scope link``, ``default via 169.254.1.1 dev eth0``), the host end ``cali…`` in ``host``
+    with MAC ee:ee:ee:ee:ee:ee, ``proxy_arp=1``, ``neigh.proxy_delay=0``, ``forwarding=1``,
+    and the host route ``ip dev cali… scope link``.  Returns (pod namespace, pod eth0,
+    host veth)."""
+    sim = host.sim
+    host_name = veth_name(k8s_namespace, pod)
+    pns = Namespace(sim, pod)
+    pns.parent = host
+    inside, outside = veth_pair(sim, "eth0", host_name, mtu=mtu, peer_mac=HOST_VETH_MAC)
+    # the plugin creates the pair in the host and moves eth0 into the pod: the host numbers both
+    inside.ifindex = host.alloc_ifindex()
+    host.add_device(outside)
+    pns.add_device(inside, ifindex=inside.ifindex)
+    inside.set_up()
+    pns.addr_add(inside, f"{ip}/32")
+    pns.route_add(f"{POD_GATEWAY}/32", dev=inside, scope="link")
+    pns.route_add("default", via=POD_GATEWAY, dev=inside)
+    # the host side: proxy ARP answered at once, forwarding, then up, then the route
+    for key, value in (("net.ipv4.conf.{}.proxy_arp", 1), ("net.ipv4.neigh.{}.proxy_delay", 0),
+                       ("net.ipv4.conf.{}.forwarding", 1)):
+        host.set_sysctl(key.format(host_name), value)
+    outside.set_up()
+    host.route_add(f"{ip}/32", dev=outside, scope="link", replace=True)
+    return pns, inside, outside
+
+
 class CalicoNode:
     """A machine running calico-node (Felix, and BIRD where BGP distributes routes)."""
 
@@ -680,23 +709,7 @@ class CalicoCluster(Underlay):
         if name in self.sim.namespaces:
             raise ValueError(f"a namespace named {name!r} already exists")
         addr = self.ipam.assign(node.name, f"k8s-pod-network.{k8s_namespace}.{name}", ip)
-        pns = Namespace(self.sim, name)
-        pns.parent = node.ns
-        mtu = node.mtu
-        inside, outside = veth_pair(self.sim, "eth0", host_name, mtu=mtu, peer_mac=HOST_VETH_MAC)
-        inside.ifindex = node.ns.alloc_ifindex()
-        node.ns.add_device(outside)
-        pns.add_device(inside, ifindex=inside.ifindex)
-        inside.set_up()
-        pns.addr_add(inside, f"{addr}/32")
-        pns.route_add(f"{POD_GATEWAY}/32", dev=inside, scope="link")
-        pns.route_add("default", via=POD_GATEWAY, dev=inside)
-        # the host side: proxy ARP at once, forwarding, then up, then the route
-        node.ns.set_sysctl(f"net.ipv4.conf.{host_name}.proxy_arp", 1)
-        node.ns.set_sysctl(f"net.ipv4.conf.{host_name}.forwarding", 1)
-        outside.conf["proxy_delay_ms"] = 0
-        outside.set_up()
-        node.ns.route_add(f"{addr}/32", dev=outside, scope="link", replace=True)
+        pns, inside, outside = cni_add(node.ns, name, str(addr), node.mtu, k8s_namespace)
         pod = Pod(name, node, pns, str(addr), inside.mac, outside, inside)
         node.pods.append(pod)
         self.pods[name] = pod
@@ -752,7 +765,7 @@ def calico_cluster(sim, nodes: int, peering: str = "mesh", pods_per_node: int = 
     return c
 
 
-__all__ = ["CalicoCluster", "calico_cluster", "CalicoNode", "Felix", "Confd", "Ipam", "IpPool", "Block", "BgpPeerResource",
+__all__ = ["CalicoCluster", "calico_cluster", "cni_add", "CalicoNode", "Felix", "Confd", "Ipam", "IpPool", "Block", "BgpPeerResource",
            "selector_matches", "veth_name",
            "HOST_VETH_MAC", "POD_GATEWAY", "DEFAULT_AS", "VXLAN_DEVICE", "VXLAN_VNI", "VXLAN_PORT",
            "FELIX_PROTO"]

@@ -466,49 +466,16 @@ class VlanStick:
 
 
 # -- Calico-style pod wiring ------------------------------------------------------------
-#: the host side of every Calico veth (the CNI plugin sets it: no two hosts' pods see each
-#: other's L2, so one fixed MAC is enough)
-CALI_MAC = b"\xee" * 6
-#: the gateway every Calico pod routes through; nobody owns it, the host answers its ARP
-CALICO_GATEWAY = "169.254.1.1"
+#: the host side of every Calico veth, as bytes (the CNI plugin's ee:ee:ee:ee:ee:ee)
+CALI_MAC = bytes.fromhex("ee" * 6)
 
 
-def cali_name(workload: str) -> str:
-    """``cali`` + the first 11 hex digits of the SHA-1 of the workload's id (the CNI
-    plugin's ``VethNameForWorkload``)."""
-    import hashlib
-    return "cali" + hashlib.sha1(workload.encode()).hexdigest()[:11]
-
-
-def calico_pod(host, pod_name: str, ip: str, workload: str = None):
-    """Wire one pod as Calico's CNI plugin does, from emunet's primitives; returns the
-    pod's namespace.
-
-    Pod side: ``eth0`` (a random MAC) with ``<ip>/32``, the routes ``169.254.1.1 dev eth0
-    scope link`` and ``default via 169.254.1.1 dev eth0``.  Host side: ``cali`` + 11 hex
-    digits with MAC ee:ee:ee:ee:ee:ee, ``proxy_arp=1``, ``neigh proxy_delay=0``,
-    ``forwarding=1``, and the host route ``<ip> dev caliX scope link``.  The host
-    answers the pod's ARP for 169.254.1.1 by proxy ARP (its default route leaves
-    through another device)."""
-    from emunet.devices.veth import veth_pair
-    from emunet.stack.namespace import Namespace
-
-    sim = host.sim
-    pod = Namespace(sim, pod_name)
-    cali = cali_name(workload or f"k8s.default.{pod_name}.eth0")
-    inside, outside = veth_pair(sim, "eth0", cali, peer_mac=CALI_MAC)
-    pod.add_device(inside)
-    host.add_device(outside)
-    for key, value in (("net.ipv4.conf.{}.proxy_arp", 1), ("net.ipv4.neigh.{}.proxy_delay", 0),
-                       ("net.ipv4.conf.{}.forwarding", 1)):
-        host.set_sysctl(key.format(cali), value)
-    outside.set_up()
-    inside.set_up()
-    pod.addr_add(inside, f"{ip}/32")
-    pod.route_add(CALICO_GATEWAY, dev=inside, scope="link")
-    pod.route_add("default", via=CALICO_GATEWAY, dev=inside)
-    host.route_add(ip, dev=outside, scope="link")
-    return pod
+def calico_pod(host, pod_name: str, ip: str):
+    """Wire one pod as Calico's CNI plugin does (:func:`emunet.control.calico.cni_add`, the
+    model's own CNI code); returns the pod's namespace.  The host answers the pod's ARP for
+    169.254.1.1 by proxy ARP (its default route leaves through another device)."""
+    from emunet.control.calico import cni_add
+    return cni_add(host, pod_name, ip)[0]
 
 
 class CalicoHosts:

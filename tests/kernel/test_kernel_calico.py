@@ -11,7 +11,8 @@ import time
 from emunet.apps.ping import Ping
 from emunet.apps.udp import UdpEchoServer, UdpSender
 
-from tests.kernel.cases import (CalicoHosts, KernelUdpEcho, Mirror, cali_name, emunet_frames,
+from emunet.control.calico import veth_name
+from tests.kernel.cases import (CalicoHosts, KernelUdpEcho, Mirror, emunet_frames,
                                 kernel_udp, settle, steady_clock)
 from tests.kernel.compare import compare, compare_timing, dissect
 from tests.kernel.harness import Topology
@@ -86,7 +87,7 @@ def test_calico_pods_proxy_arp_ping_and_udp(netns):
     sim.run(until=7.0)
     ecap = emunet_frames(sim, labels)
     rep = compare("calico", kcap, ecap)
-    cali1 = f"host1/{cali_name('k8s.default.pod1.eth0')}"
+    cali1 = f"host1/{veth_name('default', 'pod1')}"
     # host1's unicast probe of pod1, 5 s after its entry went DELAY in the first exchange
     # (t≈0, the start of both clocks; later steps may start late on a busy machine)
     compare_timing(rep, kcap, ecap, tolerance_ns=250 * MS, ifaces=[cali1, "pod1/eth0"],
@@ -152,7 +153,7 @@ def test_proxy_arp_rules_delay_forwarding_and_route(netns):
     pa = calico_pod(host, "pa", "10.20.0.2")
     pb = calico_pod(host, "pb", "10.20.0.3")
     pc = calico_pod(bare, "pc", "10.20.1.2")
-    cali_a, cali_b = (cali_name(f"k8s.default.{p}.eth0") for p in ("pa", "pb"))
+    cali_a, cali_b = (veth_name("default", p) for p in ("pa", "pb"))
     host.dev(cali_a).conf["proxy_delay_ms"] = None     # back to the default, 0.8 s
     host.set_sysctl(f"net.ipv4.conf.{cali_b}.forwarding", 0)
     pa_mac = pa.dev("eth0").mac
