@@ -93,19 +93,30 @@ class Pod:
         return self.ns.spawn(process)
 
 
-class Node:
-    """A machine of the cluster: namespace, NIC, flanneld, bridge, pods."""
+class Machine:
+    """A machine on the underlay: its namespace, ``eth0`` on a segment, its address, its pods."""
 
-    def __init__(self, cluster: "Cluster", name: str, ns: Namespace, eth0: Nic, ip: str, segment: Segment):
+    def __init__(self, cluster, name: str, ns: Namespace, eth0: Nic, ip: str, segment: Segment):
         self.cluster = cluster
         self.name = name
         self.ns = ns
         self.eth0 = eth0
         self.ip = ip
         self.segment = segment
+        self.pods = []
+
+    def ip_route(self) -> list:
+        """The lines of ``ip route`` on the machine."""
+        return [r.show() for r in self.ns.main_table.routes()]
+
+
+class Node(Machine):
+    """A machine of a flannel cluster: flanneld, the bridge, pods."""
+
+    def __init__(self, cluster: "Cluster", name: str, ns: Namespace, eth0: Nic, ip: str, segment: Segment):
+        super().__init__(cluster, name, ns, eth0, ip, segment)
         self.flanneld = None
         self.bridge = None
-        self.pods = []
         self._next_host = 2
 
     def __repr__(self):
@@ -123,9 +134,6 @@ class Node:
     def mtu(self) -> int:
         return int(self.flanneld.subnet_env["FLANNEL_MTU"])
 
-    def ip_route(self) -> list:
-        """The lines of ``ip route`` on the node."""
-        return [r.show() for r in self.ns.main_table.routes()]
 
 
 class Underlay:
@@ -354,4 +362,4 @@ def flannel_cluster(sim, nodes: int, backend: str = "vxlan", pods_per_node: int 
     return c
 
 
-__all__ = ["Underlay", "Cluster", "Node", "Pod", "Segment", "flannel_cluster", "nic_mac", "docker_mac", "cni_mac"]
+__all__ = ["Underlay", "Cluster", "Machine", "Node", "Pod", "Segment", "flannel_cluster", "nic_mac", "docker_mac", "cni_mac"]

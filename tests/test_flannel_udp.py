@@ -9,6 +9,7 @@ from scapy.layers.l2 import Ether
 
 from emunet.apps.udp import UdpSender
 from emunet.scenarios import flannel_udp
+from emunet.scenarios.base import udp_payload
 from emunet.sim import S
 from emunet.wire.frame import LINKTYPE_RAW
 from tests.tshark import needs_tshark, fields, problems
@@ -35,7 +36,7 @@ def test_container1_pings_container4_and_gets_the_datagram_echoed(lab):
     # two kernel forwards and two decrements in flanneld's proxy (proxy_amd64.c decrement_ttl)
     assert "64 bytes from 100.96.2.2: icmp_seq=1 ttl=60" in lab.ping.stdout[1]
     assert [len(d) for d, _ in lab.sender.replies] == [1400]
-    assert lab.sender.replies[0][0] == flannel_udp.udp_payload()
+    assert lab.sender.replies[0][0] == udp_payload()
 
 
 def test_node_routing_tables_are_the_seeds_line_for_line(lab):

@@ -48,7 +48,7 @@ import json
 
 import attrs
 
-from emunet.cluster import Pod, Segment, Underlay
+from emunet.cluster import Machine, Pod, Segment, Underlay
 from emunet.control.etcd import EtcdStore
 from emunet.devices.ipip import IPIP_OVERHEAD, Ipip
 from emunet.devices.veth import random_mac, veth_pair
@@ -314,21 +314,15 @@ def cni_add(host: Namespace, pod: str, ip: str, mtu: int = 1500, k8s_namespace: 
     return pns, inside, outside
 
 
-class CalicoNode:
+class CalicoNode(Machine):
     """A machine running calico-node (Felix, and BIRD where BGP distributes routes)."""
 
     def __init__(self, cluster: "CalicoCluster", name: str, ns: Namespace, eth0, ip: str, segment: Segment,
                  as_num: int, rr_cluster_id: str = None, labels: dict = None):
+        super().__init__(cluster, name, ns, eth0, ip, segment)
         self.labels = dict(labels or {})
-        self.cluster = cluster
-        self.name = name
-        self.ns = ns
-        self.eth0 = eth0
-        self.ip = ip
-        self.segment = segment
         self.as_num = as_num
         self.rr_cluster_id = rr_cluster_id
-        self.pods = []
         self.felix = None
         self.confd = None
         self.tunnel_addr = None      # tunl0's or vxlan.calico's address
@@ -369,9 +363,6 @@ class CalicoNode:
     @property
     def bird(self):
         return self.confd.bird if self.confd is not None else None
-
-    def ip_route(self) -> list:
-        return [r.show() for r in self.ns.main_table.routes()]
 
     def bird_peers(self) -> list:
         """The ``protocol bgp`` sections confd renders for this node, in its order."""

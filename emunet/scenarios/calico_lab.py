@@ -7,19 +7,15 @@ into /24 blocks, 10.20.0.0/24 on node1 (pods 10.20.0.2 and 10.20.0.3) and
 ``ping -c 1`` from pod-1 to pod-3, then one 1400-byte UDP datagram to an echo
 server on pod-3, port 7.
 """
-from emunet.apps.ping import Ping
-from emunet.apps.udp import UdpEchoServer, UdpSender
 from emunet.control.calico import CalicoCluster, IpPool
-from emunet.scenarios.base import Lab
-from emunet.scenarios.flannel_udp import UDP_PORT, UDP_SIZE, udp_payload
-from emunet.sim import S
+from emunet.scenarios.base import PodPairLab
 
 POOL = "10.20.0.0/16"
 
 
-class CalicoLab(Lab):
-    """A Calico cluster scenario with ``cluster``, ``client`` (pod-1 on node1) and
-    ``server`` (pod-3 on node2, a UDP echo server on port 7)."""
+class CalicoLab(PodPairLab):
+    """A Calico cluster scenario (see :class:`PodPairLab`): ``client`` is pod-1 on node1,
+    ``server`` pod-3 on node2; it settles when every BGP session is up."""
 
     #: the earliest the traffic starts; with BGP, also not before every session is up
     start = 0.01
@@ -29,8 +25,6 @@ class CalicoLab(Lab):
     def __init__(self, name: str, seed: int = 1, capture: bool = True, pool: IpPool = None, **cluster_kw):
         super().__init__(name, seed, capture)
         self.cluster = CalicoCluster(self.sim, pool or IpPool(POOL, block_size=24), **cluster_kw)
-        self._settled = False
-        self.ping = self.sender = self.echo = None
 
     def seed_nodes(self) -> None:
         """The seed's nodes and pods on one segment."""
@@ -59,15 +53,8 @@ class CalicoLab(Lab):
         self._settled = True
 
     def traffic(self) -> None:
-        self.settle()
-        self.echo = self.server.ns.spawn(UdpEchoServer(UDP_PORT))
-        dst = self.server.ip
-        self.ping = self.spawn(self.client.ns, Ping(dst, count=1),
-                               f"kubectl exec {self.client.name} -- ping -c 1 {dst}")
-        self.sim.after(1 * S, self._send_udp)
-
-    def _send_udp(self) -> None:
-        self.sender = self.client.ns.spawn(UdpSender(self.server.ip, UDP_PORT, udp_payload()))
+        self._start_echo()
+        super().traffic()
 
     def across_router(self, seed: int = 1, observers=()):
         """The same pool with two nodes on different subnets behind a router: does a ping
@@ -88,12 +75,3 @@ class CalicoLab(Lab):
         sim.run(until=sim.time + 0.5)
         return ping_across(sim, a, b)
 
-    def run(self) -> "Lab":
-        super().run()
-        s = self.sender
-        if s is not None:
-            got = sum(len(d) for d, _ in s.replies)
-            self.transcript.append(f"$ {self.client.name}: send {UDP_SIZE} bytes over UDP to "
-                                   f"{self.server.ip}:{UDP_PORT} (echo)")
-            self.transcript.append(f"{UDP_SIZE} bytes sent, {got} bytes echoed back")
-        return self

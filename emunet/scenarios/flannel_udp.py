@@ -28,53 +28,25 @@ Container-4 sees TTL 60 (64 minus two kernel forwards and two proxy hops).
 This module also holds :class:`FlannelLab`, which the VXLAN and host-gw
 scenarios build on.
 """
-from emunet.apps.ping import Ping
-from emunet.apps.udp import UdpEchoServer, UdpSender
 from emunet.cluster import Cluster
-from emunet.scenarios.base import Lab
-from emunet.sim import S
-
-#: the seed's datagram size for the comparison, and its bytes (recognisable in a capture)
-UDP_SIZE = 1400
-UDP_PORT = 7
+from emunet.scenarios.base import PodPairLab
 
 
-def udp_payload(size: int = UDP_SIZE) -> bytes:
-    return bytes((i * 7 + 3) & 0xFF for i in range(size))
-
-
-class FlannelLab(Lab):
-    """A flannel cluster scenario: ``cluster``, ``client`` (a pod on node1), ``server``
-    (a pod on node2 with a UDP echo server on port 7), and the traffic of the issue:
-    a ping, then one 1400-byte datagram, client → server."""
+class FlannelLab(PodPairLab):
+    """A flannel cluster scenario (see :class:`PodPairLab`): the cluster settles when every
+    flanneld has its lease and its peers'."""
 
     backend = "udp"
-
-    def __init__(self, name: str, seed: int = 1, capture: bool = True):
-        super().__init__(name, seed, capture)
-        self._settled = False
-        self.ping = None
-        self.sender = None
-        self.echo = None
-
-    def _start_echo(self) -> None:
-        self.echo = self.server.ns.spawn(UdpEchoServer(UDP_PORT))
 
     def settle(self) -> None:
         if not self._settled:
             self.cluster.settle()
             self._settled = True
 
-    def traffic(self) -> None:
-        self.settle()
-        dst = self.server.ip
-        self.ping = self.spawn(self.client.ns, Ping(dst, count=1), f"docker exec -it {self.client.name} "
-                               f"ping -c 1 {dst}" if self.cluster.runtime == "docker" else
-                               f"kubectl exec {self.client.name} -- ping -c 1 {dst}")
-        self.sim.after(1 * S, self._send_udp)
-
-    def _send_udp(self) -> None:
-        self.sender = self.client.ns.spawn(UdpSender(self.server.ip, UDP_PORT, udp_payload()))
+    def prompt(self, command: str) -> str:
+        if self.cluster.runtime == "docker":
+            return f"docker exec -it {self.client.name} {command}"
+        return super().prompt(command)
 
     def across_router(self, seed: int = 1):
         """The same backend with the two nodes on different subnets behind a router: does a
@@ -82,17 +54,6 @@ class FlannelLab(Lab):
         from emunet.compare import across_router
         c = self.cluster
         return across_router(c.backend, c.runtime, str(c.network), seed)
-
-    def run(self) -> "Lab":
-        super().run()
-        s = self.sender
-        if s is not None:
-            self.transcript.append(f"$ {self.client.name}: send {UDP_SIZE} bytes over UDP to "
-                                   f"{self.server.ip}:{UDP_PORT} (echo)")
-            got = [len(d) for d, _ in s.replies]
-            self.transcript.append(f"{UDP_SIZE} bytes sent, {sum(got)} bytes echoed back"
-                                   + (f" from {s.replies[0][1][0]}:{s.replies[0][1][1]}" if got else ""))
-        return self
 
 
 class FlannelUdp(FlannelLab):
