@@ -119,7 +119,7 @@ class Ping(Process):
         if not dup:
             self.received += 1
             self.rtts_us.append(rtt_us)
-        src = int_to_ip(int.from_bytes(ipv.src, "big"))
+        src = int_to_ip(ipv.saddr)
         self.print(f"{icmp.end - icmp.off} bytes from {src}: icmp_seq={seq} ttl={ipv.ttl} "
                    f"time={_ms(rtt_us)} ms{' (DUP!)' if dup else ''}")
         self._maybe_done()

@@ -151,7 +151,7 @@ class Ipip(NetDevice):
         if not self.admin_up:
             self.ns.count_drop("NO_SOCKET", dev, frame, f"IPIP packet and {self.name} is down")
             return
-        if self.remote and int.from_bytes(ipv.src, "big") != self.remote:
+        if self.remote and ipv.saddr != self.remote:
             self.ns.count_drop("NO_SOCKET", dev, frame, "IPIP packet from a stranger")
             return
         inner = ipv.payload()
@@ -160,7 +160,7 @@ class Ipip(NetDevice):
             return
         self.decapsulated += 1
         if self.sim.observers:
-            self.ns.note(dev, frame, f"ipip decap from {int_to_ip(int.from_bytes(ipv.src, 'big'))} → {self.name}")
+            self.ns.note(dev, frame, f"ipip decap from {int_to_ip(ipv.saddr)} → {self.name}")
         self.receive(Frame(inner, frame.pid, LINKTYPE_RAW))
 
 

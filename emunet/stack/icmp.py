@@ -74,7 +74,7 @@ class Icmp:
         note = None
         if self.sim.observers:
             self.ns.note(None, frame, f"ICMP echo request id {icmp.ident} seq {icmp.seq} → echo reply")
-            note = f"icmp echo reply to {int_to_ip(int.from_bytes(ipv.src, 'big'))}"
+            note = f"icmp echo reply to {int_to_ip(ipv.saddr)}"
         self.ns.ip_send(ipv.dst, ipv.src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=ipv.tos, df=False,
                         note=note)
 
@@ -86,7 +86,7 @@ class Icmp:
             return
         qproto = quoted[9]
         qihl = (quoted[0] & 0x0F) * 4
-        origin = int_to_ip(int.from_bytes(ipv.src, "big"))
+        origin = int_to_ip(ipv.saddr)
         if qproto == IPPROTO_ICMP and len(quoted) >= qihl + 8:
             ident = struct.unpack_from("!H", quoted, qihl + 4)[0]
             sock = self.sockets.get(ident)

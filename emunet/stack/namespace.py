@@ -515,9 +515,9 @@ class Namespace:
         except Malformed as e:
             self.count_drop(e.reason, dev, frame, e.detail)
             return
-        dst = int.from_bytes(ipv.dst, "big")
+        dst = ipv.daddr
         if not dev.loopback:
-            src = int.from_bytes(ipv.src, "big")
+            src = ipv.saddr
             s8 = src >> 24
             if s8 >= 224 or s8 == 127 or (s8 == 0 and dst != 0xFFFFFFFF):
                 self.count_drop("IP_INVALID_SOURCE", dev, frame, f"martian source {int_to_ip(src)}")
@@ -579,7 +579,7 @@ class Namespace:
         TTL 1 to an unroutable address earns "net unreachable", not "time exceeded" (the
         kernel test ``test_icmp_errors_of_routers_on_the_host_gw_path`` shows it)."""
         packet = ipv.packet()
-        dst = int.from_bytes(ipv.dst, "big")
+        dst = ipv.daddr
         r = self.main_table.lookup(dst)
         if r is None:
             self.count_drop("IP_NOROUTE", dev, frame, f"no route to {int_to_ip(dst)}")

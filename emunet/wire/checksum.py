@@ -24,6 +24,14 @@ def internet_checksum(data, initial: int = 0) -> int:
     return ~ones_sum(data, initial) & 0xFFFF
 
 
-def pseudo_header_sum(src: bytes, dst: bytes, proto: int, length: int) -> int:
-    """Sum of the IPv4 pseudo-header that UDP and TCP checksums cover."""
-    return ones_sum(src + dst + bytes((0, proto)) + length.to_bytes(2, "big"))
+def pseudo_header_sum(src, dst, proto: int, length: int) -> int:
+    """Sum of the IPv4 pseudo-header that UDP and TCP checksums cover; the addresses as
+    4 bytes or as integers (a receiving stack has them as integers already)."""
+    if not isinstance(src, int):
+        src = int.from_bytes(src, "big")
+    if not isinstance(dst, int):
+        dst = int.from_bytes(dst, "big")
+    s = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + proto + length
+    while s > 0xFFFF:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s

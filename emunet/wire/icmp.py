@@ -14,17 +14,21 @@ ICMP_HOST_UNREACH = 1
 ICMP_PROT_UNREACH = 2
 ICMP_PORT_UNREACH = 3
 ICMP_FRAG_NEEDED = 4
+_ICMP = struct.Struct("!BBHHH")
 
 
 class IcmpView:
-    """A view of an ICMP message from ``off`` to ``end`` (the IP payload)."""
+    """A view of an ICMP message from ``off`` to ``end`` (the IP payload), its header read
+    with one ``struct`` call when the view is made (``ident`` and ``seq`` are bytes 4-8,
+    an echo's identifier and sequence number)."""
 
-    __slots__ = ("buf", "off", "end")
+    __slots__ = ("buf", "off", "end", "type", "code", "checksum", "ident", "seq")
 
     def __init__(self, buf, off: int, end: int = None):
         self.buf = buf
         self.off = off
         self.end = len(buf) if end is None else end
+        self.type, self.code, self.checksum, self.ident, self.seq = _ICMP.unpack_from(buf, off)
 
     @classmethod
     def check(cls, buf, off: int, end: int = None) -> "IcmpView":
@@ -34,26 +38,6 @@ class IcmpView:
         if ones_sum(buf[off:end]) != 0xFFFF:
             raise Malformed("ICMP_CSUM", "bad ICMP checksum")
         return cls(buf, off, end)
-
-    @property
-    def type(self) -> int:
-        return self.buf[self.off]
-
-    @property
-    def code(self) -> int:
-        return self.buf[self.off + 1]
-
-    @property
-    def checksum(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 2)[0]
-
-    @property
-    def ident(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 4)[0]
-
-    @property
-    def seq(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 6)[0]
 
     @property
     def rest(self) -> int:

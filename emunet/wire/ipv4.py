@@ -15,6 +15,8 @@ IPPROTO_IPIP = 4
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 _IP = struct.Struct("!BBHHHBBH4s4s")
+#: the same header with the addresses as integers, as a receiving stack reads it
+_IP_INT = struct.Struct("!BBHHHBBHII")
 
 
 def ip_to_int(ip) -> int:
@@ -47,16 +49,18 @@ def int_to_ip(n: int) -> str:
 
 class Ipv4View:
     """The IPv4 header at ``buf[off:]``, its fields read with one ``struct`` call when the
-    view is made (every hop reads most of them; ``buf`` is a frame's immutable bytes)."""
+    view is made (every hop reads most of them; ``buf`` is a frame's immutable bytes).
+    The addresses are ``saddr`` and ``daddr`` as integers (the kernel's ``iph->saddr``,
+    what routing and socket lookups use) and ``src`` and ``dst`` as 4 bytes."""
 
     __slots__ = ("buf", "off", "ihl", "tos", "total_length", "ident", "frag", "ttl", "proto",
-                 "checksum", "src", "dst", "payload_offset", "end")
+                 "checksum", "saddr", "daddr", "payload_offset", "end")
 
     def __init__(self, buf, off: int = 14):
         self.buf = buf
         self.off = off
         (vihl, self.tos, self.total_length, self.ident, self.frag, self.ttl, self.proto,
-         self.checksum, self.src, self.dst) = _IP.unpack_from(buf, off)
+         self.checksum, self.saddr, self.daddr) = _IP_INT.unpack_from(buf, off)
         self.ihl = ihl = (vihl & 0x0F) * 4
         self.payload_offset = off + ihl
         self.end = off + self.total_length
@@ -81,6 +85,14 @@ class Ipv4View:
         if verify_checksum and ones_sum(buf[off:off + ihl]) != 0xFFFF:
             raise Malformed("IP_CSUM", "bad IPv4 header checksum")
         return view
+
+    @property
+    def src(self) -> bytes:
+        return bytes(self.buf[self.off + 12:self.off + 16])
+
+    @property
+    def dst(self) -> bytes:
+        return bytes(self.buf[self.off + 16:self.off + 20])
 
     @property
     def df(self) -> bool:
