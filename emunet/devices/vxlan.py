@@ -100,34 +100,35 @@ def jhash2(words, initval: int) -> int:
 
 
 _PORT_PROTOS = (6, 17, 33, 132, 136)   # TCP, UDP, DCCP, SCTP, UDP-Lite: proto_ports_offset() = 0
+#: from an IPv4 header: the fragment field, the protocol, the source and destination
+_IPV4_KEYS = struct.Struct("<6xHxB2xII")
+_PORTS_LE = struct.Struct("<HH")
 
 
 def flow_keys(frame: bytes):
     """The flow-dissector keys of an Ethernet frame, as the 32-bit words the hash covers
     (pre-5.4 ``struct flow_keys`` from ``basic`` on), after ``__flow_hash_consistentify``."""
-    etype = (frame[12] << 8) | frame[13] if len(frame) >= ETH_HLEN else 0
+    n = len(frame)
+    etype = (frame[12] << 8) | frame[13] if n >= ETH_HLEN else 0
     off = ETH_HLEN
     vlan = 0
-    if etype in (0x8100, 0x88A8) and len(frame) >= 18:
+    if etype in (0x8100, 0x88A8) and n >= 18:
         tci = (frame[14] << 8) | frame[15]
         # vlan_id:12, vlan_dei:1, vlan_priority:3 in a u16, then the TPID as stored (be16)
         vlan = (tci & 0xFFFF) | (int.from_bytes(frame[12:14], "little") << 16)
         etype = (frame[16] << 8) | frame[17]
         off = 18
     n_proto_le = ((etype & 0xFF) << 8) | (etype >> 8)     # __be16 read by a little-endian CPU
-    if etype != 0x0800 or len(frame) < off + 20 or frame[off] >> 4 != 4:
+    if etype != 0x0800 or n < off + 20 or frame[off] >> 4 != 4:
         # no addresses: the hash covers basic..ports (five words)
         return (n_proto_le, 0, vlan, 0, 0)
-    ihl = (frame[off] & 0x0F) * 4
-    proto = frame[off + 9]
-    frag = ((frame[off + 6] << 8) | frame[off + 7]) & 0x3FFF
-    src = int.from_bytes(frame[off + 12:off + 16], "little")
-    dst = int.from_bytes(frame[off + 16:off + 20], "little")
+    # the fragment field, the protocol and the addresses, loaded as a little-endian CPU loads
+    # them; the fragment field's flags and offset, masked as it reads them (0x3FFF big-endian)
+    frag_le, proto, src, dst = _IPV4_KEYS.unpack_from(frame, off)
     sport = dport = 0
-    l4 = off + ihl
-    if not frag and proto in _PORT_PROTOS and len(frame) >= l4 + 4:
-        sport = int.from_bytes(frame[l4:l4 + 2], "little")
-        dport = int.from_bytes(frame[l4 + 2:l4 + 4], "little")
+    l4 = off + (frame[off] & 0x0F) * 4
+    if not frag_le & 0xFF3F and proto in _PORT_PROTOS and n >= l4 + 4:
+        sport, dport = _PORTS_LE.unpack_from(frame, l4)
     # __flow_hash_consistentify: (int)(dst - src) < 0, or equal addresses and dport < sport
     diff = (dst - src) & _M32
     if diff & 0x80000000 or (diff == 0 and dport < sport):
