@@ -66,8 +66,12 @@ class Namespace:
         self.devices = {}
         self._next_ifindex = 1
         self.addrs = []
-        self.local_table = RoutingTable("local")
-        self.main_table = RoutingTable("main")
+        # what route_lookup and source_for decided, per destination, until a table, an
+        # address or a device's state changes (the kernel caches a dst on the socket)
+        self._fib = {}
+        self._sources = {}
+        self.local_table = RoutingTable("local", on_change=self._forget_routes)
+        self.main_table = RoutingTable("main", on_change=self._forget_routes)
         self.tables = {"local": self.local_table, "main": self.main_table}
         self.sysctl = {"net.ipv4.ip_forward": 0, "net.ipv4.ip_default_ttl": 64,
                        "net.ipv4.conf.all.arp_accept": 0}
@@ -136,8 +140,14 @@ class Namespace:
         return i
 
     def routes_changed(self) -> None:
+        """Routes, addresses or a device's state changed: every cached decision goes."""
         for t in self.tables.values():
             t.invalidate()
+        self._forget_routes()
+
+    def _forget_routes(self) -> None:
+        self._fib.clear()
+        self._sources.clear()
 
     # -- addresses ----------------------------------------------------------
     def addr_add(self, dev, cidr: str, scope: str = "global", broadcast: bool = True,
@@ -254,12 +264,29 @@ class Namespace:
         self.routes_changed()
 
     def route_lookup(self, dst: int):
-        """The FIB lookup: the local table, then main (``fib_lookup`` with the default rules)."""
+        """The FIB lookup: the local table, then main (``fib_lookup`` with the default rules),
+        remembered per destination until the routes change."""
+        try:
+            return self._fib[dst]
+        except KeyError:
+            pass
         r = self.local_table.lookup(dst)
-        return r if r is not None else self.main_table.lookup(dst)
+        if r is None:
+            r = self.main_table.lookup(dst)
+        self._fib[dst] = r
+        return r
 
     def source_for(self, dst: int):
-        """The source address a socket sending to ``dst`` gets (``ip route get`` ... ``src``)."""
+        """The source address a socket sending to ``dst`` gets (``ip route get`` ... ``src``),
+        remembered per destination until the routes or addresses change."""
+        try:
+            return self._sources[dst]
+        except KeyError:
+            pass
+        src = self._sources[dst] = self._select_source_for(dst)
+        return src
+
+    def _select_source_for(self, dst: int):
         r = self.route_lookup(dst)
         if r is None or r.type in ("blackhole", "unreachable", "prohibit"):
             return None
