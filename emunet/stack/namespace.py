@@ -29,7 +29,7 @@ from emunet.wire.ethernet import (BROADCAST_MAC, ETH_P_ARP, ETH_P_IP, EthernetVi
                                   mac_to_str)
 from emunet.wire.frame import LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Ipv4View,
-                              decrease_ttl, int_to_ip, ip_to_int)
+                              int_to_ip, ip_to_int, ttl_decreased)
 
 _ETHER_IP = ETH_P_IP.to_bytes(2, "big")
 
@@ -605,42 +605,40 @@ class Namespace:
         neighbour layer.  The route comes first, as in ``ip_rcv_finish``: a packet with
         TTL 1 to an unroutable address earns "net unreachable", not "time exceeded" (the
         kernel test ``test_icmp_errors_of_routers_on_the_host_gw_path`` shows it)."""
-        packet = ipv.packet()
         dst = ipv.daddr
         r = self.main_table.lookup(dst)
         if r is None:
             self.count_drop("IP_NOROUTE", dev, frame, f"no route to {int_to_ip(dst)}")
-            self.icmp.send_error(packet, 3, 0, 0, frame.pid)
+            self.icmp.send_error(ipv.packet(), 3, 0, 0, frame.pid)
             return
         if r.type != "unicast":
             self.count_drop("IP_NOROUTE", dev, frame, f"{r.type} route {r.dst}")
             if r.type == "unreachable":
-                self.icmp.send_error(packet, 3, 1, 0, frame.pid)
+                self.icmp.send_error(ipv.packet(), 3, 1, 0, frame.pid)
             elif r.type == "prohibit":
-                self.icmp.send_error(packet, 3, 13, 0, frame.pid)
+                self.icmp.send_error(ipv.packet(), 3, 13, 0, frame.pid)
             return
         if ipv.ttl <= 1:
             self.count_drop("TTL_EXPIRED", dev, frame, f"TTL {ipv.ttl} at {self.name}")
-            self.icmp.send_error(packet, 11, 0, 0, frame.pid)
+            self.icmp.send_error(ipv.packet(), 11, 0, 0, frame.pid)
             return
         out = r.dev
-        if len(packet) > out.mtu:
+        length = ipv.total_length   # the packet without link-layer padding
+        if length > out.mtu:
             if ipv.df:
                 self.count_drop("PKT_TOO_BIG", dev, frame,
-                                f"{len(packet)} bytes with DF > MTU {out.mtu} of {out.name}")
-                self.icmp.send_error(packet, 3, 4, out.mtu, frame.pid)
+                                f"{length} bytes with DF > MTU {out.mtu} of {out.name}")
+                self.icmp.send_error(ipv.packet(), 3, 4, out.mtu, frame.pid)
                 return
             self.count_drop("PKT_TOO_BIG", dev, frame, "fragmentation is not modelled")
             return
-        buf = bytearray(packet)
-        decrease_ttl(buf, 0)
         nh = r.gateway or dst
         note = None   # what the hop decided is written only when someone observes
         if self.sim.observers:
             hop = f"route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
             self.note(dev, frame, f"forward: {hop}")
             note = f"forwarded: {hop}"
-        self.neigh_output(out, nh, bytes(buf), frame.pid, note)
+        self.neigh_output(out, nh, ttl_decreased(frame.data, ipv.off, ipv.end), frame.pid, note)
 
     # -- output -------------------------------------------------------------
     def ip_send(self, src, dst: bytes, proto: int, payload: bytes, pid: int, ttl: int = None,

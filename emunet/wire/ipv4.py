@@ -17,6 +17,7 @@ IPPROTO_UDP = 17
 _IP = struct.Struct("!BBHHHBBH4s4s")
 #: the same header with the addresses as integers, as a receiving stack reads it
 _IP_INT = struct.Struct("!BBHHHBBHII")
+_TTL_PROTO_CHECK = struct.Struct("!BBH")
 
 
 def ip_to_int(ip) -> int:
@@ -127,3 +128,12 @@ def decrease_ttl(buf: bytearray, off: int) -> None:
     buf[off + 8] -= 1
     check = struct.unpack_from("!H", buf, off + 10)[0] + 0x0100
     struct.pack_into("!H", buf, off + 10, (check + (check >= 0xFFFF)) & 0xFFFF)
+
+
+def ttl_decreased(buf: bytes, off: int, end: int) -> bytes:
+    """The IP packet ``buf[off:end]`` as ``ip_forward`` passes it on: :func:`decrease_ttl`'s
+    TTL and checksum, in a new bytes object made in one pass (a forwarding hop's copy)."""
+    check = ((buf[off + 10] << 8) | buf[off + 11]) + 0x0100
+    return (buf[off:off + 8]
+            + _TTL_PROTO_CHECK.pack(buf[off + 8] - 1, buf[off + 9], (check + (check >= 0xFFFF)) & 0xFFFF)
+            + buf[off + 12:end])
