@@ -60,8 +60,13 @@ class Bridge(NetDevice):
 
     @property
     def carrier(self) -> bool:
-        # a bridge has carrier while at least one port forwards (NO-CARRIER otherwise)
-        return self.admin_up and any(p.running for p in self.ports)
+        # a bridge has carrier while at least one port forwards (NO-CARRIER otherwise); asked
+        # at every frame the host sends through it, so a plain loop, not a generator
+        if self.admin_up:
+            for p in self.ports:
+                if p.running:
+                    return True
+        return False
 
     # -- configuration ------------------------------------------------------
     def add_port(self, dev: NetDevice) -> None:
