@@ -15,6 +15,7 @@ ICMP_PROT_UNREACH = 2
 ICMP_PORT_UNREACH = 3
 ICMP_FRAG_NEEDED = 4
 _ICMP = struct.Struct("!BBHHH")
+_ICMP_EMIT = struct.Struct("!BBHI")
 
 
 class IcmpView:
@@ -50,9 +51,9 @@ class IcmpView:
 
     @staticmethod
     def emit(type_: int, code: int, rest: int, data: bytes) -> bytes:
-        msg = bytearray(struct.pack("!BBHI", type_, code, 0, rest) + data)
-        struct.pack_into("!H", msg, 2, internet_checksum(msg))
-        return bytes(msg)
+        # the header's words summed as integers, then the data: one pass, one copy
+        csum = internet_checksum(data, (type_ << 8 | code) + (rest >> 16) + (rest & 0xFFFF))
+        return _ICMP_EMIT.pack(type_, code, csum, rest) + data
 
     @staticmethod
     def emit_echo(type_: int, ident: int, seq: int, data: bytes) -> bytes:

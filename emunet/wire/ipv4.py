@@ -114,10 +114,10 @@ class Ipv4View:
     def emit(src: bytes, dst: bytes, proto: int, payload_len: int, ident: int,
              ttl: int = 64, tos: int = 0, df: bool = False) -> bytes:
         """A 20-byte header (no options) with its checksum filled in."""
-        hdr = bytearray(_IP.pack(0x45, tos, IPV4_HLEN + payload_len, ident,
-                                 IP_DF if df else 0, ttl, proto, 0, src, dst))
-        struct.pack_into("!H", hdr, 10, internet_checksum(hdr))
-        return bytes(hdr)
+        frag = IP_DF if df else 0
+        total = IPV4_HLEN + payload_len
+        csum = internet_checksum(_IP.pack(0x45, tos, total, ident, frag, ttl, proto, 0, src, dst))
+        return _IP.pack(0x45, tos, total, ident, frag, ttl, proto, csum, src, dst)
 
 
 def decrease_ttl(buf: bytearray, off: int) -> None:
