@@ -94,7 +94,8 @@ class Ping(Process):
         self._last_send_ns = self.sim.now
         err = self.ns.ip_send(None, self.dst_int.to_bytes(4, "big"), IPPROTO_ICMP, msg, pid,
                               ttl=self.ttl, tos=self.tos, df=self.df,
-                              note=f"ping: echo request id {self.ident} seq {seq}")
+                              note=f"ping: echo request id {self.ident} seq {seq}"
+                              if self.sim.observers else None)
         if err:
             import os
             self.eprint(f"ping: connect: {os.strerror(err)}")

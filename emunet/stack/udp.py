@@ -160,7 +160,8 @@ class Udp:
                 self.ns.icmp.send_error(ipv.packet(), 3, 3, 0, frame.pid)
             return
         self.in_datagrams += 1
-        self.ns.note(dev, frame, f"udp → socket :{dport}")
+        if self.sim.observers:
+            self.ns.note(dev, frame, f"udp → socket :{dport}")
         sock.deliver(udp.payload(), ipv.saddr, udp.sport, frame)
 
     def err(self, src: bytes, sport: int, dst: bytes, dport: int, origin: str, type_: int, code: int) -> bool:

@@ -39,14 +39,18 @@ _IP_UDP_VXLAN = struct.Struct("!BBHHHBBH4s4sHHHHII")  # 36 bytes
 
 
 class VxlanView:
-    """A view of the VXLAN header at ``buf[off:]`` (the UDP payload)."""
+    """A view of the VXLAN header at ``buf[off:]`` (the UDP payload), read with one
+    ``struct`` call when the view is made."""
 
-    __slots__ = ("buf", "off")
+    __slots__ = ("buf", "off", "flags", "vni")
     HLEN = VXLAN_HLEN
 
     def __init__(self, buf, off: int = 0):
         self.buf = buf
         self.off = off
+        word0, word1 = _VXLAN.unpack_from(buf, off)
+        self.flags = word0 >> 24
+        self.vni = word1 >> 8
 
     @classmethod
     def check(cls, buf, off: int = 0) -> "VxlanView":
@@ -56,14 +60,6 @@ class VxlanView:
         if not buf[off] & VXLAN_FLAG_I:
             raise Malformed("VXLAN_INVALID_HDR", f"flags {buf[off]:#04x} without the I bit")
         return cls(buf, off)
-
-    @property
-    def flags(self) -> int:
-        return self.buf[self.off]
-
-    @property
-    def vni(self) -> int:
-        return int.from_bytes(self.buf[self.off + 4:self.off + 7], "big")
 
     @property
     def payload_offset(self) -> int:
