@@ -46,6 +46,7 @@ class Ping(Process):
         super().__init__()
         self.dst = dst
         self.dst_int = ip_to_int(dst)
+        self._dst_text = int_to_ip(self.dst_int)   # how a reply from dst names its source
         self.count = count
         self.interval_ns = round(interval * S)
         self.size = size
@@ -120,7 +121,7 @@ class Ping(Process):
         if not dup:
             self.received += 1
             self.rtts_us.append(rtt_us)
-        src = int_to_ip(ipv.saddr)
+        src = self._dst_text if ipv.saddr == self.dst_int else int_to_ip(ipv.saddr)
         self.print(f"{icmp.end - icmp.off} bytes from {src}: icmp_seq={seq} ttl={ipv.ttl} "
                    f"time={_ms(rtt_us)} ms{' (DUP!)' if dup else ''}")
         self._maybe_done()
