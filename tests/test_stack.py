@@ -271,3 +271,42 @@ def test_a_connected_udp_socket_hears_of_hard_errors_only():
            if x.direction == "in" and ICMP in Ether(x.data)]
     assert sorted(got) == [0, 3]            # both errors arrived
     assert soft.errors == [] and hard.errors == [(errno.ECONNREFUSED, "10.0.2.2")]
+
+
+def test_frames_the_ip_output_built_have_a_right_header_checksum_others_are_checked():
+    """``ip_rcv`` trusts the header checksum of an ``IpOutputFrame`` (the sending stack wrote
+    the header): every such frame in a run through forwarding, VXLAN, UDP and ICMP errors
+    has one a full check accepts, and the same bytes with a bad checksum, received as a
+    plain Frame, are dropped with IP_CSUM."""
+    from emunet.scenarios import get
+    from emunet.wire.frame import LINKTYPE_RAW, Frame, IpOutputFrame
+    from emunet.wire.ipv4 import Ipv4View
+    seen = []
+
+    class Watch:
+        def on_frame(self, now, dev, frame, direction, note):
+            if isinstance(frame, IpOutputFrame):
+                seen.append(frame)
+
+        def on_note(self, *a):
+            pass
+
+        def on_drop(self, *a):
+            pass
+
+    for name in ("flannel-vxlan", "flannel-udp", "calico-ipip"):
+        lab = get(name).build(1)
+        lab.sim.observers.append(Watch())
+        lab.run()
+    assert len(seen) > 50
+    for f in seen:
+        assert f.ip_header_ok and Ipv4View.check(f.data, 0 if f.linktype == LINKTYPE_RAW else 14)
+        assert not f.derive(f.data).ip_header_ok   # a derived frame is checked in full
+    sim, left, r, right = routed()
+    eth1 = r.devices["eth1"]
+    good = next(f for f in seen if f.linktype != LINKTYPE_RAW)
+    bad = bytearray(good.data)
+    bad[24] ^= 0xFF   # the header checksum's first byte
+    before = r.drop_reasons["IP_CSUM"]
+    eth1.receive(Frame(bytes(eth1.mac) + bytes(bad[6:]), 99))
+    assert r.drop_reasons["IP_CSUM"] == before + 1

@@ -21,6 +21,8 @@ class Frame:
     """
 
     __slots__ = ("data", "pid", "linktype", "_packet")
+    #: True for an :class:`IpOutputFrame`, whose IPv4 header the sending stack wrote
+    ip_header_ok = False
 
     def __init__(self, data: bytes, pid: int = 0, linktype: int = LINKTYPE_ETHERNET):
         # the slots' own setters: ``__setattr__`` refuses every assignment
@@ -65,6 +67,18 @@ class Frame:
 
     def summary(self) -> str:
         return self.packet.summary()
+
+
+class IpOutputFrame(Frame):
+    """A frame the IP layer's output built (``ip_finish_output2``): an IPv4 packet behind
+    the link-layer header of its ``linktype``, whose header the sending stack wrote (or
+    checked, then changed incrementally, on a forwarding hop).  Its header checksum is
+    right by construction, so a receiving stack's ``ip_rcv`` need not add the header up
+    again; every other check (version, lengths, addresses) still runs.  A frame derived
+    from it (padded, tagged, rebuilt) is a plain :class:`Frame`, checked in full."""
+
+    __slots__ = ()
+    ip_header_ok = True
 
 
 _set_data = Frame.data.__set__
