@@ -27,7 +27,7 @@ from emunet.wire.arp import ARPOP_REPLY, ARPOP_REQUEST, ArpView
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import (BROADCAST_MAC, ETH_P_ARP, ETH_P_IP, EthernetView,
                                   mac_to_str)
-from emunet.wire.frame import LINKTYPE_RAW, Frame, IpOutputFrame
+from emunet.wire.frame import LINKTYPE_ETHERNET, LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Ipv4View,
                               int_to_ip, ip_to_int, ttl_decreased)
 
@@ -538,7 +538,8 @@ class Namespace:
         (``IP_LOCAL_SOURCE``: ``fib_validate_source`` with rp_filter off).  What comes in on
         ``lo`` was routed on the way out and is not looked at again."""
         try:
-            # the header checksum of a frame the sending stack built is right by construction
+            # the header checksum of a frame the sending stack's IP output built is right by
+            # construction (Frame.ip_header_ok)
             ipv = Ipv4View.check(frame.data, off, verify_checksum=not frame.ip_header_ok)
         except Malformed as e:
             self.count_drop(e.reason, dev, frame, e.detail)
@@ -685,7 +686,7 @@ class Namespace:
     def neigh_output(self, dev: NetDevice, nexthop: int, packet: bytes, pid: int, note: str) -> None:
         """``ip_finish_output2``: add the link-layer header, resolving the neighbour if needed."""
         if dev.linktype == LINKTYPE_RAW:
-            dev.l3_xmit(nexthop, IpOutputFrame(packet, pid, LINKTYPE_RAW), note)
+            dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW, True), note)
         elif dev.noarp:
             dst_mac = b"\0" * 6 if dev.loopback else BROADCAST_MAC
             self.send_ether(dev, dst_mac, packet, pid, note)
@@ -693,7 +694,8 @@ class Namespace:
             self.neigh.output(dev, nexthop, packet, pid, note)
 
     def send_ether(self, dev: NetDevice, dst_mac: bytes, packet: bytes, pid: int, note: str) -> None:
-        dev.xmit(IpOutputFrame(dst_mac + dev.mac + _ETHER_IP + packet, pid), note)
+        # every packet reaching here has a header this stack wrote or checked (ip_header_ok)
+        dev.xmit(Frame(dst_mac + dev.mac + _ETHER_IP + packet, pid, LINKTYPE_ETHERNET, True), note)
 
     # -- processes ----------------------------------------------------------
     def spawn(self, process):

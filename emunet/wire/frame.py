@@ -15,32 +15,36 @@ class Frame:
     be followed through encapsulation.  ``linktype`` says how to read ``data``
     (Ethernet, or a bare IP packet on a layer-3 device such as a TUN).
 
-    A frame is a value: its attributes cannot be reassigned, and two frames are
-    the same only if they are the same object.  Every hop makes one, so it is a
-    plain slotted class (an attrs frozen class costs 2.6× as much to create).
+    ``ip_header_ok`` is True for a frame the IP layer's output built
+    (``ip_finish_output2``): an IPv4 packet behind the link-layer header of its
+    ``linktype`` whose header the sending stack wrote, or checked and then changed
+    incrementally on a forwarding hop.  Its header checksum is right by
+    construction, so a receiving ``ip_rcv`` need not add the header up again
+    (every other check still runs).  Any other frame, one derived from it (padded,
+    tagged, rebuilt) included, is checked in full.
+
+    A frame is a value: a new frame is made for new bytes (:meth:`derive`), and its
+    attributes are never reassigned (a frame handed to a link may still be queued,
+    captured or traced), and two frames are the same only if they are the same
+    object.  Every hop makes one, so it is a plain slotted class: an attrs frozen
+    class, or slots guarded by a refusing ``__setattr__``, cost 2.6× and 2× as much
+    to create, the largest single item of a hop.
     """
 
-    __slots__ = ("data", "pid", "linktype", "_packet")
-    #: True for an :class:`IpOutputFrame`, whose IPv4 header the sending stack wrote
-    ip_header_ok = False
+    __slots__ = ("data", "pid", "linktype", "ip_header_ok", "_packet")
 
-    def __init__(self, data: bytes, pid: int = 0, linktype: int = LINKTYPE_ETHERNET):
-        # the slots' own setters: ``__setattr__`` refuses every assignment
-        _set_data(self, data)
-        _set_pid(self, pid)
-        _set_linktype(self, linktype)
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"a Frame is immutable: cannot set {name!r}")
-
-    def __delattr__(self, name):
-        raise AttributeError(f"a Frame is immutable: cannot delete {name!r}")
+    def __init__(self, data: bytes, pid: int = 0, linktype: int = LINKTYPE_ETHERNET,
+                 ip_header_ok: bool = False):
+        self.data = data
+        self.pid = pid
+        self.linktype = linktype
+        self.ip_header_ok = ip_header_ok
 
     def __repr__(self) -> str:
         return f"Frame(data={self.data!r}, pid={self.pid!r}, linktype={self.linktype!r})"
 
     def __reduce__(self):
-        return Frame, (self.data, self.pid, self.linktype)
+        return Frame, (self.data, self.pid, self.linktype, self.ip_header_ok)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -62,26 +66,8 @@ class Frame:
         else:
             from scapy.layers.l2 import Ether
             pkt = Ether(self.data)
-        _set_packet(self, pkt)
+        self._packet = pkt
         return pkt
 
     def summary(self) -> str:
         return self.packet.summary()
-
-
-class IpOutputFrame(Frame):
-    """A frame the IP layer's output built (``ip_finish_output2``): an IPv4 packet behind
-    the link-layer header of its ``linktype``, whose header the sending stack wrote (or
-    checked, then changed incrementally, on a forwarding hop).  Its header checksum is
-    right by construction, so a receiving stack's ``ip_rcv`` need not add the header up
-    again; every other check (version, lengths, addresses) still runs.  A frame derived
-    from it (padded, tagged, rebuilt) is a plain :class:`Frame`, checked in full."""
-
-    __slots__ = ()
-    ip_header_ok = True
-
-
-_set_data = Frame.data.__set__
-_set_pid = Frame.pid.__set__
-_set_linktype = Frame.linktype.__set__
-_set_packet = Frame._packet.__set__
