@@ -477,7 +477,7 @@ class Namespace:
         """``IN_DEV_FORWARD``: ``net.ipv4.conf.<dev>.forwarding``, which follows
         ``ip_forward`` unless set on the device."""
         fwd = dev.conf.get("forwarding")
-        return bool(self.ip_forward if fwd is None else fwd)
+        return bool(self.sysctl["net.ipv4.ip_forward"] if fwd is None else fwd)
 
     def _accept_local(self, dev) -> bool:
         """``IN_DEV_ACCEPT_LOCAL``: the device's ``accept_local`` or ``conf.all``'s."""
@@ -564,14 +564,17 @@ class Namespace:
         if dst in self._local_ips or dst == 0xFFFFFFFF:
             self.ip_local_deliver(dev, frame, ipv, dst == 0xFFFFFFFF)
             return
-        r = self.local_table.lookup(dst)
-        if r is not None and r.type == "broadcast" and r.dst.prefixlen == 32:
-            self.ip_local_deliver(dev, frame, ipv, True)
-            return
-        if r is not None and r.type == "local":
-            # RTN_LOCAL covers prefixes too: 127.0.0.0/8 on lo, AnyIP routes
-            self.ip_local_deliver(dev, frame, ipv, False)
-            return
+        # the local table, then main (one probe of the namespace's per-destination cache)
+        r = self.route_lookup(dst)
+        if r is not None and r.table == "local":
+            if r.type == "broadcast" and r.dst.prefixlen == 32:
+                self.ip_local_deliver(dev, frame, ipv, True)
+                return
+            if r.type == "local":
+                # RTN_LOCAL covers prefixes too: 127.0.0.0/8 on lo, AnyIP routes
+                self.ip_local_deliver(dev, frame, ipv, False)
+                return
+            r = self.main_table.lookup(dst)   # a local-table route of another kind: main decides
         if broadcast or dst >> 28 == 0xE:
             self.count_drop("OTHERHOST", dev, frame, "link-layer broadcast for another host")
             return
@@ -579,7 +582,7 @@ class Namespace:
             self.count_drop("IP_INADDRERRORS", dev, frame,
                             f"{int_to_ip(dst)} is not ours and ip_forward=0")
             return
-        self.ip_forward_pkt(dev, frame, ipv)
+        self.ip_forward_pkt(dev, frame, ipv, r)
 
     def ip_local_deliver(self, dev, frame: Frame, ipv: Ipv4View, broadcast: bool) -> None:
         if ipv.is_fragment:
@@ -602,13 +605,13 @@ class Namespace:
                 self.icmp.send_error(ipv.packet(), 3, 2, 0, frame.pid)
 
     # -- forward ------------------------------------------------------------
-    def ip_forward_pkt(self, dev, frame: Frame, ipv: Ipv4View) -> None:
-        """``ip_route_input`` then ``ip_forward``: route, TTL, MTU, then out through the
-        neighbour layer.  The route comes first, as in ``ip_rcv_finish``: a packet with
-        TTL 1 to an unroutable address earns "net unreachable", not "time exceeded" (the
-        kernel test ``test_icmp_errors_of_routers_on_the_host_gw_path`` shows it)."""
+    def ip_forward_pkt(self, dev, frame: Frame, ipv: Ipv4View, r: Route) -> None:
+        """``ip_route_input`` then ``ip_forward``: with ``r``, the main table's route for the
+        destination (None: no route), check TTL and MTU, then out through the neighbour
+        layer.  The route comes first, as in ``ip_rcv_finish``: a packet with TTL 1 to an
+        unroutable address earns "net unreachable", not "time exceeded" (the kernel test
+        ``test_icmp_errors_of_routers_on_the_host_gw_path`` shows it)."""
         dst = ipv.daddr
-        r = self.main_table.lookup(dst)
         if r is None:
             self.count_drop("IP_NOROUTE", dev, frame, f"no route to {int_to_ip(dst)}")
             self.icmp.send_error(ipv.packet(), 3, 0, 0, frame.pid)
