@@ -46,7 +46,7 @@ import attrs
 from emunet.devices.base import NetDevice
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import ETH_HLEN, mac_to_bytes, mac_to_str
-from emunet.wire.frame import Frame
+from emunet.wire.frame import CSUM_L4, LINKTYPE_ETHERNET, Frame
 from emunet.wire.ipv4 import int_to_ip, ip_to_int
 from emunet.wire.vxlan import LINUX_VXLAN_PORT, VXLAN_HLEN, TunnelTemplate, VxlanView
 
@@ -363,8 +363,11 @@ class Vxlan(NetDevice):
             sport = struct.unpack_from("!H", packet, 20)[0]
             note = (f"vxlan encap vni {self.vni} {int_to_ip(self.local)}:{sport} → "
                     f"{int_to_ip(remote)}:{self.dstport} (fdb {mac_to_str(entry.mac)} dst {int_to_ip(remote)})")
+        # the outer IPv4 and UDP checksums are the template's, then whatever the inner
+        # frame's sender vouched for
+        csum_ok = CSUM_L4 + frame.csum_ok
         if r.type == "local":
-            ns.neigh_output(ns.lo, remote, packet, frame.pid, note)
+            ns.neigh_output(ns.lo, remote, packet, frame.pid, note, csum_ok)
             return
         out = r.dev
         if len(packet) > out.mtu:
@@ -374,7 +377,7 @@ class Vxlan(NetDevice):
         nh = r.gateway or remote
         ns.neigh_output(out, nh, packet, frame.pid,
                         f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-                        if observed else None)
+                        if observed else None, csum_ok)
 
     # -- decapsulation -------------------------------------------------------
     def rcv(self, data: bytes, src: int, outer) -> None:
@@ -398,7 +401,8 @@ class Vxlan(NetDevice):
                 e.updated = self.sim.now
         if self.sim.observers:
             self.ns.note(None, outer, f"vxlan decap vni {self.vni} from {int_to_ip(src)} → {self.name}")
-        self.receive(Frame(bytes(inner), outer.pid))
+        # what the encapsulating host vouched for beyond the outer IPv4 and UDP headers
+        self.receive(Frame(bytes(inner), outer.pid, LINKTYPE_ETHERNET, max(0, outer.csum_ok - CSUM_L4)))
 
 
 __all__ = ["Vxlan", "VxlanFdbEntry", "VxlanSocket", "jhash2", "flow_keys", "skb_get_hash",

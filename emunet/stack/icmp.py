@@ -13,6 +13,7 @@ import struct
 
 from emunet.sim import S
 from emunet.wire.errors import Malformed
+from emunet.wire.frame import CSUM_L4
 from emunet.wire.icmp import (ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_TIME_EXCEEDED,
                               IcmpView)
 from emunet.wire.ipv4 import IPPROTO_ICMP, IP_MF, IP_OFFMASK, Ipv4View, int_to_ip
@@ -42,7 +43,8 @@ class Icmp:
         """``icmp_rcv``."""
         buf = frame.data
         try:
-            icmp = IcmpView.check(buf, ipv.payload_offset, ipv.end)
+            # the checksum of a message the sending stack built is right (Frame.csum_ok)
+            icmp = IcmpView.check(buf, ipv.payload_offset, ipv.end, frame.csum_ok < CSUM_L4)
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return

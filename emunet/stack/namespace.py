@@ -27,7 +27,7 @@ from emunet.wire.arp import ARPOP_REPLY, ARPOP_REQUEST, ArpView
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import (BROADCAST_MAC, ETH_P_ARP, ETH_P_IP, EthernetView,
                                   mac_to_str)
-from emunet.wire.frame import LINKTYPE_ETHERNET, LINKTYPE_RAW, Frame
+from emunet.wire.frame import CSUM_IP, CSUM_L4, LINKTYPE_ETHERNET, LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Ipv4View,
                               int_to_ip, ip_to_int, ttl_decreased)
 
@@ -539,8 +539,8 @@ class Namespace:
         ``lo`` was routed on the way out and is not looked at again."""
         try:
             # the header checksum of a frame the sending stack's IP output built is right by
-            # construction (Frame.ip_header_ok)
-            ipv = Ipv4View.check(frame.data, off, verify_checksum=not frame.ip_header_ok)
+            # construction (Frame.csum_ok)
+            ipv = Ipv4View.check(frame.data, off, verify_checksum=not frame.csum_ok)
         except Malformed as e:
             self.count_drop(e.reason, dev, frame, e.detail)
             return
@@ -643,7 +643,10 @@ class Namespace:
             hop = f"route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
             self.note(dev, frame, f"forward: {hop}")
             note = f"forwarded: {hop}"
-        self.neigh_output(out, nh, ttl_decreased(frame.data, ipv.off, ipv.end), frame.pid, note)
+        # the header is right (written or checked, then patched incrementally); whatever the
+        # sender vouched for beyond it, the forwarded bytes still carry
+        self.neigh_output(out, nh, ttl_decreased(frame.data, ipv.off, ipv.end), frame.pid, note,
+                          frame.csum_ok or CSUM_IP)
 
     # -- output -------------------------------------------------------------
     def ip_send(self, src, dst: bytes, proto: int, payload: bytes, pid: int, ttl: int = None,
@@ -673,7 +676,7 @@ class Namespace:
         observed = bool(self.sim.observers)
         if r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback):
             self.neigh_output(self.lo, d, packet, pid,
-                              f"{note}; route local {int_to_ip(d)} dev lo" if observed else None)
+                              f"{note}; route local {int_to_ip(d)} dev lo" if observed else None, CSUM_L4)
             return 0
         out = r.dev
         if len(packet) > out.mtu:
@@ -681,24 +684,29 @@ class Namespace:
                             + ("" if df else "; fragmentation is not modelled"), pid)
             return errno.EMSGSIZE
         nh = r.gateway or d
+        # the header is ours and so is the payload's checksum (every caller builds it with
+        # the wire module's emitters)
         self.neigh_output(out, nh, packet, pid,
                           f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-                          if observed else None)
+                          if observed else None, CSUM_L4)
         return 0
 
-    def neigh_output(self, dev: NetDevice, nexthop: int, packet: bytes, pid: int, note: str) -> None:
-        """``ip_finish_output2``: add the link-layer header, resolving the neighbour if needed."""
+    def neigh_output(self, dev: NetDevice, nexthop: int, packet: bytes, pid: int, note: str,
+                     csum_ok: int = CSUM_IP) -> None:
+        """``ip_finish_output2``: add the link-layer header, resolving the neighbour if needed.
+        Every packet that gets here has an IPv4 header this stack wrote or checked; ``csum_ok``
+        says how many checksums, that header's first, are right by construction."""
         if dev.linktype == LINKTYPE_RAW:
-            dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW, True), note)
+            dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW, csum_ok), note)
         elif dev.noarp:
             dst_mac = b"\0" * 6 if dev.loopback else BROADCAST_MAC
-            self.send_ether(dev, dst_mac, packet, pid, note)
+            self.send_ether(dev, dst_mac, packet, pid, note, csum_ok)
         else:
-            self.neigh.output(dev, nexthop, packet, pid, note)
+            self.neigh.output(dev, nexthop, packet, pid, note, csum_ok)
 
-    def send_ether(self, dev: NetDevice, dst_mac: bytes, packet: bytes, pid: int, note: str) -> None:
-        # every packet reaching here has a header this stack wrote or checked (ip_header_ok)
-        dev.xmit(Frame(dst_mac + dev.mac + _ETHER_IP + packet, pid, LINKTYPE_ETHERNET, True), note)
+    def send_ether(self, dev: NetDevice, dst_mac: bytes, packet: bytes, pid: int, note: str,
+                   csum_ok: int = CSUM_IP) -> None:
+        dev.xmit(Frame(dst_mac + dev.mac + _ETHER_IP + packet, pid, LINKTYPE_ETHERNET, csum_ok), note)
 
     # -- processes ----------------------------------------------------------
     def spawn(self, process):

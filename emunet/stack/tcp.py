@@ -71,6 +71,7 @@ import struct
 
 from emunet.sim import MS, S, US
 from emunet.wire.errors import Malformed
+from emunet.wire.frame import CSUM_L4
 from emunet.wire.ipv4 import IPPROTO_TCP, int_to_ip, ip_to_int
 from emunet.wire.tcp import (TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCPOPT_EOL, TCPOPT_MSS,
                              TCPOPT_NOP, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP, TCPOPT_WINDOW,
@@ -1014,7 +1015,11 @@ class Tcp:
     def rcv(self, dev, frame, ipv, broadcast: bool) -> None:
         """``tcp_v4_rcv``: checksum, socket lookup, state machine; never raises on input."""
         try:
-            seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
+            # the checksum of a segment the sending stack built is right (Frame.csum_ok)
+            if frame.csum_ok < CSUM_L4:
+                seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
+            else:
+                seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end)
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return

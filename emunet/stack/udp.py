@@ -3,6 +3,7 @@ import errno
 import os
 
 from emunet.wire.errors import Malformed
+from emunet.wire.frame import CSUM_L4
 from emunet.wire.ipv4 import IPPROTO_UDP, int_to_ip, ip_to_int
 from emunet.wire.udp import UdpView
 
@@ -144,7 +145,11 @@ class Udp:
     def rcv(self, dev, frame, ipv, broadcast: bool) -> None:
         """``udp_rcv``: checksum, socket lookup, delivery or port unreachable."""
         try:
-            udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
+            # the checksum of a datagram the sending stack built is right (Frame.csum_ok)
+            if frame.csum_ok < CSUM_L4:
+                udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
+            else:
+                udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end)
         except Malformed as e:
             self.in_errors += 1
             self.ns.count_drop(e.reason, dev, frame, e.detail)

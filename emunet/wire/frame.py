@@ -4,6 +4,14 @@
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101  # a bare IPv4/IPv6 packet, as captured on a TUN device
 
+#: ``Frame.csum_ok``: how many of the packet's checksums, from the outermost in, the
+#: sender wrote (or checked) itself: none; the IPv4 header's; the header's and the
+#: UDP/TCP/ICMP (or, for IPIP, inner IPv4) header's that follows it.  A tunnel packet
+#: adds its own to the inner packet's (VXLAN: outer IPv4 and UDP, then the inner ones).
+CSUM_NONE = 0
+CSUM_IP = 1
+CSUM_L4 = 2
+
 
 class Frame:
     """A frame on a link, byte for byte what a Linux host would put on it.
@@ -15,13 +23,14 @@ class Frame:
     be followed through encapsulation.  ``linktype`` says how to read ``data``
     (Ethernet, or a bare IP packet on a layer-3 device such as a TUN).
 
-    ``ip_header_ok`` is True for a frame the IP layer's output built
-    (``ip_finish_output2``): an IPv4 packet behind the link-layer header of its
-    ``linktype`` whose header the sending stack wrote, or checked and then changed
-    incrementally on a forwarding hop.  Its header checksum is right by
-    construction, so a receiving ``ip_rcv`` need not add the header up again
-    (every other check still runs).  Any other frame, one derived from it (padded,
-    tagged, rebuilt) included, is checked in full.
+    ``csum_ok`` is what the kernel keeps in ``skb->ip_summed``/``csum_level``: how
+    many of the packet's checksums, outermost first, are right by construction,
+    because the sending stack wrote them (``ip_send`` and the tunnel templates) or
+    checked them and changed them incrementally (a forwarding hop's TTL).  A
+    receiving stack does not add those up again (every other check still runs): a
+    frame anyone else made, one derived from it (padded, tagged, rebuilt) included,
+    has ``CSUM_NONE`` and is checked in full, so every drop for a bad checksum
+    happens as before.
 
     A frame is a value: a new frame is made for new bytes (:meth:`derive`), and its
     attributes are never reassigned (a frame handed to a link may still be queued,
@@ -31,20 +40,20 @@ class Frame:
     to create, the largest single item of a hop.
     """
 
-    __slots__ = ("data", "pid", "linktype", "ip_header_ok", "_packet")
+    __slots__ = ("data", "pid", "linktype", "csum_ok", "_packet")
 
     def __init__(self, data: bytes, pid: int = 0, linktype: int = LINKTYPE_ETHERNET,
-                 ip_header_ok: bool = False):
+                 csum_ok: int = CSUM_NONE):
         self.data = data
         self.pid = pid
         self.linktype = linktype
-        self.ip_header_ok = ip_header_ok
+        self.csum_ok = csum_ok
 
     def __repr__(self) -> str:
         return f"Frame(data={self.data!r}, pid={self.pid!r}, linktype={self.linktype!r})"
 
     def __reduce__(self):
-        return Frame, (self.data, self.pid, self.linktype, self.ip_header_ok)
+        return Frame, (self.data, self.pid, self.linktype, self.csum_ok)
 
     def __len__(self) -> int:
         return len(self.data)
