@@ -25,7 +25,8 @@ DEFAULT_EPOCH_NS = 1_618_229_517 * S
 
 
 class Event:
-    """A scheduled call; ``cancel()`` makes it a no-op (the heap entry stays)."""
+    """A scheduled call made by :meth:`Simulator.after`; ``cancel()`` makes it a no-op
+    (the heap entry stays)."""
 
     __slots__ = ("time", "fn", "args", "cancelled")
 
@@ -83,8 +84,16 @@ class Simulator:
         if delay_ns < 0:
             raise ValueError(f"cannot schedule {delay_ns} ns in the past")
         ev = Event(self.now + int(delay_ns), fn, args)
-        heapq.heappush(self._heap, (ev.time, next(self._seq), ev))
+        heapq.heappush(self._heap, (ev.time, next(self._seq), fn, args, ev))
         return ev
+
+    def post(self, delay_ns: int, fn, *args) -> None:
+        """Run ``fn(*args)`` ``delay_ns`` (an int) nanoseconds from now, with no way to
+        cancel it: the datapath's hand-offs (a veth crossing, a frame on a cable), of which
+        there are several per hop, need no :class:`Event` of their own."""
+        if delay_ns < 0:
+            raise ValueError(f"cannot schedule {delay_ns} ns in the past")
+        heapq.heappush(self._heap, (self.now + delay_ns, next(self._seq), fn, args, None))
 
     def call_later(self, seconds: float, fn, *args) -> Event:
         return self.after(round(seconds * S), fn, *args)
@@ -97,16 +106,18 @@ class Simulator:
         heap = self._heap
         count = 0
         while heap:
-            t, _, ev = heap[0]
+            # (time, sequence, fn, args, the Event or None): ordered by time, then by the
+            # order of scheduling (the sequence is unique, so nothing after it is compared)
+            t, _, fn, args, ev = heap[0]
             if limit is not None and t > limit:
                 break
             if max_events is not None and count >= max_events:
                 break
             heapq.heappop(heap)
-            if ev.cancelled:
+            if ev is not None and ev.cancelled:
                 continue
             self.now = t
-            ev.fn(*ev.args)
+            fn(*args)
             count += 1
         if limit is not None and self.now < limit and (not heap or heap[0][0] > limit):
             self.now = limit
@@ -115,7 +126,7 @@ class Simulator:
 
     @property
     def pending(self) -> int:
-        return sum(1 for _, _, ev in self._heap if not ev.cancelled)
+        return sum(1 for *_, ev in self._heap if ev is None or not ev.cancelled)
 
     # -- identity -----------------------------------------------------------
     def new_pid(self) -> int:

@@ -14,7 +14,7 @@ from emunet.wire.dot1q import Dot1QView, pop_tag, push_tag
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import EthernetView, mac_to_bytes, mac_to_str
 from emunet.wire.icmp import IcmpView
-from emunet.wire.ipv4 import Ipv4View, decrease_ttl
+from emunet.wire.ipv4 import Ipv4View, decrease_ttl, ttl_decreased
 from emunet.wire.tcp import TcpView
 from emunet.wire.udp import UdpView
 
@@ -175,6 +175,8 @@ def test_ipv4_view_agrees_with_scapy(data):
         assert bytes(buf[14:14 + v.ihl]) == bytes(IP(**fields))[:v.ihl]
         assert bytes(buf[:14]) == data[:14] and bytes(buf[14 + v.ihl:]) == data[14 + v.ihl:]
         Ipv4View.check(bytes(buf), 14)
+        # the forwarding hop's copy: the same bytes, without the link-layer padding
+        assert ttl_decreased(data, 14, v.end) == bytes(buf[14:v.end])
 
 
 @given(es.ipv4_addresses(), es.ipv4_addresses(), st.integers(0, 255), st.integers(0, 65515),

@@ -47,3 +47,21 @@ def test_unknown_namespace_names_the_known_ones():
         sim.ns("b")
     with pytest.raises(ValueError, match="already exists"):
         Namespace(sim, "a")
+
+
+def test_post_orders_with_after_and_cannot_be_in_the_past():
+    """``post`` is ``after`` without an Event: the same heap, the same (time, scheduling
+    order) rule, cancelled neighbours skipped and not counted."""
+    sim = Simulator(seed=1, capture=False)
+    seen = []
+    sim.post(1 * MS, seen.append, "post a")
+    ev = sim.after(1 * MS, seen.append, "cancelled")
+    sim.after(1 * MS, seen.append, "after b")
+    sim.post(0, seen.append, "post first")
+    sim.post(1 * MS, seen.append, "post c")
+    ev.cancel()
+    assert sim.pending == 4
+    assert sim.run() == 4
+    assert seen == ["post first", "post a", "after b", "post c"]
+    with pytest.raises(ValueError):
+        sim.post(-1, print)

@@ -271,3 +271,97 @@ def test_a_connected_udp_socket_hears_of_hard_errors_only():
            if x.direction == "in" and ICMP in Ether(x.data)]
     assert sorted(got) == [0, 3]            # both errors arrived
     assert soft.errors == [] and hard.errors == [(errno.ECONNREFUSED, "10.0.2.2")]
+
+
+def _checksums(data: bytes, linktype: int) -> list:
+    """Whether each checksum of a frame is right, outermost first, by the full checks: the
+    IPv4 header, then ICMP, UDP or TCP (and a VXLAN frame's inner ones), or IPIP's inner
+    packet."""
+    from emunet.wire.errors import Malformed
+    from emunet.wire.frame import LINKTYPE_RAW
+    from emunet.wire.icmp import IcmpView
+    from emunet.wire.ipv4 import Ipv4View
+    from emunet.wire.tcp import TcpView
+    from emunet.wire.udp import UdpView
+    if linktype == LINKTYPE_RAW:
+        off = 0
+    elif data[12:14] == b"\x08\x00":
+        off = 14
+    else:
+        return []
+    try:
+        ipv = Ipv4View.check(data, off, verify_checksum=False)
+    except Malformed:
+        return []
+    out = [_ok(lambda: Ipv4View.check(data, off))]
+    start, end = ipv.payload_offset, ipv.end
+    if ipv.proto == 1:
+        out.append(_ok(lambda: IcmpView.check(data, start, end)))
+    elif ipv.proto == 6:
+        out.append(_ok(lambda: TcpView.check(data, start, end, ipv.saddr, ipv.daddr)))
+    elif ipv.proto == 17:
+        out.append(_ok(lambda: UdpView.check(data, start, end, ipv.saddr, ipv.daddr)))
+        udp = UdpView.check(data, start, end)
+        if udp.dport in (4789, 8472) and udp.end - udp.payload_offset >= 8 + 14:
+            out += _checksums(data[udp.payload_offset + 8:udp.end], 1)
+    elif ipv.proto == 4:
+        out += _checksums(data[start:end], LINKTYPE_RAW)
+    return out
+
+
+def _ok(check) -> bool:
+    from emunet.wire.errors import Malformed
+    try:
+        check()
+        return True
+    except Malformed:
+        return False
+
+
+def test_checksums_a_sender_vouches_for_are_right_others_are_checked():
+    """A receiving stack does not add up again the checksums a frame's ``csum_ok`` says its
+    sender wrote (Frame.csum_ok): every frame of six scenarios (forwarding, VXLAN, IPIP,
+    flannel's UDP, BGP over TCP, ICMP errors) has that many right checksums, outermost
+    first, by the full checks; a derived frame vouches for nothing; and the same bytes with
+    a bad checksum, received as any other frame, are dropped as the kernel drops them."""
+    from emunet.scenarios import get
+    from emunet.wire.frame import LINKTYPE_RAW, Frame
+    seen = []
+
+    class Watch:
+        def on_frame(self, now, dev, frame, direction, note):
+            seen.append(frame)
+
+        def on_note(self, *a):
+            pass
+
+        def on_drop(self, *a):
+            pass
+
+    for name in ("docker-bridge", "flannel-vxlan", "flannel-udp", "calico-ipip", "calico-vxlan",
+                 "calico-bgp"):
+        lab = get(name).build(1)
+        lab.sim.observers.append(Watch())
+        lab.run()
+    levels = [f.csum_ok for f in seen]
+    assert {0, 1, 2, 3, 4} <= set(levels)   # ARP; forwarded; sent; VXLAN around forwarded, sent
+    for f in seen:
+        if f.csum_ok:
+            sums = _checksums(f.data, f.linktype)
+            assert len(sums) >= f.csum_ok and all(sums[:f.csum_ok]), (f, sums)
+        assert f.derive(f.data).csum_ok == 0
+    # a bad IPv4 header or ICMP checksum, on bytes a sender vouched for, received as a new frame
+    sim, left, r, right = routed()
+    eth1 = r.devices["eth1"]
+    good = next(f for f in seen if f.linktype != LINKTYPE_RAW and f.csum_ok >= 2 and f.data[23] == 1)
+    for at, reason, ns in ((24, "IP_CSUM", r), (36, "ICMP_CSUM", r)):
+        bad = bytearray(good.data)
+        bad[at] ^= 0xFF
+        bad[30:34] = bytes((10, 0, 1, 1))   # to the router itself, fixing the IP sum if intact
+        if reason == "ICMP_CSUM":
+            from emunet.wire.checksum import internet_checksum
+            bad[24:26] = b"\0\0"
+            bad[24:26] = internet_checksum(bytes(bad[14:34])).to_bytes(2, "big")
+        before = ns.drop_reasons[reason]
+        eth1.receive(Frame(bytes(eth1.mac) + bytes(bad[6:]), 99))
+        assert ns.drop_reasons[reason] == before + 1, reason

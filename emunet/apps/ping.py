@@ -7,6 +7,9 @@ from emunet.sim import MS, S, US
 from emunet.wire.icmp import ICMP_ECHO, IcmpView
 from emunet.wire.ipv4 import IPPROTO_ICMP, int_to_ip, ip_to_int
 
+#: the send time at the start of an echo's data, as iputils writes it (little-endian here)
+_TIMEVAL = struct.Struct("<qq")
+
 UNREACH_TEXT = {
     (3, 0): "Destination Net Unreachable",
     (3, 1): "Destination Host Unreachable",
@@ -46,6 +49,7 @@ class Ping(Process):
         super().__init__()
         self.dst = dst
         self.dst_int = ip_to_int(dst)
+        self._dst_text = int_to_ip(self.dst_int)   # how a reply from dst names its source
         self.count = count
         self.interval_ns = round(interval * S)
         self.size = size
@@ -64,6 +68,7 @@ class Ping(Process):
         self._last_send_ns = 0
         self._deadline = None
         self._fill = None
+        self._fill_tail = b""
 
     def start(self) -> None:
         self.ident = self.sim.rng.getrandbits(16)
@@ -78,10 +83,11 @@ class Ping(Process):
         fill = self._fill
         if fill is None or len(fill) != self.size:
             fill = self._fill = bytes(i & 0xFF for i in range(self.size))   # the same every time
+            self._fill_tail = fill[16:]
         if self.size < 16:
             return fill
         wall_us = self.sim.wall_ns // 1000
-        return struct.pack("<qq", wall_us // 1_000_000, wall_us % 1_000_000) + fill[16:]
+        return _TIMEVAL.pack(wall_us // 1_000_000, wall_us % 1_000_000) + self._fill_tail
 
     def _send(self) -> None:
         if not self.running:
@@ -94,7 +100,8 @@ class Ping(Process):
         self._last_send_ns = self.sim.now
         err = self.ns.ip_send(None, self.dst_int.to_bytes(4, "big"), IPPROTO_ICMP, msg, pid,
                               ttl=self.ttl, tos=self.tos, df=self.df,
-                              note=f"ping: echo request id {self.ident} seq {seq}")
+                              note=f"ping: echo request id {self.ident} seq {seq}"
+                              if self.sim.observers else None)
         if err:
             import os
             self.eprint(f"ping: connect: {os.strerror(err)}")
@@ -108,10 +115,10 @@ class Ping(Process):
     def on_echo_reply(self, frame, ipv, icmp) -> None:
         if not self.running:
             return
-        data = icmp.data
         rtt_us = 0
-        if len(data) >= 16:
-            sec, usec = struct.unpack_from("<qq", data, 0)
+        if icmp.end - icmp.off - 8 >= 16:
+            # the struct timeval the request carried, read in place
+            sec, usec = _TIMEVAL.unpack_from(icmp.buf, icmp.off + 8)
             rtt_us = self.sim.wall_ns // 1000 - (sec * 1_000_000 + usec)
         seq = icmp.seq
         dup = seq in self.replied
@@ -119,7 +126,7 @@ class Ping(Process):
         if not dup:
             self.received += 1
             self.rtts_us.append(rtt_us)
-        src = int_to_ip(int.from_bytes(ipv.src, "big"))
+        src = self._dst_text if ipv.saddr == self.dst_int else int_to_ip(ipv.saddr)
         self.print(f"{icmp.end - icmp.off} bytes from {src}: icmp_seq={seq} ttl={ipv.ttl} "
                    f"time={_ms(rtt_us)} ms{' (DUP!)' if dup else ''}")
         self._maybe_done()

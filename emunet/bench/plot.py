@@ -10,6 +10,11 @@ def _load(path):
         return json.load(f)
 
 
+def _seconds(s: float) -> str:
+    """Two significant digits, in plain numbers: 0.055 s, 3.5 s, 19 s, 106 s."""
+    return f"{s:.2g} s" if s < 10 else f"{s:.0f} s"
+
+
 def plot(hop_rate_json: str, scale_json: str, out: str) -> str:
     """Draw ``bench hop-rate --json`` and ``bench scale --json`` results into the PNG ``out``."""
     if not out:
@@ -43,6 +48,8 @@ def plot(hop_rate_json: str, scale_json: str, out: str) -> str:
         for x, r in zip(xs, rows):
             ax.annotate(f"{r['ratio']:.0f}×", (x - width, r["hops_per_s"]), ha="center", va="bottom", fontsize=8)
         ax.set_yscale("log")
+        # head room for the legend above the tallest bar and its ratio
+        ax.set_ylim(top=5 * max(r[key] for r in rows for key, _, _ in series))
         ax.yaxis.set_major_formatter(plain)
         ax.set_xticks(list(xs))
         ax.set_xticklabels(labels, fontsize=8)
@@ -62,7 +69,7 @@ def plot(hop_rate_json: str, scale_json: str, out: str) -> str:
             ax_mem.plot(n, [r["peak_rss_mib"] for r in rows], "s--", color=line.get_color(), alpha=0.5,
                         label=f"{mode}: peak RSS, MiB")
             for x, r in zip(n, rows):
-                ax.annotate(f"{r['build_s']:.2g} s", (x, r["build_s"]), textcoords="offset points",
+                ax.annotate(_seconds(r["build_s"]), (x, r["build_s"]), textcoords="offset points",
                             xytext=(4, -10), fontsize=7)
             hops, = ax_hops.plot(n, [r.get("hops_per_s", 0) for r in rows], "o-",
                                  label=f"{mode}: ping stream, per wall s")
@@ -87,7 +94,7 @@ def plot(hop_rate_json: str, scale_json: str, out: str) -> str:
         ax_hops.set_xlabel("nodes (two pods each)")
         ax_hops.set_ylabel("frame-hops per second")
         ax_hops.set_title("Hop rate against cluster size", fontsize=10)
-        ax_hops.legend(fontsize=8, loc="lower left")
+        ax_hops.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

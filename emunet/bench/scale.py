@@ -10,10 +10,11 @@ size's own, not the largest size built so far in this process):
 2. sends one ping between each of ``pairs`` pod pairs drawn from a seeded RNG,
    all at once, and runs until every one is answered (``ping_s``: wall time;
    ``ping_delivered``: pairs answered);
-3. streams ``stream`` pings between the first pair (one in flight at a time) and
-   reports the frame-hops per second of wall time at this size (``hops_per_s``),
-   which shows whether route and FDB lookups stay cheap as the tables grow
-   (``hops_per_cpu_s``: per second of CPU time).
+3. streams ``stream`` pings between the first pair (one in flight at a time), three
+   times, and reports the fastest stream's frame-hops per second of wall time at this
+   size (``hops_per_s``), which shows whether route and FDB lookups stay cheap as the
+   tables grow (``hops_per_cpu_s``: the best per second of CPU time; ``stream_hops``:
+   frames received during that stream, the cluster's own chatter included).
 
 Builders are a registry keyed by mode name: ``builder(sim, nodes, pods_per_node)``
 returns a cluster whose ``pods`` maps names to pods that have ``ns`` and ``ip``.
@@ -33,6 +34,8 @@ from emunet.sim import Simulator
 
 #: mode name -> builder(sim, nodes, pods_per_node) -> a cluster with ``pods``
 BUILDERS = {}
+#: ping streams per size; the fastest is reported
+STREAM_RUNS = 3
 
 
 def builder(mode: str):
@@ -102,17 +105,25 @@ def measure_one(mode: str, nodes: int, pods_per_node: int = 2, pairs: int = 100,
     ping_s = time.perf_counter() - t1
     out.update(ping_pairs=len(sample), ping_delivered=sum(p.received for p in pings), ping_s=ping_s,
                ping_ms_per_pair=1000 * ping_s / max(1, len(sample)))
-    # 2. a stream between the first pair: the datapath's speed with this size's tables
+    # 2. a stream between the first pair: the datapath's speed with this size's tables; the
+    # best of STREAM_RUNS (one stream is a tenth of a second, easily slowed by the neighbours
+    # on a shared machine, as the hop-rate bench's best of 5 allows for)
     if sample and stream:
         a, b = sample[0]
-        before = frame_hops(sim)
-        t2, c2 = time.perf_counter(), time.process_time()
-        p = a.ns.spawn(Ping(b.ip, count=stream, interval=0.0005, linger=1.0))
-        sim.run(until=sim.time + stream * 0.0005 + 2.0)
-        wall, cpu = time.perf_counter() - t2, time.process_time() - c2
-        hops = frame_hops(sim) - before
-        out.update(stream_pings=stream, stream_answered=p.received, hops_per_s=hops / wall,
-                   hops_per_cpu_s=hops / max(cpu, 1e-9))
+        best = None
+        for _ in range(STREAM_RUNS):
+            before = frame_hops(sim)
+            t2, c2 = time.perf_counter(), time.process_time()
+            p = a.ns.spawn(Ping(b.ip, count=stream, interval=0.0005, linger=1.0))
+            sim.run(until=sim.time + stream * 0.0005 + 2.0)
+            wall, cpu = time.perf_counter() - t2, time.process_time() - c2
+            hops = frame_hops(sim) - before
+            run = {"stream_answered": p.received, "stream_hops": hops, "hops_per_s": hops / wall,
+                   "hops_per_cpu_s": hops / max(cpu, 1e-9)}
+            if best is None or run["hops_per_s"] > best["hops_per_s"]:
+                best = run
+            best["hops_per_cpu_s"] = max(best["hops_per_cpu_s"], run["hops_per_cpu_s"])
+        out.update(stream_pings=stream, stream_runs=STREAM_RUNS, **best)
     out.update(peak_rss_mib=peak_rss_mib(), base_rss_mib=base_rss)
     return out
 

@@ -129,7 +129,7 @@ class NetDevice:
 
     def xmit(self, frame, note: str = None) -> None:
         """``dev_queue_xmit``: count, report, and hand the frame to the link."""
-        if not self.running:
+        if not (self.admin_up and self.carrier):   # running, read without a second property
             self.count_drop("DEV_READY", frame, f"{self.name} is {self.operstate}", tx=True)
             return
         self.stats.tx_packets += 1

@@ -23,7 +23,7 @@ import attrs
 from emunet.devices.base import NetDevice
 from emunet.sim import S
 from emunet.wire.errors import Malformed
-from emunet.wire.ethernet import EthernetView, mac_to_str
+from emunet.wire.ethernet import ETH_HLEN, EthernetView, mac_to_str
 
 DEFAULT_AGEING_NS = 300 * S
 _BROADCAST = b"\xff" * 6
@@ -60,8 +60,13 @@ class Bridge(NetDevice):
 
     @property
     def carrier(self) -> bool:
-        # a bridge has carrier while at least one port forwards (NO-CARRIER otherwise)
-        return self.admin_up and any(p.running for p in self.ports)
+        # a bridge has carrier while at least one port forwards (NO-CARRIER otherwise); asked
+        # at every frame the host sends through it, so a plain loop, not a generator
+        if self.admin_up:
+            for p in self.ports:
+                if p.running:
+                    return True
+        return False
 
     # -- configuration ------------------------------------------------------
     def add_port(self, dev: NetDevice) -> None:
@@ -115,11 +120,12 @@ class Bridge(NetDevice):
     def handle_frame(self, port: NetDevice, frame) -> None:
         """``br_handle_frame``: a frame received on ``port``."""
         data = frame.data
-        try:
-            EthernetView.check(data)
-        except Malformed as e:
-            port.count_drop(e.reason, frame, e.detail)
-            return
+        if len(data) < ETH_HLEN:
+            try:
+                EthernetView.check(data)   # says what is wrong
+            except Malformed as e:
+                port.count_drop(e.reason, frame, e.detail)
+                return
         dst = data[0:6]
         src = data[6:12]
         if src[0] & 1 or src == b"\0" * 6:

@@ -29,7 +29,7 @@ if it had arrived there.  Outer CE marks are not propagated inward (ECN is not
 modelled elsewhere either).
 """
 from emunet.devices.base import NetDevice
-from emunet.wire.frame import LINKTYPE_RAW, Frame
+from emunet.wire.frame import CSUM_IP, LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import IP_DF, IPPROTO_IPIP, Ipv4View, int_to_ip, ip_to_int
 
 #: the outer IPv4 header an IPIP tunnel adds
@@ -133,8 +133,10 @@ class Ipip(NetDevice):
                             self.pmtudisc)
         self.encapsulated += 1
         note = f"ipip encap {int_to_ip(int.from_bytes(src, 'big'))} → {int_to_ip(dst)}"
+        # the outer header is ours, then whatever the inner packet's sender vouched for
+        csum_ok = CSUM_IP + frame.csum_ok
         if r.type == "local":
-            ns.neigh_output(ns.lo, dst, packet, frame.pid, note)
+            ns.neigh_output(ns.lo, dst, packet, frame.pid, note, csum_ok)
             return
         out = r.dev
         if len(packet) > out.mtu:
@@ -143,7 +145,8 @@ class Ipip(NetDevice):
             return
         nh = ip_to_int(r.via) if r.via else dst
         ns.neigh_output(out, nh, packet, frame.pid,
-                        f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}")
+                        f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}",
+                        csum_ok)
 
     # -- receive -------------------------------------------------------------------
     def ns_rcv(self, dev, frame, ipv: Ipv4View) -> None:
@@ -151,7 +154,7 @@ class Ipip(NetDevice):
         if not self.admin_up:
             self.ns.count_drop("NO_SOCKET", dev, frame, f"IPIP packet and {self.name} is down")
             return
-        if self.remote and int.from_bytes(ipv.src, "big") != self.remote:
+        if self.remote and ipv.saddr != self.remote:
             self.ns.count_drop("NO_SOCKET", dev, frame, "IPIP packet from a stranger")
             return
         inner = ipv.payload()
@@ -160,8 +163,8 @@ class Ipip(NetDevice):
             return
         self.decapsulated += 1
         if self.sim.observers:
-            self.ns.note(dev, frame, f"ipip decap from {int_to_ip(int.from_bytes(ipv.src, 'big'))} → {self.name}")
-        self.receive(Frame(inner, frame.pid, LINKTYPE_RAW))
+            self.ns.note(dev, frame, f"ipip decap from {int_to_ip(ipv.saddr)} → {self.name}")
+        self.receive(Frame(inner, frame.pid, LINKTYPE_RAW, max(0, frame.csum_ok - CSUM_IP)))
 
 
 __all__ = ["Ipip", "IPIP_OVERHEAD", "ipip_encap", "ipip_decap"]

@@ -18,4 +18,4 @@ class Loopback(NetDevice):
         super().__init__(sim, name, b"\0" * 6, mtu=65536)
 
     def transmit(self, frame) -> None:
-        self.sim.after(self.delay_ns, self.receive, frame)
+        self.sim.post(self.delay_ns, self.receive, frame)

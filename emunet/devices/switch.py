@@ -84,7 +84,7 @@ class Nic(NetDevice):
             return
         if len(frame.data) < ETH_ZLEN:
             frame = frame.derive(frame.data + bytes(ETH_ZLEN - len(frame.data)))
-        self.sim.after(sw.wire_ns(len(frame.data)), sw.ingress, self, frame)
+        self.sim.post(sw.wire_ns(len(frame.data)), sw.ingress, self, frame)
 
 
 class Switch:
@@ -158,7 +158,7 @@ class Switch:
                 self._egress(p, frame)
 
     def _egress(self, port: Nic, frame) -> None:
-        self.sim.after(self.wire_ns(len(frame.data)), port.receive, frame)
+        self.sim.post(self.wire_ns(len(frame.data)), port.receive, frame)
 
     # -- 802.1Q ---------------------------------------------------------------------
     @property

@@ -79,7 +79,7 @@ class Tun(NetDevice):
             self.count_drop("DEV_READY", frame, f"no process has {self.name} open", tx=True)
             return
         self.reads += 1
-        self.sim.after(self.crossing_ns, reader, frame)
+        self.sim.post(self.crossing_ns, reader, frame)
 
     def write(self, packet: bytes, pid: int, note: str = None) -> None:
         """``write()`` on the descriptor: the packet enters the kernel one crossing later,
@@ -87,9 +87,9 @@ class Tun(NetDevice):
         self.writes += 1
         frame = Frame(bytes(packet), pid, LINKTYPE_RAW)
         if note and self.sim.observers:
-            self.sim.after(self.crossing_ns, self._receive_noted, frame, note)
+            self.sim.post(self.crossing_ns, self._receive_noted, frame, note)
         else:
-            self.sim.after(self.crossing_ns, self.receive, frame)
+            self.sim.post(self.crossing_ns, self.receive, frame)
 
     def _receive_noted(self, frame, note: str) -> None:
         if not self.admin_up:

@@ -24,7 +24,7 @@ class Veth(NetDevice):
         return f"@if{self.peer.ifindex}" if self.peer is not None else ""
 
     def transmit(self, frame) -> None:
-        self.sim.after(self.delay_ns, self.peer.receive, frame)
+        self.sim.post(self.delay_ns, self.peer.receive, frame)
 
 
 def veth_pair(sim, name: str, peer_name: str, mac=None, peer_mac=None, mtu: int = 1500):

@@ -46,7 +46,7 @@ import attrs
 from emunet.devices.base import NetDevice
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import ETH_HLEN, mac_to_bytes, mac_to_str
-from emunet.wire.frame import Frame
+from emunet.wire.frame import CSUM_L4, LINKTYPE_ETHERNET, Frame
 from emunet.wire.ipv4 import int_to_ip, ip_to_int
 from emunet.wire.vxlan import LINUX_VXLAN_PORT, VXLAN_HLEN, TunnelTemplate, VxlanView
 
@@ -100,34 +100,35 @@ def jhash2(words, initval: int) -> int:
 
 
 _PORT_PROTOS = (6, 17, 33, 132, 136)   # TCP, UDP, DCCP, SCTP, UDP-Lite: proto_ports_offset() = 0
+#: from an IPv4 header: the fragment field, the protocol, the source and destination
+_IPV4_KEYS = struct.Struct("<6xHxB2xII")
+_PORTS_LE = struct.Struct("<HH")
 
 
 def flow_keys(frame: bytes):
     """The flow-dissector keys of an Ethernet frame, as the 32-bit words the hash covers
     (pre-5.4 ``struct flow_keys`` from ``basic`` on), after ``__flow_hash_consistentify``."""
-    etype = (frame[12] << 8) | frame[13] if len(frame) >= ETH_HLEN else 0
+    n = len(frame)
+    etype = (frame[12] << 8) | frame[13] if n >= ETH_HLEN else 0
     off = ETH_HLEN
     vlan = 0
-    if etype in (0x8100, 0x88A8) and len(frame) >= 18:
+    if etype in (0x8100, 0x88A8) and n >= 18:
         tci = (frame[14] << 8) | frame[15]
         # vlan_id:12, vlan_dei:1, vlan_priority:3 in a u16, then the TPID as stored (be16)
         vlan = (tci & 0xFFFF) | (int.from_bytes(frame[12:14], "little") << 16)
         etype = (frame[16] << 8) | frame[17]
         off = 18
     n_proto_le = ((etype & 0xFF) << 8) | (etype >> 8)     # __be16 read by a little-endian CPU
-    if etype != 0x0800 or len(frame) < off + 20 or frame[off] >> 4 != 4:
+    if etype != 0x0800 or n < off + 20 or frame[off] >> 4 != 4:
         # no addresses: the hash covers basic..ports (five words)
         return (n_proto_le, 0, vlan, 0, 0)
-    ihl = (frame[off] & 0x0F) * 4
-    proto = frame[off + 9]
-    frag = ((frame[off + 6] << 8) | frame[off + 7]) & 0x3FFF
-    src = int.from_bytes(frame[off + 12:off + 16], "little")
-    dst = int.from_bytes(frame[off + 16:off + 20], "little")
+    # the fragment field, the protocol and the addresses, loaded as a little-endian CPU loads
+    # them; the fragment field's flags and offset, masked as it reads them (0x3FFF big-endian)
+    frag_le, proto, src, dst = _IPV4_KEYS.unpack_from(frame, off)
     sport = dport = 0
-    l4 = off + ihl
-    if not frag and proto in _PORT_PROTOS and len(frame) >= l4 + 4:
-        sport = int.from_bytes(frame[l4:l4 + 2], "little")
-        dport = int.from_bytes(frame[l4 + 2:l4 + 4], "little")
+    l4 = off + (frame[off] & 0x0F) * 4
+    if not frag_le & 0xFF3F and proto in _PORT_PROTOS and n >= l4 + 4:
+        sport, dport = _PORTS_LE.unpack_from(frame, l4)
     # __flow_hash_consistentify: (int)(dst - src) < 0, or equal addresses and dport < sport
     diff = (dst - src) & _M32
     if diff & 0x80000000 or (diff == 0 and dport < sport):
@@ -362,8 +363,11 @@ class Vxlan(NetDevice):
             sport = struct.unpack_from("!H", packet, 20)[0]
             note = (f"vxlan encap vni {self.vni} {int_to_ip(self.local)}:{sport} → "
                     f"{int_to_ip(remote)}:{self.dstport} (fdb {mac_to_str(entry.mac)} dst {int_to_ip(remote)})")
+        # the outer IPv4 and UDP checksums are the template's, then whatever the inner
+        # frame's sender vouched for
+        csum_ok = CSUM_L4 + frame.csum_ok
         if r.type == "local":
-            ns.neigh_output(ns.lo, remote, packet, frame.pid, note)
+            ns.neigh_output(ns.lo, remote, packet, frame.pid, note, csum_ok)
             return
         out = r.dev
         if len(packet) > out.mtu:
@@ -373,7 +377,7 @@ class Vxlan(NetDevice):
         nh = r.gateway or remote
         ns.neigh_output(out, nh, packet, frame.pid,
                         f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-                        if observed else None)
+                        if observed else None, csum_ok)
 
     # -- decapsulation -------------------------------------------------------
     def rcv(self, data: bytes, src: int, outer) -> None:
@@ -397,7 +401,8 @@ class Vxlan(NetDevice):
                 e.updated = self.sim.now
         if self.sim.observers:
             self.ns.note(None, outer, f"vxlan decap vni {self.vni} from {int_to_ip(src)} → {self.name}")
-        self.receive(Frame(bytes(inner), outer.pid))
+        # what the encapsulating host vouched for beyond the outer IPv4 and UDP headers
+        self.receive(Frame(bytes(inner), outer.pid, LINKTYPE_ETHERNET, max(0, outer.csum_ok - CSUM_L4)))
 
 
 __all__ = ["Vxlan", "VxlanFdbEntry", "VxlanSocket", "jhash2", "flow_keys", "skb_get_hash",

@@ -13,6 +13,7 @@ import struct
 
 from emunet.sim import S
 from emunet.wire.errors import Malformed
+from emunet.wire.frame import CSUM_L4
 from emunet.wire.icmp import (ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_TIME_EXCEEDED,
                               IcmpView)
 from emunet.wire.ipv4 import IPPROTO_ICMP, IP_MF, IP_OFFMASK, Ipv4View, int_to_ip
@@ -42,7 +43,8 @@ class Icmp:
         """``icmp_rcv``."""
         buf = frame.data
         try:
-            icmp = IcmpView.check(buf, ipv.payload_offset, ipv.end)
+            # the checksum of a message the sending stack built is right (Frame.csum_ok)
+            icmp = IcmpView.check(buf, ipv.payload_offset, ipv.end, frame.csum_ok < CSUM_L4)
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return
@@ -74,7 +76,7 @@ class Icmp:
         note = None
         if self.sim.observers:
             self.ns.note(None, frame, f"ICMP echo request id {icmp.ident} seq {icmp.seq} → echo reply")
-            note = f"icmp echo reply to {int_to_ip(int.from_bytes(ipv.src, 'big'))}"
+            note = f"icmp echo reply to {int_to_ip(ipv.saddr)}"
         self.ns.ip_send(ipv.dst, ipv.src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=ipv.tos, df=False,
                         note=note)
 
@@ -86,7 +88,7 @@ class Icmp:
             return
         qproto = quoted[9]
         qihl = (quoted[0] & 0x0F) * 4
-        origin = int_to_ip(int.from_bytes(ipv.src, "big"))
+        origin = int_to_ip(ipv.saddr)
         if qproto == IPPROTO_ICMP and len(quoted) >= qihl + 8:
             ident = struct.unpack_from("!H", quoted, qihl + 4)[0]
             sock = self.sockets.get(ident)

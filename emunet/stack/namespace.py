@@ -27,9 +27,9 @@ from emunet.wire.arp import ARPOP_REPLY, ARPOP_REQUEST, ArpView
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import (BROADCAST_MAC, ETH_P_ARP, ETH_P_IP, EthernetView,
                                   mac_to_str)
-from emunet.wire.frame import LINKTYPE_RAW, Frame
+from emunet.wire.frame import CSUM_IP, CSUM_L4, LINKTYPE_ETHERNET, LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Ipv4View,
-                              decrease_ttl, int_to_ip, ip_to_int)
+                              int_to_ip, ip_to_int, ttl_decreased)
 
 _ETHER_IP = ETH_P_IP.to_bytes(2, "big")
 
@@ -66,8 +66,12 @@ class Namespace:
         self.devices = {}
         self._next_ifindex = 1
         self.addrs = []
-        self.local_table = RoutingTable("local")
-        self.main_table = RoutingTable("main")
+        # what route_lookup and source_for decided, per destination, until a table, an
+        # address or a device's state changes (the kernel caches a dst on the socket)
+        self._fib = {}
+        self._sources = {}
+        self.local_table = RoutingTable("local", on_change=self._forget_routes)
+        self.main_table = RoutingTable("main", on_change=self._forget_routes)
         self.tables = {"local": self.local_table, "main": self.main_table}
         self.sysctl = {"net.ipv4.ip_forward": 0, "net.ipv4.ip_default_ttl": 64,
                        "net.ipv4.conf.all.arp_accept": 0}
@@ -136,8 +140,14 @@ class Namespace:
         return i
 
     def routes_changed(self) -> None:
+        """Routes, addresses or a device's state changed: every cached decision goes."""
         for t in self.tables.values():
             t.invalidate()
+        self._forget_routes()
+
+    def _forget_routes(self) -> None:
+        self._fib.clear()
+        self._sources.clear()
 
     # -- addresses ----------------------------------------------------------
     def addr_add(self, dev, cidr: str, scope: str = "global", broadcast: bool = True,
@@ -254,12 +264,29 @@ class Namespace:
         self.routes_changed()
 
     def route_lookup(self, dst: int):
-        """The FIB lookup: the local table, then main (``fib_lookup`` with the default rules)."""
+        """The FIB lookup: the local table, then main (``fib_lookup`` with the default rules),
+        remembered per destination until the routes change."""
+        try:
+            return self._fib[dst]
+        except KeyError:
+            pass
         r = self.local_table.lookup(dst)
-        return r if r is not None else self.main_table.lookup(dst)
+        if r is None:
+            r = self.main_table.lookup(dst)
+        self._fib[dst] = r
+        return r
 
     def source_for(self, dst: int):
-        """The source address a socket sending to ``dst`` gets (``ip route get`` ... ``src``)."""
+        """The source address a socket sending to ``dst`` gets (``ip route get`` ... ``src``),
+        remembered per destination until the routes or addresses change."""
+        try:
+            return self._sources[dst]
+        except KeyError:
+            pass
+        src = self._sources[dst] = self._select_source_for(dst)
+        return src
+
+    def _select_source_for(self, dst: int):
         r = self.route_lookup(dst)
         if r is None or r.type in ("blackhole", "unreachable", "prohibit"):
             return None
@@ -450,7 +477,7 @@ class Namespace:
         """``IN_DEV_FORWARD``: ``net.ipv4.conf.<dev>.forwarding``, which follows
         ``ip_forward`` unless set on the device."""
         fwd = dev.conf.get("forwarding")
-        return bool(self.ip_forward if fwd is None else fwd)
+        return bool(self.sysctl["net.ipv4.ip_forward"] if fwd is None else fwd)
 
     def _accept_local(self, dev) -> bool:
         """``IN_DEV_ACCEPT_LOCAL``: the device's ``accept_local`` or ``conf.all``'s."""
@@ -511,13 +538,15 @@ class Namespace:
         (``IP_LOCAL_SOURCE``: ``fib_validate_source`` with rp_filter off).  What comes in on
         ``lo`` was routed on the way out and is not looked at again."""
         try:
-            ipv = Ipv4View.check(frame.data, off)
+            # the header checksum of a frame the sending stack's IP output built is right by
+            # construction (Frame.csum_ok)
+            ipv = Ipv4View.check(frame.data, off, verify_checksum=not frame.csum_ok)
         except Malformed as e:
             self.count_drop(e.reason, dev, frame, e.detail)
             return
-        dst = int.from_bytes(ipv.dst, "big")
+        dst = ipv.daddr
         if not dev.loopback:
-            src = int.from_bytes(ipv.src, "big")
+            src = ipv.saddr
             s8 = src >> 24
             if s8 >= 224 or s8 == 127 or (s8 == 0 and dst != 0xFFFFFFFF):
                 self.count_drop("IP_INVALID_SOURCE", dev, frame, f"martian source {int_to_ip(src)}")
@@ -535,14 +564,17 @@ class Namespace:
         if dst in self._local_ips or dst == 0xFFFFFFFF:
             self.ip_local_deliver(dev, frame, ipv, dst == 0xFFFFFFFF)
             return
-        r = self.local_table.lookup(dst)
-        if r is not None and r.type == "broadcast" and r.dst.prefixlen == 32:
-            self.ip_local_deliver(dev, frame, ipv, True)
-            return
-        if r is not None and r.type == "local":
-            # RTN_LOCAL covers prefixes too: 127.0.0.0/8 on lo, AnyIP routes
-            self.ip_local_deliver(dev, frame, ipv, False)
-            return
+        # the local table, then main (one probe of the namespace's per-destination cache)
+        r = self.route_lookup(dst)
+        if r is not None and r.table == "local":
+            if r.type == "broadcast" and r.dst.prefixlen == 32:
+                self.ip_local_deliver(dev, frame, ipv, True)
+                return
+            if r.type == "local":
+                # RTN_LOCAL covers prefixes too: 127.0.0.0/8 on lo, AnyIP routes
+                self.ip_local_deliver(dev, frame, ipv, False)
+                return
+            r = self.main_table.lookup(dst)   # a local-table route of another kind: main decides
         if broadcast or dst >> 28 == 0xE:
             self.count_drop("OTHERHOST", dev, frame, "link-layer broadcast for another host")
             return
@@ -550,7 +582,7 @@ class Namespace:
             self.count_drop("IP_INADDRERRORS", dev, frame,
                             f"{int_to_ip(dst)} is not ours and ip_forward=0")
             return
-        self.ip_forward_pkt(dev, frame, ipv)
+        self.ip_forward_pkt(dev, frame, ipv, r)
 
     def ip_local_deliver(self, dev, frame: Frame, ipv: Ipv4View, broadcast: bool) -> None:
         if ipv.is_fragment:
@@ -573,47 +605,48 @@ class Namespace:
                 self.icmp.send_error(ipv.packet(), 3, 2, 0, frame.pid)
 
     # -- forward ------------------------------------------------------------
-    def ip_forward_pkt(self, dev, frame: Frame, ipv: Ipv4View) -> None:
-        """``ip_route_input`` then ``ip_forward``: route, TTL, MTU, then out through the
-        neighbour layer.  The route comes first, as in ``ip_rcv_finish``: a packet with
-        TTL 1 to an unroutable address earns "net unreachable", not "time exceeded" (the
-        kernel test ``test_icmp_errors_of_routers_on_the_host_gw_path`` shows it)."""
-        packet = ipv.packet()
-        dst = int.from_bytes(ipv.dst, "big")
-        r = self.main_table.lookup(dst)
+    def ip_forward_pkt(self, dev, frame: Frame, ipv: Ipv4View, r: Route) -> None:
+        """``ip_route_input`` then ``ip_forward``: with ``r``, the main table's route for the
+        destination (None: no route), check TTL and MTU, then out through the neighbour
+        layer.  The route comes first, as in ``ip_rcv_finish``: a packet with TTL 1 to an
+        unroutable address earns "net unreachable", not "time exceeded" (the kernel test
+        ``test_icmp_errors_of_routers_on_the_host_gw_path`` shows it)."""
+        dst = ipv.daddr
         if r is None:
             self.count_drop("IP_NOROUTE", dev, frame, f"no route to {int_to_ip(dst)}")
-            self.icmp.send_error(packet, 3, 0, 0, frame.pid)
+            self.icmp.send_error(ipv.packet(), 3, 0, 0, frame.pid)
             return
         if r.type != "unicast":
             self.count_drop("IP_NOROUTE", dev, frame, f"{r.type} route {r.dst}")
             if r.type == "unreachable":
-                self.icmp.send_error(packet, 3, 1, 0, frame.pid)
+                self.icmp.send_error(ipv.packet(), 3, 1, 0, frame.pid)
             elif r.type == "prohibit":
-                self.icmp.send_error(packet, 3, 13, 0, frame.pid)
+                self.icmp.send_error(ipv.packet(), 3, 13, 0, frame.pid)
             return
         if ipv.ttl <= 1:
             self.count_drop("TTL_EXPIRED", dev, frame, f"TTL {ipv.ttl} at {self.name}")
-            self.icmp.send_error(packet, 11, 0, 0, frame.pid)
+            self.icmp.send_error(ipv.packet(), 11, 0, 0, frame.pid)
             return
         out = r.dev
-        if len(packet) > out.mtu:
+        length = ipv.total_length   # the packet without link-layer padding
+        if length > out.mtu:
             if ipv.df:
                 self.count_drop("PKT_TOO_BIG", dev, frame,
-                                f"{len(packet)} bytes with DF > MTU {out.mtu} of {out.name}")
-                self.icmp.send_error(packet, 3, 4, out.mtu, frame.pid)
+                                f"{length} bytes with DF > MTU {out.mtu} of {out.name}")
+                self.icmp.send_error(ipv.packet(), 3, 4, out.mtu, frame.pid)
                 return
             self.count_drop("PKT_TOO_BIG", dev, frame, "fragmentation is not modelled")
             return
-        buf = bytearray(packet)
-        decrease_ttl(buf, 0)
         nh = r.gateway or dst
         note = None   # what the hop decided is written only when someone observes
         if self.sim.observers:
             hop = f"route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
             self.note(dev, frame, f"forward: {hop}")
             note = f"forwarded: {hop}"
-        self.neigh_output(out, nh, bytes(buf), frame.pid, note)
+        # the header is right (written or checked, then patched incrementally); whatever the
+        # sender vouched for beyond it, the forwarded bytes still carry
+        self.neigh_output(out, nh, ttl_decreased(frame.data, ipv.off, ipv.end), frame.pid, note,
+                          frame.csum_ok or CSUM_IP)
 
     # -- output -------------------------------------------------------------
     def ip_send(self, src, dst: bytes, proto: int, payload: bytes, pid: int, ttl: int = None,
@@ -643,7 +676,7 @@ class Namespace:
         observed = bool(self.sim.observers)
         if r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback):
             self.neigh_output(self.lo, d, packet, pid,
-                              f"{note}; route local {int_to_ip(d)} dev lo" if observed else None)
+                              f"{note}; route local {int_to_ip(d)} dev lo" if observed else None, CSUM_L4)
             return 0
         out = r.dev
         if len(packet) > out.mtu:
@@ -651,23 +684,29 @@ class Namespace:
                             + ("" if df else "; fragmentation is not modelled"), pid)
             return errno.EMSGSIZE
         nh = r.gateway or d
+        # the header is ours and so is the payload's checksum (every caller builds it with
+        # the wire module's emitters)
         self.neigh_output(out, nh, packet, pid,
                           f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-                          if observed else None)
+                          if observed else None, CSUM_L4)
         return 0
 
-    def neigh_output(self, dev: NetDevice, nexthop: int, packet: bytes, pid: int, note: str) -> None:
-        """``ip_finish_output2``: add the link-layer header, resolving the neighbour if needed."""
+    def neigh_output(self, dev: NetDevice, nexthop: int, packet: bytes, pid: int, note: str,
+                     csum_ok: int = CSUM_IP) -> None:
+        """``ip_finish_output2``: add the link-layer header, resolving the neighbour if needed.
+        Every packet that gets here has an IPv4 header this stack wrote or checked; ``csum_ok``
+        says how many checksums, that header's first, are right by construction."""
         if dev.linktype == LINKTYPE_RAW:
-            dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW), note)
+            dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW, csum_ok), note)
         elif dev.noarp:
             dst_mac = b"\0" * 6 if dev.loopback else BROADCAST_MAC
-            self.send_ether(dev, dst_mac, packet, pid, note)
+            self.send_ether(dev, dst_mac, packet, pid, note, csum_ok)
         else:
-            self.neigh.output(dev, nexthop, packet, pid, note)
+            self.neigh.output(dev, nexthop, packet, pid, note, csum_ok)
 
-    def send_ether(self, dev: NetDevice, dst_mac: bytes, packet: bytes, pid: int, note: str) -> None:
-        dev.xmit(Frame(dst_mac + dev.mac + _ETHER_IP + packet, pid), note)
+    def send_ether(self, dev: NetDevice, dst_mac: bytes, packet: bytes, pid: int, note: str,
+                   csum_ok: int = CSUM_IP) -> None:
+        dev.xmit(Frame(dst_mac + dev.mac + _ETHER_IP + packet, pid, LINKTYPE_ETHERNET, csum_ok), note)
 
     # -- processes ----------------------------------------------------------
     def spawn(self, process):

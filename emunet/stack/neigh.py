@@ -20,7 +20,7 @@ import attrs
 from emunet.sim import S
 from emunet.wire.arp import ARPOP_REQUEST
 from emunet.wire.ethernet import BROADCAST_MAC, ZERO_MAC, mac_to_str
-from emunet.wire.frame import LINKTYPE_RAW, Frame
+from emunet.wire.frame import CSUM_IP, LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import int_to_ip
 
 # skb truesize of a small packet: the data rounded up plus sk_buff and skb_shared_info;
@@ -123,8 +123,10 @@ class NeighTable:
             del self.entries[key]
 
     # -- datapath -----------------------------------------------------------
-    def output(self, dev, nexthop: int, packet: bytes, pid: int, note: str) -> None:
-        """``neigh_resolve_output``: send ``packet`` (an IP packet) to ``nexthop`` via ``dev``."""
+    def output(self, dev, nexthop: int, packet: bytes, pid: int, note: str, csum_ok: int = CSUM_IP) -> None:
+        """``neigh_resolve_output``: send ``packet`` (an IP packet) to ``nexthop`` via ``dev``
+        (``csum_ok`` as for ``Namespace.neigh_output``; a packet that waits for ARP is sent
+        with its header vouched for, its payload checked by the receiver)."""
         n = self.entries.get((dev.ifindex, nexthop))
         if n is None:
             n = self._get(dev, nexthop)
@@ -132,14 +134,14 @@ class NeighTable:
         now = self.sim.now
         n.used = now
         if state in ("REACHABLE", "PERMANENT", "NOARP", "DELAY", "PROBE"):
-            self.ns.send_ether(dev, n.lladdr, packet, pid, note)
+            self.ns.send_ether(dev, n.lladdr, packet, pid, note, csum_ok)
             return
         if state == "STALE":
             n.state, n.updated = "DELAY", now
             self._set_timer(n, self.params.delay_first_probe_ns)
             if self.sim.observers:
                 note = f"{note}; neigh {int_to_ip(nexthop)} STALE → DELAY"
-            self.ns.send_ether(dev, n.lladdr, packet, pid, note)
+            self.ns.send_ether(dev, n.lladdr, packet, pid, note, csum_ok)
             return
         if state != "INCOMPLETE":
             # NONE or FAILED: start resolving

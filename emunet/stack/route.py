@@ -93,11 +93,14 @@ class RoutingTable:
 
     Routes are kept per prefix length in dicts keyed by the network as an
     integer, so a lookup is at most 33 dict probes; results are cached per
-    destination until the table (or a device's state) changes.
+    destination until the table (or a device's state) changes.  ``on_change``
+    is called whenever a route is added or deleted (the namespace forgets its
+    own cached decisions then).
     """
 
-    def __init__(self, name: str = "main"):
+    def __init__(self, name: str = "main", on_change=None):
         self.name = name
+        self.on_change = on_change
         # prefix length -> {network: the route, or a list of routes by metric when a prefix
         # has several (rare)}: a cluster's nodes hold N^2 routes, and a list for each would
         # double the objects the garbage collector walks
@@ -121,6 +124,11 @@ class RoutingTable:
     def invalidate(self) -> None:
         self._cache.clear()
 
+    def _changed(self) -> None:
+        self._cache.clear()
+        if self.on_change is not None:
+            self.on_change()
+
     def add(self, route: Route, replace: bool = False) -> Route:
         route.table = self.name
         route._dst_text = None   # "default" or not depends on the table
@@ -142,7 +150,7 @@ class RoutingTable:
         if plen not in self._lens:
             self._lens.append(plen)
             self._lens.sort(reverse=True)
-        self._cache.clear()
+        self._changed()
         return route
 
     def delete(self, dst, dev=None, metric: int = None) -> Route:
@@ -160,7 +168,7 @@ class RoutingTable:
                         self._lens.remove(dst.prefixlen)
                 else:
                     nets[net] = bucket if len(bucket) > 1 else bucket[0]
-                self._cache.clear()
+                self._changed()
                 return r
         raise LookupError(f"RTNETLINK answers: No such process (no route {dst} in table {self.name})")
 

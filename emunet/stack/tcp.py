@@ -71,6 +71,7 @@ import struct
 
 from emunet.sim import MS, S, US
 from emunet.wire.errors import Malformed
+from emunet.wire.frame import CSUM_L4
 from emunet.wire.ipv4 import IPPROTO_TCP, int_to_ip, ip_to_int
 from emunet.wire.tcp import (TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCPOPT_EOL, TCPOPT_MSS,
                              TCPOPT_NOP, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP, TCPOPT_WINDOW,
@@ -1014,7 +1015,11 @@ class Tcp:
     def rcv(self, dev, frame, ipv, broadcast: bool) -> None:
         """``tcp_v4_rcv``: checksum, socket lookup, state machine; never raises on input."""
         try:
-            seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.src, ipv.dst)
+            # the checksum of a segment the sending stack built is right (Frame.csum_ok)
+            if frame.csum_ok < CSUM_L4:
+                seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
+            else:
+                seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end)
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return
@@ -1026,8 +1031,8 @@ class Tcp:
         if flags & TCP_SYN and flags & TCP_FIN:
             self.ns.count_drop("TCP_FLAGS", dev, frame, "SYN and FIN together")
             return
-        src = int.from_bytes(ipv.src, "big")
-        dst = int.from_bytes(ipv.dst, "big")
+        src = ipv.saddr
+        dst = ipv.daddr
         sport, dport = seg.sport, seg.dport
         sock = self.conns.get((dst, dport, src, sport))
         if sock is not None:
@@ -1065,7 +1070,7 @@ class Tcp:
         # ``tcp_v4_send_reset`` reflects the offending segment's TOS (``arg.tos``)
         self.ns.ip_send(ipv.dst, ipv.src, IPPROTO_TCP, out, pid, tos=ipv.tos, df=True, ident=0,
                         note=f"tcp RST{'|ACK' if rflags & TCP_ACK else ''} to "
-                             f"{int_to_ip(int.from_bytes(ipv.src, 'big'))}:{seg.sport}"
+                             f"{int_to_ip(ipv.saddr)}:{seg.sport}"
                              f"{': ' + why if why else ''}")
 
     def _note(self, dev, frame, text: str) -> None:
@@ -1090,8 +1095,8 @@ class Tcp:
                                f"accept queue of {lsock.name} full ({lsock.backlog})")
             return
         opts = parse_options(seg)
-        src = int.from_bytes(ipv.src, "big")
-        dst = int.from_bytes(ipv.dst, "big")
+        src = ipv.saddr
+        dst = ipv.daddr
         req = TcpSocket(self)
         req.parent = lsock
         req.reuseaddr = lsock.reuseaddr

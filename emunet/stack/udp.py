@@ -3,6 +3,7 @@ import errno
 import os
 
 from emunet.wire.errors import Malformed
+from emunet.wire.frame import CSUM_L4
 from emunet.wire.ipv4 import IPPROTO_UDP, int_to_ip, ip_to_int
 from emunet.wire.udp import UdpView
 
@@ -144,24 +145,29 @@ class Udp:
     def rcv(self, dev, frame, ipv, broadcast: bool) -> None:
         """``udp_rcv``: checksum, socket lookup, delivery or port unreachable."""
         try:
-            udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.src, ipv.dst)
+            # the checksum of a datagram the sending stack built is right (Frame.csum_ok)
+            if frame.csum_ok < CSUM_L4:
+                udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
+            else:
+                udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end)
         except Malformed as e:
             self.in_errors += 1
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return
-        dst = int.from_bytes(ipv.dst, "big")
+        dst = ipv.daddr
         dport = udp.dport
         sock = self.table.get((dst, dport)) or self.table.get((0, dport))
         if sock is None or (sock.remote is not None and
-                            sock.remote != (int.from_bytes(ipv.src, "big"), udp.sport)):
+                            sock.remote != (ipv.saddr, udp.sport)):
             self.no_ports += 1
             self.ns.count_drop("NO_SOCKET", dev, frame, f"no socket on UDP port {dport}")
             if not broadcast:
                 self.ns.icmp.send_error(ipv.packet(), 3, 3, 0, frame.pid)
             return
         self.in_datagrams += 1
-        self.ns.note(dev, frame, f"udp → socket :{dport}")
-        sock.deliver(udp.payload(), int.from_bytes(ipv.src, "big"), udp.sport, frame)
+        if self.sim.observers:
+            self.ns.note(dev, frame, f"udp → socket :{dport}")
+        sock.deliver(udp.payload(), ipv.saddr, udp.sport, frame)
 
     def err(self, src: bytes, sport: int, dst: bytes, dport: int, origin: str, type_: int, code: int) -> bool:
         """An ICMP error about a datagram we sent from ``sport`` (``__udp4_lib_err``).

@@ -8,7 +8,7 @@ about devices or namespaces and nothing here calls Scapy on the hot path;
 """
 from emunet.wire.errors import Malformed
 from emunet.wire.checksum import internet_checksum, ones_sum, pseudo_header_sum
-from emunet.wire.frame import Frame, LINKTYPE_ETHERNET, LINKTYPE_RAW
+from emunet.wire.frame import Frame, LINKTYPE_ETHERNET, LINKTYPE_RAW, CSUM_NONE, CSUM_IP, CSUM_L4
 from emunet.wire.ethernet import (
     EthernetView, ETH_P_IP, ETH_P_ARP, ETH_P_8021Q, BROADCAST_MAC,
     mac_to_bytes, mac_to_str, is_multicast_mac,
@@ -25,7 +25,7 @@ from emunet.wire.tcp import TcpView, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK
 
 __all__ = [
     "Malformed", "internet_checksum", "ones_sum", "pseudo_header_sum",
-    "Frame", "LINKTYPE_ETHERNET", "LINKTYPE_RAW",
+    "Frame", "LINKTYPE_ETHERNET", "LINKTYPE_RAW", "CSUM_NONE", "CSUM_IP", "CSUM_L4",
     "EthernetView", "ETH_P_IP", "ETH_P_ARP", "ETH_P_8021Q", "BROADCAST_MAC",
     "mac_to_bytes", "mac_to_str", "is_multicast_mac",
     "Dot1QView", "ArpView", "ARPOP_REQUEST", "ARPOP_REPLY",

@@ -14,46 +14,31 @@ ICMP_HOST_UNREACH = 1
 ICMP_PROT_UNREACH = 2
 ICMP_PORT_UNREACH = 3
 ICMP_FRAG_NEEDED = 4
+_ICMP = struct.Struct("!BBHHH")
+_ICMP_EMIT = struct.Struct("!BBHI")
 
 
 class IcmpView:
-    """A view of an ICMP message from ``off`` to ``end`` (the IP payload)."""
+    """A view of an ICMP message from ``off`` to ``end`` (the IP payload), its header read
+    with one ``struct`` call when the view is made (``ident`` and ``seq`` are bytes 4-8,
+    an echo's identifier and sequence number)."""
 
-    __slots__ = ("buf", "off", "end")
+    __slots__ = ("buf", "off", "end", "type", "code", "checksum", "ident", "seq")
 
     def __init__(self, buf, off: int, end: int = None):
         self.buf = buf
         self.off = off
         self.end = len(buf) if end is None else end
+        self.type, self.code, self.checksum, self.ident, self.seq = _ICMP.unpack_from(buf, off)
 
     @classmethod
-    def check(cls, buf, off: int, end: int = None) -> "IcmpView":
+    def check(cls, buf, off: int, end: int = None, verify_checksum: bool = True) -> "IcmpView":
         end = len(buf) if end is None else end
         if end - off < 8:
             raise Malformed("PKT_TOO_SMALL", f"ICMP message of {end - off} bytes")
-        if ones_sum(buf[off:end]) != 0xFFFF:
+        if verify_checksum and ones_sum(buf[off:end]) != 0xFFFF:
             raise Malformed("ICMP_CSUM", "bad ICMP checksum")
         return cls(buf, off, end)
-
-    @property
-    def type(self) -> int:
-        return self.buf[self.off]
-
-    @property
-    def code(self) -> int:
-        return self.buf[self.off + 1]
-
-    @property
-    def checksum(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 2)[0]
-
-    @property
-    def ident(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 4)[0]
-
-    @property
-    def seq(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 6)[0]
 
     @property
     def rest(self) -> int:
@@ -66,9 +51,9 @@ class IcmpView:
 
     @staticmethod
     def emit(type_: int, code: int, rest: int, data: bytes) -> bytes:
-        msg = bytearray(struct.pack("!BBHI", type_, code, 0, rest) + data)
-        struct.pack_into("!H", msg, 2, internet_checksum(msg))
-        return bytes(msg)
+        # the header's words summed as integers, then the data: one pass, one copy
+        csum = internet_checksum(data, (type_ << 8 | code) + (rest >> 16) + (rest & 0xFFFF))
+        return _ICMP_EMIT.pack(type_, code, csum, rest) + data
 
     @staticmethod
     def emit_echo(type_: int, ident: int, seq: int, data: bytes) -> bytes:

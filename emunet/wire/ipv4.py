@@ -15,6 +15,9 @@ IPPROTO_IPIP = 4
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 _IP = struct.Struct("!BBHHHBBH4s4s")
+#: the same header with the addresses as integers, as a receiving stack reads it
+_IP_INT = struct.Struct("!BBHHHBBHII")
+_TTL_PROTO_CHECK = struct.Struct("!BBH")
 
 
 def ip_to_int(ip) -> int:
@@ -47,16 +50,18 @@ def int_to_ip(n: int) -> str:
 
 class Ipv4View:
     """The IPv4 header at ``buf[off:]``, its fields read with one ``struct`` call when the
-    view is made (every hop reads most of them; ``buf`` is a frame's immutable bytes)."""
+    view is made (every hop reads most of them; ``buf`` is a frame's immutable bytes).
+    The addresses are ``saddr`` and ``daddr`` as integers (the kernel's ``iph->saddr``,
+    what routing and socket lookups use) and ``src`` and ``dst`` as 4 bytes."""
 
     __slots__ = ("buf", "off", "ihl", "tos", "total_length", "ident", "frag", "ttl", "proto",
-                 "checksum", "src", "dst", "payload_offset", "end")
+                 "checksum", "saddr", "daddr", "payload_offset", "end")
 
     def __init__(self, buf, off: int = 14):
         self.buf = buf
         self.off = off
         (vihl, self.tos, self.total_length, self.ident, self.frag, self.ttl, self.proto,
-         self.checksum, self.src, self.dst) = _IP.unpack_from(buf, off)
+         self.checksum, self.saddr, self.daddr) = _IP_INT.unpack_from(buf, off)
         self.ihl = ihl = (vihl & 0x0F) * 4
         self.payload_offset = off + ihl
         self.end = off + self.total_length
@@ -83,6 +88,14 @@ class Ipv4View:
         return view
 
     @property
+    def src(self) -> bytes:
+        return bytes(self.buf[self.off + 12:self.off + 16])
+
+    @property
+    def dst(self) -> bytes:
+        return bytes(self.buf[self.off + 16:self.off + 20])
+
+    @property
     def df(self) -> bool:
         return bool(self.frag & IP_DF)
 
@@ -101,10 +114,10 @@ class Ipv4View:
     def emit(src: bytes, dst: bytes, proto: int, payload_len: int, ident: int,
              ttl: int = 64, tos: int = 0, df: bool = False) -> bytes:
         """A 20-byte header (no options) with its checksum filled in."""
-        hdr = bytearray(_IP.pack(0x45, tos, IPV4_HLEN + payload_len, ident,
-                                 IP_DF if df else 0, ttl, proto, 0, src, dst))
-        struct.pack_into("!H", hdr, 10, internet_checksum(hdr))
-        return bytes(hdr)
+        frag = IP_DF if df else 0
+        total = IPV4_HLEN + payload_len
+        csum = internet_checksum(_IP.pack(0x45, tos, total, ident, frag, ttl, proto, 0, src, dst))
+        return _IP.pack(0x45, tos, total, ident, frag, ttl, proto, csum, src, dst)
 
 
 def decrease_ttl(buf: bytearray, off: int) -> None:
@@ -115,3 +128,12 @@ def decrease_ttl(buf: bytearray, off: int) -> None:
     buf[off + 8] -= 1
     check = struct.unpack_from("!H", buf, off + 10)[0] + 0x0100
     struct.pack_into("!H", buf, off + 10, (check + (check >= 0xFFFF)) & 0xFFFF)
+
+
+def ttl_decreased(buf: bytes, off: int, end: int) -> bytes:
+    """The IP packet ``buf[off:end]`` as ``ip_forward`` passes it on: :func:`decrease_ttl`'s
+    TTL and checksum, in a new bytes object made in one pass (a forwarding hop's copy)."""
+    check = ((buf[off + 10] << 8) | buf[off + 11]) + 0x0100
+    return (buf[off:off + 8]
+            + _TTL_PROTO_CHECK.pack(buf[off + 8] - 1, buf[off + 9], (check + (check >= 0xFFFF)) & 0xFFFF)
+            + buf[off + 12:end])

@@ -10,44 +10,34 @@ _UDP = struct.Struct("!HHHH")
 
 
 class UdpView:
-    __slots__ = ("buf", "off", "end")
+    """The UDP datagram at ``buf[off:end]``, its header read with one ``struct`` call when
+    the view is made."""
+
+    __slots__ = ("buf", "off", "end", "sport", "dport", "length", "checksum")
 
     def __init__(self, buf, off: int, end: int = None):
         self.buf = buf
         self.off = off
         self.end = len(buf) if end is None else end
+        self.sport, self.dport, self.length, self.checksum = _UDP.unpack_from(buf, off)
 
     @classmethod
-    def check(cls, buf, off: int, end: int = None, src: bytes = None, dst: bytes = None) -> "UdpView":
+    def check(cls, buf, off: int, end: int = None, src=None, dst=None) -> "UdpView":
         """Length checks, and the checksum when the addresses of the pseudo-header are given
-        (a zero checksum means "not computed", as RFC 768 allows over IPv4)."""
+        (4 bytes or integers; a zero checksum means "not computed", as RFC 768 allows over
+        IPv4)."""
         end = len(buf) if end is None else end
         if end - off < UDP_HLEN:
             raise Malformed("PKT_TOO_SMALL", f"UDP datagram of {end - off} bytes")
-        length = struct.unpack_from("!H", buf, off + 4)[0]
+        view = cls(buf, off, end)
+        length = view.length
         if length < UDP_HLEN or length > end - off:
             raise Malformed("PKT_TOO_SMALL", f"UDP length {length}, {end - off} bytes present")
-        view = cls(buf, off, off + length)
+        view.end = off + length
         if src is not None and view.checksum != 0:
             if ones_sum(buf[off:off + length], pseudo_header_sum(src, dst, IPPROTO_UDP, length)) != 0xFFFF:
                 raise Malformed("UDP_CSUM", "bad UDP checksum")
         return view
-
-    @property
-    def sport(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off)[0]
-
-    @property
-    def dport(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 2)[0]
-
-    @property
-    def length(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 4)[0]
-
-    @property
-    def checksum(self) -> int:
-        return struct.unpack_from("!H", self.buf, self.off + 6)[0]
 
     @property
     def payload_offset(self) -> int:

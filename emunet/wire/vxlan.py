@@ -39,14 +39,18 @@ _IP_UDP_VXLAN = struct.Struct("!BBHHHBBH4s4sHHHHII")  # 36 bytes
 
 
 class VxlanView:
-    """A view of the VXLAN header at ``buf[off:]`` (the UDP payload)."""
+    """A view of the VXLAN header at ``buf[off:]`` (the UDP payload), read with one
+    ``struct`` call when the view is made."""
 
-    __slots__ = ("buf", "off")
+    __slots__ = ("buf", "off", "flags", "vni")
     HLEN = VXLAN_HLEN
 
     def __init__(self, buf, off: int = 0):
         self.buf = buf
         self.off = off
+        word0, word1 = _VXLAN.unpack_from(buf, off)
+        self.flags = word0 >> 24
+        self.vni = word1 >> 8
 
     @classmethod
     def check(cls, buf, off: int = 0) -> "VxlanView":
@@ -56,14 +60,6 @@ class VxlanView:
         if not buf[off] & VXLAN_FLAG_I:
             raise Malformed("VXLAN_INVALID_HDR", f"flags {buf[off]:#04x} without the I bit")
         return cls(buf, off)
-
-    @property
-    def flags(self) -> int:
-        return self.buf[self.off]
-
-    @property
-    def vni(self) -> int:
-        return int.from_bytes(self.buf[self.off + 4:self.off + 7], "big")
 
     @property
     def payload_offset(self) -> int:
@@ -115,24 +111,22 @@ class TunnelTemplate:
         if total > 0xFFFF:
             raise ValueError(f"outer packet of {total} bytes does not fit IPv4's 16-bit length")
         ulen = total - 20
-        if self.vni is not None:
-            hdr = bytearray(_IP_UDP_VXLAN.pack(0x45, tos, total, ident, self.frag, self.ttl,
-                                               IPPROTO_UDP, 0, self.src, self.dst,
-                                               sport, self.dport, ulen, 0,
-                                               VXLAN_FLAG_I << 24, self.vni << 8))
-        else:
-            hdr = bytearray(_IP_UDP.pack(0x45, tos, total, ident, self.frag, self.ttl,
-                                         IPPROTO_UDP, 0, self.src, self.dst,
-                                         sport, self.dport, ulen, 0))
         # one's-complement sums add: the fixed part plus what this packet sets (the header is
         # never all zero, so the sum is never the ambiguous zero)
-        struct.pack_into("!H", hdr, 10, ~_fold(self._ip_fixed + tos + total + ident) & 0xFFFF)
+        ip_csum = ~_fold(self._ip_fixed + tos + total + ident) & 0xFFFF
+        udp_csum = 0
         if self.udp_csum:
             # the pseudo-header's and the UDP header's length, the source port, the payload
-            s = ones_sum(payload, _fold(self._udp_fixed + ulen + ulen + sport))
-            csum = ~s & 0xFFFF
-            struct.pack_into("!H", hdr, 26, csum or 0xFFFF)  # a computed zero goes out as 0xFFFF
-        return bytes(hdr) + payload
+            udp_csum = ~ones_sum(payload, self._udp_fixed + ulen + ulen + sport) & 0xFFFF
+            udp_csum = udp_csum or 0xFFFF  # a computed zero goes out as 0xFFFF
+        if self.vni is not None:
+            hdr = _IP_UDP_VXLAN.pack(0x45, tos, total, ident, self.frag, self.ttl, IPPROTO_UDP,
+                                     ip_csum, self.src, self.dst, sport, self.dport, ulen, udp_csum,
+                                     VXLAN_FLAG_I << 24, self.vni << 8)
+        else:
+            hdr = _IP_UDP.pack(0x45, tos, total, ident, self.frag, self.ttl, IPPROTO_UDP, ip_csum,
+                               self.src, self.dst, sport, self.dport, ulen, udp_csum)
+        return hdr + payload
 
 
 def _fold(s: int) -> int:
