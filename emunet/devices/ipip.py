@@ -29,6 +29,7 @@ if it had arrived there.  Outer CE marks are not propagated inward (ECN is not
 modelled elsewhere either).
 """
 from emunet.devices.base import NetDevice
+from emunet.devices.tunnel import outer_output, outer_route
 from emunet.wire.frame import CSUM_IP, LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import IP_DF, IPPROTO_IPIP, Ipv4View, int_to_ip, ip_to_int
 
@@ -118,35 +119,17 @@ class Ipip(NetDevice):
             return
         dst = self.remote or nexthop or int.from_bytes(inner[16:20], "big")
         ns = self.ns
-        r = ns.route_lookup(dst)
-        if r is None or r.type not in ("unicast", "local"):
-            self.stats.tx_errors += 1
-            self.count_drop("IP_OUTNOROUTES", frame, f"no route to tunnel endpoint {int_to_ip(dst)}", tx=True)
-            return
-        if r.dev is self:
-            # ip_tunnel_xmit counts this as a collision: the outer packet would re-enter us
-            self.stats.tx_errors += 1
-            self.count_drop("IP_OUTNOROUTES", frame, f"route to {int_to_ip(dst)} loops into {self.name}", tx=True)
+        r = outer_route(self, dst, frame, "tunnel endpoint")
+        if r is None:
             return
         src = self.local.to_bytes(4, "big") if self.local else ns.source_for(dst)
         packet = ipip_encap(inner, src, dst.to_bytes(4, "big"), ns.next_ident(None), self.ttl, self.tos,
                             self.pmtudisc)
         self.encapsulated += 1
-        note = f"ipip encap {int_to_ip(int.from_bytes(src, 'big'))} → {int_to_ip(dst)}"
+        note = f"ipip encap {int_to_ip(int.from_bytes(src, 'big'))} → {int_to_ip(dst)}" \
+            if self.sim.observers else None
         # the outer header is ours, then whatever the inner packet's sender vouched for
-        csum_ok = CSUM_IP + frame.csum_ok
-        if r.type == "local":
-            ns.neigh_output(ns.lo, dst, packet, frame.pid, note, csum_ok)
-            return
-        out = r.dev
-        if len(packet) > out.mtu:
-            self.count_drop("PKT_TOO_BIG", frame, f"outer packet of {len(packet)} bytes > MTU {out.mtu} "
-                                                  f"of {out.name}", tx=True)
-            return
-        nh = ip_to_int(r.via) if r.via else dst
-        ns.neigh_output(out, nh, packet, frame.pid,
-                        f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}",
-                        csum_ok)
+        outer_output(self, r, dst, packet, frame, note, CSUM_IP + frame.csum_ok)
 
     # -- receive -------------------------------------------------------------------
     def ns_rcv(self, dev, frame, ipv: Ipv4View) -> None:

@@ -44,6 +44,7 @@ import struct
 import attrs
 
 from emunet.devices.base import NetDevice
+from emunet.devices.tunnel import outer_output, outer_route
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import ETH_HLEN, mac_to_bytes, mac_to_str
 from emunet.wire.frame import CSUM_L4, LINKTYPE_ETHERNET, Frame
@@ -347,37 +348,18 @@ class Vxlan(NetDevice):
             return
         ns = self.ns
         remote = entry.dst
-        r = ns.route_lookup(remote)
-        if r is None or r.type not in ("unicast", "local"):
-            self.stats.tx_errors += 1
-            self.count_drop("IP_OUTNOROUTES", frame, f"no route to VTEP {int_to_ip(remote)}", tx=True)
-            return
-        if r.dev is self:
-            self.stats.tx_errors += 1
-            self.count_drop("IP_OUTNOROUTES", frame, f"circular route to {int_to_ip(remote)}", tx=True)
+        r = outer_route(self, remote, frame, "VTEP")
+        if r is None:
             return
         packet = self.encapsulate(data, remote, ns.next_ident(None))
-        observed = bool(self.sim.observers)
         note = None
-        if observed:
+        if self.sim.observers:
             sport = struct.unpack_from("!H", packet, 20)[0]
             note = (f"vxlan encap vni {self.vni} {int_to_ip(self.local)}:{sport} → "
                     f"{int_to_ip(remote)}:{self.dstport} (fdb {mac_to_str(entry.mac)} dst {int_to_ip(remote)})")
         # the outer IPv4 and UDP checksums are the template's, then whatever the inner
         # frame's sender vouched for
-        csum_ok = CSUM_L4 + frame.csum_ok
-        if r.type == "local":
-            ns.neigh_output(ns.lo, remote, packet, frame.pid, note, csum_ok)
-            return
-        out = r.dev
-        if len(packet) > out.mtu:
-            self.count_drop("PKT_TOO_BIG", frame, f"outer packet of {len(packet)} bytes > MTU "
-                                                  f"{out.mtu} of {out.name}", tx=True)
-            return
-        nh = r.gateway or remote
-        ns.neigh_output(out, nh, packet, frame.pid,
-                        f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-                        if observed else None, csum_ok)
+        outer_output(self, r, remote, packet, frame, note, CSUM_L4 + frame.csum_ok)
 
     # -- decapsulation -------------------------------------------------------
     def rcv(self, data: bytes, src: int, outer) -> None:

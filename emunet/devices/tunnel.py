@@ -1,0 +1,40 @@
+"""What every IP tunnel device does with its outer packet (``ip_tunnel_xmit`` /
+``vxlan_xmit_one`` → ``ip_route_output`` → ``ip_local_out``): route it to the remote
+end, refuse a route that leads back into the tunnel, and send it out."""
+from emunet.wire.ipv4 import int_to_ip
+
+
+def outer_route(dev, remote: int, frame, what: str):
+    """The route for a tunnel's outer packet to ``remote`` (``what`` names it in drop
+    details: "VTEP", "tunnel endpoint"), or None with the drop counted on ``dev``."""
+    r = dev.ns.route_lookup(remote)
+    if r is None or r.type not in ("unicast", "local"):
+        dev.stats.tx_errors += 1
+        dev.count_drop("IP_OUTNOROUTES", frame, f"no route to {what} {int_to_ip(remote)}", tx=True)
+        return None
+    if r.dev is dev:
+        # ip_tunnel_xmit counts this as a collision: the outer packet would re-enter the tunnel
+        dev.stats.tx_errors += 1
+        dev.count_drop("IP_OUTNOROUTES", frame, f"route to {int_to_ip(remote)} loops into {dev.name}", tx=True)
+        return None
+    return r
+
+
+def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_ok: int) -> None:
+    """Send the outer ``packet`` along route ``r``: over ``lo`` to a local remote end, else
+    out of the route's device, if it fits its MTU."""
+    ns = dev.ns
+    if r.type == "local":
+        ns.neigh_output(ns.lo, remote, packet, frame.pid, note, csum_ok)
+        return
+    out = r.dev
+    if len(packet) > out.mtu:
+        dev.count_drop("PKT_TOO_BIG", frame, f"outer packet of {len(packet)} bytes > MTU {out.mtu} "
+                                             f"of {out.name}", tx=True)
+        return
+    if note is not None:
+        note = f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
+    ns.neigh_output(out, r.gateway or remote, packet, frame.pid, note, csum_ok)
+
+
+__all__ = ["outer_route", "outer_output"]
