@@ -60,6 +60,7 @@ The backends:
 
 iptables masquerade rules (``--ip-masq``) are not modelled (no netfilter).
 """
+import abc
 import datetime
 import functools
 import ipaddress
@@ -531,7 +532,10 @@ class Flanneld(Process):
 
 
 # -- backends ---------------------------------------------------------------------
-class Backend:
+class Backend(abc.ABC):
+    """What every flannel backend does (``backend.Backend`` / ``backend.Network``): register
+    the node's lease with its attributes, then turn lease events into the datapath."""
+
     type = ""
 
     def __init__(self, d: Flanneld):
@@ -543,14 +547,16 @@ class Backend:
     def mtu(self) -> int:
         return self.d.iface.mtu
 
+    @abc.abstractmethod
     def register(self) -> None:
-        raise NotImplementedError
+        """Create the backend's devices and acquire the lease (``RegisterNetwork``)."""
 
     def run(self) -> None:
         pass
 
+    @abc.abstractmethod
     def handle(self, batch) -> None:
-        raise NotImplementedError
+        """Program the datapath for a batch of (event type, lease) (``handleSubnetEvents``)."""
 
     def stop(self) -> None:
         pass

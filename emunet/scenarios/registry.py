@@ -32,16 +32,8 @@ _MODULES = [
 
 
 def _load():
-    out = {}
-    for name, module, summary in _MODULES:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        out[name] = Scenario(name, summary, mod.build)
-    return out
+    return {name: Scenario(name, summary, importlib.import_module(module).build)
+            for name, module, summary in _MODULES}
 
 
 SCENARIOS = _load()
