@@ -2034,36 +2034,32 @@ def _route_lines(bird, r: Rte, primary: bool, verbose: bool) -> list:
     if verbose:
         kind = {"bgp": "BGP", "static": "static", "direct": "device"}[r.kind]
         lines.append(f"\tType: {kind} unicast univ")
-        a = r.attrs
-        if a is not None:
-            lines.append(f"\tBGP.origin: {('IGP', 'EGP', 'Incomplete')[a.origin or 0]}")
-            lines.append(f"\tBGP.as_path: {' '.join(str(x) for x in a.path_asns())}")
-            lines.append(f"\tBGP.next_hop: {a.next_hop}")
-            if a.med is not None:
-                lines.append(f"\tBGP.med: {a.med}")
-            if a.local_pref is not None:
-                lines.append(f"\tBGP.local_pref: {a.local_pref}")
-            if a.originator_id is not None:
-                lines.append(f"\tBGP.originator_id: {a.originator_id}")
-            if a.cluster_list:
-                lines.append(f"\tBGP.cluster_list: {' '.join(a.cluster_list)}")
-            if a.communities:
-                lines.append("\tBGP.community: " + " ".join(f"({c >> 16},{c & 0xFFFF})" for c in a.communities))
+        if r.attrs is not None:
+            lines += _bgp_attr_lines(r.attrs)
+    return lines
+
+
+def _bgp_attr_lines(a) -> list:
+    """The ``BGP.*`` lines of ``show route all`` for one set of path attributes."""
+    lines = [f"\tBGP.origin: {('IGP', 'EGP', 'Incomplete')[a.origin or 0]}",
+             f"\tBGP.as_path: {' '.join(str(x) for x in a.path_asns())}",
+             f"\tBGP.next_hop: {a.next_hop}"]
+    if a.med is not None:
+        lines.append(f"\tBGP.med: {a.med}")
+    if a.local_pref is not None:
+        lines.append(f"\tBGP.local_pref: {a.local_pref}")
+    if a.originator_id is not None:
+        lines.append(f"\tBGP.originator_id: {a.originator_id}")
+    if a.cluster_list:
+        lines.append(f"\tBGP.cluster_list: {' '.join(a.cluster_list)}")
+    if a.communities:
+        lines.append("\tBGP.community: " + " ".join(f"({c >> 16},{c & 0xFFFF})" for c in a.communities))
     return lines
 
 
 def _export_attrs_lines(p, r: Rte, pa) -> list:
-    lines = [f"\tType: {'BGP' if r.kind == 'bgp' else r.kind} unicast univ"]
-    lines.append(f"\tBGP.origin: {('IGP', 'EGP', 'Incomplete')[pa.origin or 0]}")
-    lines.append(f"\tBGP.as_path: {' '.join(str(x) for x in pa.path_asns())}")
-    lines.append(f"\tBGP.next_hop: {pa.next_hop}")
-    if pa.local_pref is not None:
-        lines.append(f"\tBGP.local_pref: {pa.local_pref}")
-    if pa.originator_id is not None:
-        lines.append(f"\tBGP.originator_id: {pa.originator_id}")
-    if pa.cluster_list:
-        lines.append(f"\tBGP.cluster_list: {' '.join(pa.cluster_list)}")
-    return lines
+    """``show route export P all``: the attributes as they are sent to ``p``."""
+    return [f"\tType: {'BGP' if r.kind == 'bgp' else r.kind} unicast univ"] + _bgp_attr_lines(pa)
 
 
 def birdc(bird, command: str) -> str:
