@@ -34,7 +34,8 @@ from emunet.control.etcd import EtcdStore
 from emunet.control.flannel import PREFIX, Flanneld, network_config_json
 from emunet.devices.bridge import Bridge
 from emunet.devices.switch import Nic, Switch
-from emunet.devices.veth import random_mac, veth_pair
+from emunet.devices.veth import veth_pair
+from emunet.wire.ethernet import eth_random_addr
 from emunet.sim import MS, US
 from emunet.stack.namespace import Namespace
 
@@ -268,7 +269,7 @@ class Cluster(Underlay):
         if self.runtime == "docker":
             mac = b"\x02\x42" + bytes(self.sim.rng.getrandbits(8) for _ in range(4))
         else:
-            mac = random_mac(self.sim.rng)
+            mac = eth_random_addr(self.sim.rng)
         br = Bridge(self.sim, self.bridge_name, mac, mtu)
         node.ns.add_device(br)
         br.set_up()

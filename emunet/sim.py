@@ -20,6 +20,18 @@ US = 1_000
 MS = 1_000_000
 S = 1_000_000_000
 
+
+def format_elapsed(ns: int, unit_sep: str = "") -> str:
+    """A duration for people: µs below a millisecond, ms below a second, else s
+    (``unit_sep`` between the number and its unit: none in a trace's step list, a space in
+    its sequence picture)."""
+    if ns < 1_000_000:
+        return f"{ns / 1000:.1f}{unit_sep}µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:.3f}{unit_sep}ms"
+    return f"{ns / 1_000_000_000:.6f}{unit_sep}s"
+
+
 #: 2021-04-12T12:11:57Z, the "Created" time of the seed's docker network.
 DEFAULT_EPOCH_NS = 1_618_229_517 * S
 

@@ -50,15 +50,17 @@ import attrs
 
 from emunet.cluster import Machine, Pod, Segment, Underlay
 from emunet.control.etcd import EtcdStore
+from emunet.control.gojson import go_json
 from emunet.devices.ipip import IPIP_OVERHEAD, Ipip
-from emunet.devices.veth import random_mac, veth_pair
+from emunet.devices.veth import veth_pair
 from emunet.devices.vxlan import Vxlan
 from emunet.apps.base import Process
 from emunet.control.bgp import (CALICO_BIRD_VERSION, Bird, StaticRoute, BgpPeer, CALICO_PEER,
                                 calico_export_to_bgp_peers, calico_kernel_programming, calico_mesh_peer)
 from emunet.stack.namespace import Namespace
-from emunet.wire.ethernet import mac_to_bytes, mac_to_str
+from emunet.wire.ethernet import eth_random_addr, mac_to_bytes, mac_to_str
 from emunet.wire.ipv4 import ip_to_int
+from emunet.wire.vxlan import IANA_VXLAN_PORT, VXLAN_OVERHEAD
 
 #: the MAC Calico gives every host-side veth
 HOST_VETH_MAC = "ee:ee:ee:ee:ee:ee"
@@ -67,19 +69,12 @@ POD_GATEWAY = "169.254.1.1"
 DEFAULT_AS = 64512
 VXLAN_DEVICE = "vxlan.calico"
 VXLAN_VNI = 4096
-VXLAN_PORT = 4789
-VXLAN_OVERHEAD = 50
 #: ``RTPROT`` number of the routes Felix programs (``ip route`` prints ``proto 80``)
 FELIX_PROTO = "80"
 
 RESOURCES = "/calico/resources/v3/projectcalico.org"
 IPAM = "/calico/ipam/v2"
 _MODES = ("Never", "Always", "CrossSubnet")
-
-
-def go_json(obj) -> str:
-    """Go's ``json.Marshal``: no spaces, fields in declaration order."""
-    return json.dumps(obj, separators=(",", ":"))
 
 
 def veth_name(k8s_namespace: str, pod: str, prefix: str = "cali") -> str:
@@ -427,7 +422,7 @@ class Felix(Process):
             self.tunnel = tunl0
         elif pool.encap == "vxlan":
             dev = Vxlan(self.sim, VXLAN_DEVICE, VXLAN_VNI, node.ip, lower=node.eth0, mac=node.vtep_mac,
-                        dstport=VXLAN_PORT, learning=False, mtu=node.eth0.mtu - VXLAN_OVERHEAD)
+                        dstport=IANA_VXLAN_PORT, learning=False, mtu=node.eth0.mtu - VXLAN_OVERHEAD)
             ns.add_device(dev)
             ns.addr_add(dev, f"{node.tunnel_addr}/32")
             dev.set_up()
@@ -632,7 +627,7 @@ class CalicoCluster(Underlay):
         if encap:
             node.tunnel_addr = self.ipam.assign(name, f"{encap}-tunnel-addr-{name}")
         if encap == "vxlan":
-            node.vtep_mac = random_mac(self.sim.rng)
+            node.vtep_mac = eth_random_addr(self.sim.rng)
         self._put_node(node)
         node.felix = ns.spawn(Felix(node))
         if self.pool.encap != "vxlan":
@@ -758,5 +753,5 @@ def calico_cluster(sim, nodes: int, peering: str = "mesh", pods_per_node: int = 
 
 __all__ = ["CalicoCluster", "calico_cluster", "cni_add", "CalicoNode", "Felix", "Confd", "Ipam", "IpPool", "Block", "BgpPeerResource",
            "selector_matches", "veth_name",
-           "HOST_VETH_MAC", "POD_GATEWAY", "DEFAULT_AS", "VXLAN_DEVICE", "VXLAN_VNI", "VXLAN_PORT",
+           "HOST_VETH_MAC", "POD_GATEWAY", "DEFAULT_AS", "VXLAN_DEVICE", "VXLAN_VNI", 
            "FELIX_PROTO"]

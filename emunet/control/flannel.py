@@ -72,15 +72,15 @@ from collections import Counter
 import attrs
 
 from emunet.apps.base import Process
+from emunet.control.gojson import go_json
 from emunet.devices.tun import Tun
-from emunet.devices.veth import random_mac
 from emunet.devices.vxlan import Vxlan
 from emunet.sim import S
 from emunet.stack.udp import UdpSocket
 from emunet.wire.checksum import internet_checksum
-from emunet.wire.ethernet import mac_to_bytes, mac_to_str
+from emunet.wire.ethernet import eth_random_addr, mac_to_bytes, mac_to_str
 from emunet.wire.ipv4 import IPPROTO_ICMP, decrease_ttl, int_to_ip, ip_to_int
-from emunet.wire.vxlan import LINUX_VXLAN_PORT, UDP_ENCAP_OVERHEAD
+from emunet.wire.vxlan import LINUX_VXLAN_PORT, UDP_ENCAP_OVERHEAD, VXLAN_OVERHEAD
 
 PREFIX = "/coreos.com/network"
 SUBNET_TTL_S = 24 * 3600
@@ -88,7 +88,6 @@ RENEW_MARGIN_MIN = 60
 RACE_RETRIES = 10
 ROUTE_CHECK_S = 10
 UDP_DEFAULT_PORT = 8285
-VXLAN_ENCAP_OVERHEAD = 50
 _SUBNET_KEY = re.compile(r"(\d+\.\d+\.\d+\.\d+)-(\d+)$")
 
 ADDED = "added"
@@ -162,11 +161,6 @@ def parse_subnet_key(key: str):
     """``ParseSubnetKey``: the subnet a key names (one shared object per key)."""
     m = _SUBNET_KEY.search(key)
     return ipaddress.IPv4Network(f"{m.group(1)}/{m.group(2)}") if m else None
-
-
-def go_json(obj) -> str:
-    """``encoding/json.Marshal``: no spaces, fields in struct order."""
-    return json.dumps(obj, separators=(",", ":"))
 
 
 @attrs.define(eq=False)
@@ -709,7 +703,7 @@ class VxlanBackend(Backend):
     type = "vxlan"
 
     def mtu(self) -> int:
-        return self.d.iface.mtu - VXLAN_ENCAP_OVERHEAD
+        return self.d.iface.mtu - VXLAN_OVERHEAD
 
     def register(self) -> None:
         d = self.d
@@ -721,10 +715,10 @@ class VxlanBackend(Backend):
         d.info("vxlan.go", f"VXLAN config: VNI={vni} Port={port} GBP={str(gbp).lower()} "
                            f"Learning={str(learning).lower()} DirectRouting={str(self.direct_routing).lower()}")
         name = f"flannel.{vni}"
-        mac = random_mac(self.sim.rng)     # pkg/mac NewHardwareAddr: random, local, unicast
+        mac = eth_random_addr(self.sim.rng)     # pkg/mac NewHardwareAddr: random, local, unicast
         dev = Vxlan(self.sim, name, vni, d.iface_addr, lower=d.iface, mac=mac,
                     dstport=port or LINUX_VXLAN_PORT, learning=learning,
-                    mtu=d.iface.mtu - VXLAN_ENCAP_OVERHEAD, hashrnd=d.hashrnd)
+                    mtu=d.iface.mtu - VXLAN_OVERHEAD, hashrnd=d.hashrnd)
         if name in self.ns.devices:
             raise FlannelError(f"failed to create vxlan interface: {name} exists")
         self.ns.add_device(dev)

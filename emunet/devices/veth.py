@@ -1,6 +1,7 @@
 """Virtual Ethernet pairs (``drivers/net/veth.c``)."""
 from emunet.devices.base import NetDevice
 from emunet.sim import US
+from emunet.wire.ethernet import eth_random_addr
 
 
 class Veth(NetDevice):
@@ -32,14 +33,8 @@ def veth_pair(sim, name: str, peer_name: str, mac=None, peer_mac=None, mtu: int 
 
     MACs not given are random, locally administered, as ``eth_hw_addr_random`` makes them,
     drawn from the simulator's seeded RNG."""
-    a = Veth(sim, name, mac if mac is not None else random_mac(sim.rng), mtu)
-    b = Veth(sim, peer_name, peer_mac if peer_mac is not None else random_mac(sim.rng), mtu)
+    a = Veth(sim, name, mac if mac is not None else eth_random_addr(sim.rng), mtu)
+    b = Veth(sim, peer_name, peer_mac if peer_mac is not None else eth_random_addr(sim.rng), mtu)
     a.peer, b.peer = b, a
     return a, b
 
-
-def random_mac(rng) -> bytes:
-    """``eth_random_addr``: random bytes, multicast bit clear, locally administered bit set."""
-    b = bytearray(rng.getrandbits(8) for _ in range(6))
-    b[0] = (b[0] & 0xFE) | 0x02
-    return bytes(b)

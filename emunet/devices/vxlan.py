@@ -46,7 +46,7 @@ import attrs
 from emunet.devices.base import NetDevice
 from emunet.devices.tunnel import outer_output, outer_route
 from emunet.wire.errors import Malformed
-from emunet.wire.ethernet import ETH_HLEN, mac_to_bytes, mac_to_str
+from emunet.wire.ethernet import ETH_HLEN, eth_random_addr, mac_to_bytes, mac_to_str
 from emunet.wire.frame import CSUM_L4, LINKTYPE_ETHERNET, Frame
 from emunet.wire.ipv4 import int_to_ip, ip_to_int
 from emunet.wire.vxlan import LINUX_VXLAN_PORT, VXLAN_HLEN, TunnelTemplate, VxlanView
@@ -219,8 +219,7 @@ class Vxlan(NetDevice):
         if mtu is None:
             mtu = (lower.mtu if lower is not None else 1500) - 50
         if mac is None:
-            from emunet.devices.veth import random_mac
-            mac = random_mac(sim.rng)
+            mac = eth_random_addr(sim.rng)
         super().__init__(sim, name, mac, mtu)
         if not 0 <= vni < 1 << 24:
             raise ValueError(f"vxlan id {vni}: a VNI has 24 bits")

@@ -14,6 +14,8 @@ byte-for-byte reproducible and renders inline in Jupyter (``IPython.display.SVG`
 """
 from xml.sax.saxutils import escape
 
+from emunet.sim import format_elapsed
+
 LANE_W = 92
 ROW_H = 24
 HEAD_H = 58
@@ -32,14 +34,6 @@ def _lane_of(step) -> tuple:
     if step.device.startswith("("):
         return (step.namespace, "stack")
     return (step.namespace, step.device)
-
-
-def _elapsed(ns: int) -> str:
-    if ns < 1_000_000:
-        return f"{ns / 1000:.1f} µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1_000_000:.3f} ms"
-    return f"{ns / 1_000_000_000:.6f} s"
 
 
 def _short(text: str, n: int = 96) -> str:
@@ -149,7 +143,7 @@ def sequence_svg(steps: list, title: str = None) -> str:
                        f'stroke="{colour}" stroke-width="1.5"/>')
         out.append(f'<text x="8" y="{y + 4}" {FONT} font-size="10">{s.n:>2}</text>')
         out.append(f'<text x="30" y="{y + 4}" {FONT} font-size="10" fill="#4b5563">'
-                   f'{escape(_elapsed(s.time_ns - t0))}</text>')
+                   f'{escape(format_elapsed(s.time_ns - t0, " "))}</text>')
         what = f"{s.point} {s.device}" if not s.device.startswith("(") else s.device
         body = s.reason + ": " + s.text.partition(": ")[2] if s.point == "drop" else \
             (packet + ("  " if packet and s.text else "") + s.text)

@@ -29,6 +29,7 @@ import struct
 
 import attrs
 
+from emunet.sim import format_elapsed
 from emunet.wire.frame import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from emunet.wire.ipv4 import int_to_ip
 
@@ -567,15 +568,6 @@ def _step_text(s: Step, packet: bool = True) -> str:
     return "  ".join(b for b in bits if b)
 
 
-def _elapsed(ns: int) -> str:
-    """Time since the first step: µs below a millisecond, ms below a second, else s."""
-    if ns < 1_000_000:
-        return f"{ns / 1000:.1f}µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1_000_000:.3f}ms"
-    return f"{ns / 1_000_000_000:.6f}s"
-
-
 def format_steps(steps: list) -> str:
     """Numbered lines: step, time since the first step, namespace, device, point, what."""
     if not steps:
@@ -596,7 +588,7 @@ def format_steps(steps: list) -> str:
         # encapsulation), not on every hop
         new = bool(s.packet) and s.packet != shown
         shown = s.packet or shown
-        lines.append(f"{s.n:>2}  {_elapsed(s.time_ns - t0):>11}  {s.namespace:<{wns}}  "
+        lines.append(f"{s.n:>2}  {format_elapsed(s.time_ns - t0):>11}  {s.namespace:<{wns}}  "
                      f"{s.device:<{wdev}}  {point:<6}  {_step_text(s, new)}".rstrip())
     return "\n".join(lines) + "\n"
 

@@ -29,6 +29,14 @@ def mac_to_str(mac: bytes) -> str:
     return bytes(mac).hex(":")
 
 
+def eth_random_addr(rng) -> bytes:
+    """``eth_random_addr``: random bytes, multicast bit clear, locally administered bit set
+    (drawn from ``rng``, the simulator's seeded source)."""
+    b = bytearray(rng.getrandbits(8) for _ in range(6))
+    b[0] = (b[0] & 0xFE) | 0x02
+    return bytes(b)
+
+
 def is_multicast_mac(mac: bytes) -> bool:
     """True for group addresses (the I/G bit), broadcast included."""
     return bool(mac[0] & 1)
