@@ -1463,6 +1463,10 @@ class Bird(Process):
 
     # -- start / stop ---------------------------------------------------------------
     def start(self) -> None:
+        for prog in ("birdc", "birdcl"):
+            self.ns.install_command(prog, self.birdc_argv,
+                                    f"{prog} show protocols [all] [NAME] | {prog} show route [all] "
+                                    f"[for ADDR] [protocol NAME] [export NAME] [count]")
         self.phase = self.sim.rng.randrange(S)
         self.started_at = self.sim.now
         self.static = _SimpleProtocol(self, "static1", "Static", "static")
@@ -1879,6 +1883,10 @@ class Bird(Process):
         show route [all] [for ADDR] [protocol NAME] [export NAME] [count])."""
         return birdc(self, command)
 
+    def birdc_argv(self, args: list) -> str:
+        """``birdc ARGS...``, as a shell hands the words over."""
+        return birdc(self, " ".join(args))
+
 
 def _match_iface(patterns, name: str) -> bool:
     for pat in patterns:
@@ -2153,17 +2161,6 @@ def birdc(bird, command: str) -> str:
     return f"{head}\nsyntax error, unexpected CF_SYM_UNDEFINED, expecting ...\n"
 
 
-def find_bird(ns):
-    """The running ``bird`` of namespace ``ns`` (or None)."""
-    for p in ns.processes:
-        if isinstance(p, Bird) and p.running:
-            return p
-    for p in ns.processes:
-        if isinstance(p, Bird):
-            return p
-    return None
-
-
 # -- Calico's filters, as BIRD code written in Python -------------------------------------------
 def calico_export_to_bgp_peers(pools, blocks=()):
     """Calico's ``calico_export_to_bgp_peers`` (``bird_ipam.cfg.template`` with
@@ -2226,5 +2223,5 @@ def calico_mesh_peer(node_ip: str, peer_ip: str, asn: int = 64512, **kw) -> BgpP
 
 
 __all__ = ["Bird", "BgpPeer", "StaticRoute", "KernelRoute", "Rte", "CALICO_PEER",
-           "CALICO_BIRD_VERSION", "birdc", "find_bird", "calico_export_to_bgp_peers",
+           "CALICO_BIRD_VERSION", "birdc", "calico_export_to_bgp_peers",
            "calico_kernel_programming", "calico_mesh_peer", "STATE_NAMES", "bgp_rte_better"]

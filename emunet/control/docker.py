@@ -9,10 +9,10 @@ default route via the bridge's address.  ``--net=host`` puts the program in
 the host's own namespace instead.
 """
 import ipaddress
-import json
 
 import attrs
 
+from emunet.control.gojson import go_json
 from emunet.devices.bridge import Bridge
 from emunet.devices.veth import veth_pair
 from emunet.stack.namespace import Namespace
@@ -93,6 +93,8 @@ class DockerHost:
         self.created = "2021-04-12T12:11:57.321486866Z"
         self.containers = {}
         self._used = {self.gateway, self.subnet.network_address, self.subnet.broadcast_address}
+        self.ns.install_command("docker", self.docker_cli,
+                                "docker network inspect bridge | docker inspect network ID")
 
     def _allocate(self, ip):
         if ip is None:
@@ -176,5 +178,29 @@ class DockerHost:
             "Labels": {},
         }]
 
-    def inspect_network_json(self) -> str:
-        return json.dumps(self.inspect_network(), indent=4)
+    def network_inspect(self, network: str = "bridge") -> str:
+        """``docker network inspect NETWORK`` (also by network id or an id prefix)."""
+        if network not in ("bridge", self.network_id) and not (
+                len(network) >= 1 and self.network_id.startswith(network)):
+            raise ValueError(f"Error: No such network: {network}")
+        data = self.inspect_network()
+        for net in data:
+            # Go marshals a map with sorted keys; containers are a map keyed by id
+            net["Containers"] = dict(sorted(net["Containers"].items()))
+            net["Options"] = dict(sorted(net["Options"].items()))
+            net["Labels"] = dict(sorted(net["Labels"].items()))
+        return go_json(data, indent=4) + "\n"
+
+    def docker_cli(self, args: list) -> str:
+        """The ``docker`` CLI talking to this daemon: ``network inspect NAME`` and
+        ``inspect network ID``."""
+        if args[:2] == ["network", "inspect"] and len(args) <= 3:
+            name = args[2] if len(args) == 3 else None
+        elif args[:2] == ["inspect", "network"] and len(args) == 3:
+            name = args[2]
+        else:
+            raise ValueError(f"docker {' '.join(args)}: only 'docker network inspect NAME' and "
+                             f"'docker inspect network ID' are modelled")
+        if name is None:
+            raise ValueError('"docker network inspect" requires at least 1 argument.')
+        return self.network_inspect(name)

@@ -57,7 +57,6 @@ Pass ``netns_names`` (namespace name -> ``ip netns`` name) to get the named
 form.
 """
 import ipaddress
-import json
 import re
 import shlex
 
@@ -70,7 +69,7 @@ __all__ = [
     "ifconfig", "route", "netstat_r", "netstat_i", "arp", "bridge_fdb", "bridge_link",
     "brctl_show", "brctl_showmacs", "ip_rule", "proc_net_route", "proc_net_arp", "proc_net_dev",
     "ip_addr_oneline", "ip_brief",
-    "docker_network_inspect", "sysctl", "netnsids", "SUPPORTED",
+    "sysctl", "netnsids", "SUPPORTED",
 ]
 
 # <linux/if.h>
@@ -951,27 +950,7 @@ def brctl_showmacs(ns, bridge: str) -> str:
     return out
 
 
-# -- docker, sysctl --------------------------------------------------------------
-def _go_json(data) -> str:
-    """``json.MarshalIndent(v, "", "    ")``: maps with sorted keys, <, > and & escaped."""
-    text = json.dumps(data, indent=4, ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def docker_network_inspect(host, network: str = "bridge") -> str:
-    """``docker network inspect bridge`` (also by network id or an id prefix)."""
-    if network not in ("bridge", host.network_id) and not (
-            len(network) >= 1 and host.network_id.startswith(network)):
-        raise ValueError(f"Error: No such network: {network}")
-    data = host.inspect_network()
-    for net in data:
-        # Go marshals a map with sorted keys; containers are a map keyed by id
-        net["Containers"] = dict(sorted(net["Containers"].items()))
-        net["Options"] = dict(sorted(net["Options"].items()))
-        net["Labels"] = dict(sorted(net["Labels"].items()))
-    return _go_json(data) + "\n"
-
-
+# -- sysctl ------------------------------------------------------------------------
 def sysctl(ns, key: str, value_only: bool = False) -> str:
     """``sysctl KEY`` / ``sysctl -n KEY`` for the namespace's net.* keys."""
     if key in ns.sysctl:
@@ -1002,15 +981,14 @@ SUPPORTED = [
     "bridge fdb show [br BRIDGE] [dev DEV] | bridge link [show [dev DEV]]",
     "brctl show [BRIDGE] | brctl showmacs BRIDGE",
     "ip rule | cat /proc/net/route | cat /proc/net/arp | cat /proc/net/dev",
-    "docker network inspect bridge | docker inspect network ID",
     "sysctl [-n] net.ipv4.ip_forward",
     "drops   (emunet's own: drop counters by skb_drop_reason, per device and for the stack)",
 ]
 
 
-def _unknown(command: str) -> ValueError:
-    return ValueError(f"unsupported show command {command!r}; supported: "
-                      + "; ".join(SUPPORTED))
+def _unknown(command: str, ns=None) -> ValueError:
+    usages = SUPPORTED + ([usage for _, usage in ns.commands.values()] if ns is not None else [])
+    return ValueError(f"unsupported show command {command!r}; supported: " + "; ".join(usages))
 
 
 def _matches(word: str, full: str) -> bool:
@@ -1050,19 +1028,19 @@ def _run_ip(ns, args, command, netns_names):
         elif len(opt) >= 2 and "-details".startswith(opt):
             details = True
         else:
-            raise _unknown(command)
+            raise _unknown(command, ns)
     if not args:
-        raise _unknown(command)
+        raise _unknown(command, ns)
     obj = _ip_object(args.pop(0))
     if obj is None:
-        raise _unknown(command)
+        raise _unknown(command, ns)
     if obj == "rule":
         if args and not (len(args) == 1 and _is_show(args[0])):
-            raise _unknown(command)
+            raise _unknown(command, ns)
         return ip_rule(ns)
     if obj == "route" and args and args[0] == "get":
         if len(args) != 2:
-            raise _unknown(command)
+            raise _unknown(command, ns)
         return ip_route_get(ns, args[1])
     if args and _is_show(args[0]):
         args.pop(0)
@@ -1079,7 +1057,7 @@ def _run_ip(ns, args, command, netns_names):
         elif obj == "neigh" and addr is None:
             addr = word
         else:
-            raise _unknown(command)
+            raise _unknown(command, ns)
     if obj == "addr":
         if brief:
             return ip_brief(ns, "addr", dev)
@@ -1117,9 +1095,9 @@ def run_command(lab, namespace_name: str, command: str, netns_names: dict = None
     try:
         argv = shlex.split(command)
     except ValueError:
-        raise _unknown(command) from None
+        raise _unknown(command, ns) from None
     if not argv:
-        raise _unknown(command)
+        raise _unknown(command, ns)
     prog, args = argv[0], argv[1:]
     if prog == "ip":
         return _run_ip(ns, args, command, netns_names)
@@ -1127,12 +1105,12 @@ def run_command(lab, namespace_name: str, command: str, netns_names: dict = None
         show_all = "-a" in args
         rest = [a for a in args if a != "-a"]
         if len(rest) > 1 or any(a.startswith("-") for a in rest):
-            raise _unknown(command)
+            raise _unknown(command, ns)
         return ifconfig(ns, all=show_all, dev=rest[0] if rest else None)
     if prog in ("route", "arp", "netstat"):
         flags = _flags_of(args)
         if flags is None:
-            raise _unknown(command)
+            raise _unknown(command, ns)
         numeric = "n" in flags
         if prog == "route" and flags <= {"n", "e"}:
             return route(ns, numeric=numeric, extended="e" in flags, names=names,
@@ -1145,7 +1123,7 @@ def run_command(lab, namespace_name: str, command: str, netns_names: dict = None
                              gateway_name=gateway_name)
         if prog == "netstat" and "i" in flags and flags <= {"i", "n", "a"}:
             return netstat_i(ns, all="a" in flags)
-        raise _unknown(command)
+        raise _unknown(command, ns)
     if prog == "bridge":
         if args and _matches(args[0], "fdb"):
             rest = args[1:]
@@ -1157,7 +1135,7 @@ def run_command(lab, namespace_name: str, command: str, netns_names: dict = None
                     opts[rest[0]] = rest[1]
                     rest = rest[2:]
                 else:
-                    raise _unknown(command)
+                    raise _unknown(command, ns)
             return bridge_fdb(ns, br=opts.get("br"), dev=opts.get("dev"))
         if args and _matches(args[0], "link"):
             rest = args[1:]
@@ -1166,56 +1144,36 @@ def run_command(lab, namespace_name: str, command: str, netns_names: dict = None
             if rest and rest[0] == "dev" and len(rest) == 2:
                 return bridge_link(ns, dev=rest[1])
             if rest:
-                raise _unknown(command)
+                raise _unknown(command, ns)
             return bridge_link(ns)
-        raise _unknown(command)
+        raise _unknown(command, ns)
     if prog == "brctl":
         if args and args[0] == "show" and len(args) <= 2:
             return brctl_show(ns, args[1] if len(args) == 2 else None)
         if args and args[0] == "showmacs" and len(args) == 2:
             return brctl_showmacs(ns, args[1])
-        raise _unknown(command)
+        raise _unknown(command, ns)
     if prog == "cat" and len(args) == 1:
         fn = {"/proc/net/route": proc_net_route, "/proc/net/arp": proc_net_arp,
               "/proc/net/dev": proc_net_dev}.get(args[0])
         if fn is not None:
             return fn(ns)
-        raise _unknown(command)
+        raise _unknown(command, ns)
     if prog == "sysctl":
         value_only = "-n" in args
         rest = [a for a in args if a != "-n"]
         if len(rest) != 1 or rest[0].startswith("-"):
-            raise _unknown(command)
+            raise _unknown(command, ns)
         return sysctl(ns, rest[0], value_only=value_only)
-    if prog in ("birdc", "birdcl"):
-        from emunet.control.bgp import find_bird
-        bird = find_bird(ns)
-        if bird is None:
-            raise ValueError(f"{prog}: no bird runs in namespace {namespace_name!r}")
-        return bird.birdc(" ".join(args))
     if prog == "drops" and not args:
         from emunet.observe.drops import drops
         return drops(ns)
-    if prog == "docker":
-        if args[:2] == ["network", "inspect"] and len(args) <= 3:
-            name = args[2] if len(args) == 3 else None
-        elif args[:2] == ["inspect", "network"] and len(args) == 3:
-            name = args[2]
-        else:
-            raise _unknown(command)
-        if name is None:
-            raise ValueError('"docker network inspect" requires at least 1 argument.')
-        host = _docker_host(lab, ns)
-        if host is None:
-            raise ValueError(f"docker: no dockerd runs in namespace {namespace_name!r} "
-                             f"(the docker CLI talks to the host's daemon)")
-        return docker_network_inspect(host, name)
-    raise _unknown(command)
+    if prog in ns.commands:
+        run, _ = ns.commands[prog]
+        return run(args)
+    elsewhere = sorted(other.name for other in ns.sim.namespaces.values() if prog in other.commands)
+    if elsewhere:
+        raise ValueError(f"{prog}: not installed in namespace {namespace_name!r} (it is in "
+                         f"{', '.join(elsewhere)})")
+    raise _unknown(command, ns)
 
-
-def _docker_host(lab, ns):
-    """The DockerHost whose namespace is ``ns``."""
-    for h in lab.hosts.values():
-        if getattr(h, "ns", None) is ns and hasattr(h, "inspect_network"):
-            return h
-    return None

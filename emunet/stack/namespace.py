@@ -80,6 +80,9 @@ class Namespace:
         self.udp = Udp(self)
         self.tcp = Tcp(self)
         self.processes = []
+        #: command-line tools a control plane installed here, for ``emunet show`` (``birdc``,
+        #: ``docker``): name -> (run(args) -> what it prints, its usage line)
+        self.commands = {}
         #: extra IP protocol handlers (``inet_add_protocol``), e.g. IPIP for tunl0
         self.protocols = {}
         self.drop_reasons = Counter()
@@ -709,6 +712,13 @@ class Namespace:
         dev.xmit(Frame(dst_mac + dev.mac + _ETHER_IP + packet, pid, LINKTYPE_ETHERNET, csum_ok), note)
 
     # -- processes ----------------------------------------------------------
+    def install_command(self, name: str, run, usage: str) -> None:
+        """Put a control plane's command-line tool on this namespace's PATH for ``emunet
+        show``: ``run(args)`` returns what the tool prints for the argument list ``args``
+        (or raises ValueError with its error message); ``usage`` is the line ``show`` lists
+        among the commands it supports."""
+        self.commands[name] = (run, usage)
+
     def spawn(self, process):
         """Start a userspace program in this namespace."""
         process.attach(self)
