@@ -1603,7 +1603,7 @@ class Bird(Process):
             return nh, found[0], 0
         n = ip_to_int(nh)
         best = None
-        for r in self.ns.main_table:
+        for r in self.ns.fib.main:
             if r.proto == RTPROT_BIRD or r.type != "unicast" or r.dev is None:
                 continue
             net = int(r.dst.network_address)
@@ -1804,14 +1804,13 @@ class Bird(Process):
         if got is None:
             return
         r, _ = got
-        t = self.ns.tables.get(r.table)
+        t = self.ns.fib.tables.get(r.table)
         if t is None:
             return
         try:
             t.delete(r.dst, dev=r.dev, metric=r.metric)
         except LookupError:
             return
-        self.ns.routes_changed()
         self.last_kernel_change = self.sim.now
 
     def kernel_text(self, key) -> str:

@@ -802,7 +802,7 @@ class HostGwBackend(Backend):
         self.d._timers.append(self.sim.after(ROUTE_CHECK_S * S, self._route_check))
 
     def _existing(self, sn):
-        return [r for r in self.ns.main_table.routes() if r.dst == sn]
+        return [r for r in self.ns.fib.main.routes() if r.dst == sn]
 
     def handle(self, batch) -> None:
         d, ns = self.d, self.ns

@@ -12,6 +12,11 @@ _MAX_L2_OVERHEAD = ETH_HLEN + 4
 _VLAN_UNTAG_MIN = ETH_HLEN + 4 + 2
 _VLAN_TPIDS = (b"\x81\x00", b"\x88\xa8")
 
+#: ``call_netdevice_notifiers`` events: the device came up, went down, changed its carrier
+NETDEV_UP = "NETDEV_UP"
+NETDEV_DOWN = "NETDEV_DOWN"
+NETDEV_CHANGE = "NETDEV_CHANGE"
+
 
 @attrs.define
 class DeviceStats:
@@ -97,20 +102,22 @@ class NetDevice:
         return self.admin_up and self.carrier
 
     def set_up(self) -> "NetDevice":
+        """``ip link set DEV up`` (``dev_open``)."""
         self.admin_up = True
-        if self.ns is not None:
-            self.ns.routes_changed()
-        if self.vlan_info is not None:
-            self.vlan_info.lower_up()
+        self.notify(NETDEV_UP)
         return self
 
     def set_down(self) -> "NetDevice":
+        """``ip link set DEV down`` (``dev_close``)."""
         self.admin_up = False
-        if self.ns is not None:
-            self.ns.routes_changed()
-        if self.vlan_info is not None:
-            self.vlan_info.lower_down()
+        self.notify(NETDEV_DOWN)
         return self
+
+    def notify(self, event: str) -> None:
+        """``call_netdevice_notifiers(event, dev)``: the namespace's listeners (its FIB, the
+        VLAN devices on this one, ...) hear that this device changed."""
+        if self.ns is not None:
+            self.ns.call_netdevice_notifiers(event, self)
 
     def peer_name(self) -> str:
         """The ``@ifN`` suffix ``ip link`` prints for a device with a link partner."""
@@ -186,4 +193,4 @@ class NetDevice:
         if self.ns is None:
             self.count_drop("DEV_READY", frame, "device is in no namespace")
             return
-        self.ns.netif_receive(self, frame)
+        self.ns.deliver_skb(self, frame)

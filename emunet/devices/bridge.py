@@ -185,7 +185,7 @@ class Bridge(NetDevice):
         """``br_pass_frame_up``: the bridge's own interface receives the frame."""
         self.stats.rx_packets += 1
         self.stats.rx_bytes += len(frame.data)
-        self.ns.netif_receive(self, frame)
+        self.ns.deliver_skb(self, frame)
 
     def transmit(self, frame) -> None:
         """``br_dev_xmit``: a frame the host stack sends out of the bridge interface."""

@@ -95,7 +95,7 @@ class Ipip(NetDevice):
     def set_up(self) -> "Ipip":
         if self.ns is not None:
             # the module's protocol handler for IPPROTO_IPIP (tunnel4_rcv → ipip_rcv)
-            self.ns.protocols.setdefault(IPPROTO_IPIP, self.ns_rcv)
+            self.ns.ipv4.protocols.setdefault(IPPROTO_IPIP, self.ns_rcv)
         return super().set_up()
 
     @property
@@ -122,8 +122,8 @@ class Ipip(NetDevice):
         r = outer_route(self, dst, frame, "tunnel endpoint")
         if r is None:
             return
-        src = self.local.to_bytes(4, "big") if self.local else ns.source_for(dst)
-        packet = ipip_encap(inner, src, dst.to_bytes(4, "big"), ns.next_ident(None), self.ttl, self.tos,
+        src = self.local.to_bytes(4, "big") if self.local else ns.fib.source_for(dst)
+        packet = ipip_encap(inner, src, dst.to_bytes(4, "big"), ns.ipv4.ip_select_ident(None), self.ttl, self.tos,
                             self.pmtudisc)
         self.encapsulated += 1
         note = f"ipip encap {int_to_ip(int.from_bytes(src, 'big'))} → {int_to_ip(dst)}" \

@@ -350,7 +350,7 @@ class Vxlan(NetDevice):
         r = outer_route(self, remote, frame, "VTEP")
         if r is None:
             return
-        packet = self.encapsulate(data, remote, ns.next_ident(None))
+        packet = self.encapsulate(data, remote, ns.ipv4.ip_select_ident(None))
         note = None
         if self.sim.observers:
             sport = struct.unpack_from("!H", packet, 20)[0]

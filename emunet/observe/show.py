@@ -445,7 +445,7 @@ def _trie_order(routes) -> list:
 
 
 def _table_routes(ns, name: str) -> list:
-    return [r for r in _trie_order(ns.tables[name]) if _route_visible(r)]
+    return [r for r in _trie_order(ns.fib.tables[name]) if _route_visible(r)]
 
 
 def _dst_text(r) -> str:
@@ -493,8 +493,8 @@ def ip_route(ns, table: str = "main", dev: str = None) -> str:
     """``ip route`` / ``ip route show [table local|main|all|N] [dev DEV]``."""
     only = _pick_dev(ns, dev, _CANNOT_FIND)
     if table == "all":
-        names = _table_order(ns.tables)
-    elif table in ns.tables:
+        names = _table_order(ns.fib.tables)
+    elif table in ns.fib.tables:
         names = [table]
     else:
         raise ValueError("Error: ipv4: FIB table does not exist.\nDump terminated")
@@ -617,7 +617,7 @@ def ifconfig(ns, all: bool = False, dev: str = None) -> str:
 
 
 def _default_gateways(ns) -> set:
-    return {r.via for r in ns.tables["main"] if r.dst.prefixlen == 0 and r.via}
+    return {r.via for r in ns.fib.tables["main"] if r.dst.prefixlen == 0 and r.via}
 
 
 def _resolver(ns, names, gateway_name):

@@ -376,7 +376,7 @@ class TcpSocket:
             raise _oserror(_errno.EISCONN if self.state in SYNCHRONISED else _errno.EALREADY)
         ip, port = addr
         dst = ip_to_int(ip)
-        src = self.ns.source_for(dst)
+        src = self.ns.fib.source_for(dst)
         if src is None:
             raise _oserror(_errno.ENETUNREACH)
         self.layer.connect(self, int.from_bytes(src, "big"), dst, int(port))
@@ -553,7 +553,7 @@ class TcpSocket:
         text = (f"tcp {self.name} [{_flags_text(flags)}] seq {_dist(seq, self.iss)}"
                 f"{' ack ' + str(_dist(ack, self.irs)) if flags & TCP_ACK else ''} "
                 f"len {len(payload)} win {window}: {note} ({self.state})")
-        return self.ns.ip_send(src, dst, IPPROTO_TCP, seg, pid, ttl=ttl, tos=self.ip_tos, df=True,
+        return self.ns.ipv4.ip_send(src, dst, IPPROTO_TCP, seg, pid, ttl=ttl, tos=self.ip_tos, df=True,
                                ident=ident, note=text)
 
     def _ack_sent(self) -> None:
@@ -963,7 +963,7 @@ class Tcp:
         sock.rcv_ssthresh = sock.rcv_wnd
 
     def _route_dev(self, dst: int):
-        r = self.ns.route_lookup(dst)
+        r = self.ns.fib.lookup(dst)
         if r is None:
             return None
         if r.type == "local":
@@ -1068,7 +1068,7 @@ class Tcp:
         out = TcpView.emit(seg.dport, seg.sport, seq, ack, rflags, 0, b"", b"", ipv.dst, ipv.src)
         self.out_rsts += 1
         # ``tcp_v4_send_reset`` reflects the offending segment's TOS (``arg.tos``)
-        self.ns.ip_send(ipv.dst, ipv.src, IPPROTO_TCP, out, pid, tos=ipv.tos, df=True, ident=0,
+        self.ns.ipv4.ip_send(ipv.dst, ipv.src, IPPROTO_TCP, out, pid, tos=ipv.tos, df=True, ident=0,
                         note=f"tcp RST{'|ACK' if rflags & TCP_ACK else ''} to "
                              f"{int_to_ip(ipv.saddr)}:{seg.sport}"
                              f"{': ' + why if why else ''}")
