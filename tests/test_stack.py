@@ -319,8 +319,8 @@ def _ok(check) -> bool:
 
 
 def test_checksums_a_sender_vouches_for_are_right_others_are_checked():
-    """A receiving stack does not add up again the checksums a frame's ``csum_ok`` says its
-    sender wrote (Frame.csum_ok): every frame of six scenarios (forwarding, VXLAN, IPIP,
+    """A receiving stack does not add up again the checksums a frame's ``csum_level`` says its
+    sender wrote (Frame.csum_level): every frame of six scenarios (forwarding, VXLAN, IPIP,
     flannel's UDP, BGP over TCP, ICMP errors) has that many right checksums, outermost
     first, by the full checks; a derived frame vouches for nothing; and the same bytes with
     a bad checksum, received as any other frame, are dropped as the kernel drops them."""
@@ -343,17 +343,17 @@ def test_checksums_a_sender_vouches_for_are_right_others_are_checked():
         lab = get(name).build(1)
         lab.sim.observers.append(Watch())
         lab.run()
-    levels = [f.csum_ok for f in seen]
+    levels = [f.csum_level for f in seen]
     assert {0, 1, 2, 3, 4} <= set(levels)   # ARP; forwarded; sent; VXLAN around forwarded, sent
     for f in seen:
-        if f.csum_ok:
+        if f.csum_level:
             sums = _checksums(f.data, f.linktype)
-            assert len(sums) >= f.csum_ok and all(sums[:f.csum_ok]), (f, sums)
-        assert f.derive(f.data).csum_ok == 0
+            assert len(sums) >= f.csum_level and all(sums[:f.csum_level]), (f, sums)
+        assert f.derive(f.data).csum_level == 0
     # a bad IPv4 header or ICMP checksum, on bytes a sender vouched for, received as a new frame
     sim, left, r, right = routed()
     eth1 = r.devices["eth1"]
-    good = next(f for f in seen if f.linktype != LINKTYPE_RAW and f.csum_ok >= 2 and f.data[23] == 1)
+    good = next(f for f in seen if f.linktype != LINKTYPE_RAW and f.csum_level >= 2 and f.data[23] == 1)
     for at, reason, ns in ((24, "IP_CSUM", r), (36, "ICMP_CSUM", r)):
         bad = bytearray(good.data)
         bad[at] ^= 0xFF

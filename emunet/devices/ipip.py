@@ -109,9 +109,9 @@ class Ipip(NetDevice):
     def l3_xmit(self, nexthop: int, frame, note: str = None) -> None:
         """Entered from the neighbour layer with the route's next hop, the NBMA destination."""
         self._nexthop = nexthop
-        self.xmit(frame, note)
+        self.dev_queue_xmit(frame, note)
 
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         nexthop, self._nexthop = self._nexthop, 0
         inner = frame.data
         if len(inner) < 20 or inner[0] >> 4 != 4:
@@ -129,7 +129,7 @@ class Ipip(NetDevice):
         note = f"ipip encap {int_to_ip(int.from_bytes(src, 'big'))} → {int_to_ip(dst)}" \
             if self.sim.observers else None
         # the outer header is ours, then whatever the inner packet's sender vouched for
-        outer_output(self, r, dst, packet, frame, note, CSUM_IP + frame.csum_ok)
+        outer_output(self, r, dst, packet, frame, note, CSUM_IP + frame.csum_level)
 
     # -- receive -------------------------------------------------------------------
     def ns_rcv(self, dev, frame, ipv: Ipv4View) -> None:
@@ -147,7 +147,7 @@ class Ipip(NetDevice):
         self.decapsulated += 1
         if self.sim.observers:
             self.ns.note(dev, frame, f"ipip decap from {int_to_ip(ipv.saddr)} → {self.name}")
-        self.receive(Frame(inner, frame.pid, LINKTYPE_RAW, max(0, frame.csum_ok - CSUM_IP)))
+        self.receive(Frame(inner, frame.pid, LINKTYPE_RAW, max(0, frame.csum_level - CSUM_IP)))
 
 
 __all__ = ["Ipip", "IPIP_OVERHEAD", "ipip_encap", "ipip_decap"]

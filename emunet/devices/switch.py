@@ -77,7 +77,7 @@ class Nic(NetDevice):
     def carrier(self) -> bool:
         return self.admin_up and self.switch is not None
 
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         sw = self.switch
         if sw is None:
             self.count_drop("NO_CARRIER", frame, f"{self.name} is not cabled to a switch", tx=True)

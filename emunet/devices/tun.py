@@ -70,7 +70,7 @@ class Tun(NetDevice):
         return "tun type tun pi off vnet_hdr off persist off"
 
     # -- datapath -------------------------------------------------------------
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         """``tun_net_xmit``: queue the packet for the reader; it reads it one crossing later."""
         reader = self.reader
         if reader is None:

@@ -20,12 +20,12 @@ def outer_route(dev, remote: int, frame, what: str):
     return r
 
 
-def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_ok: int) -> None:
+def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_level: int) -> None:
     """Send the outer ``packet`` along route ``r``: over ``lo`` to a local remote end, else
     out of the route's device, if it fits its MTU."""
     ns = dev.ns
     if r.type == "local":
-        ns.ipv4.ip_finish_output2(ns.lo, remote, packet, frame.pid, note, csum_ok)
+        ns.ipv4.ip_finish_output2(ns.lo, remote, packet, frame.pid, note, csum_level)
         return
     out = r.dev
     if len(packet) > out.mtu:
@@ -34,7 +34,7 @@ def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_ok: int) 
         return
     if note is not None:
         note = f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-    ns.ipv4.ip_finish_output2(out, r.gateway or remote, packet, frame.pid, note, csum_ok)
+    ns.ipv4.ip_finish_output2(out, r.gateway or remote, packet, frame.pid, note, csum_level)
 
 
 __all__ = ["outer_route", "outer_output"]

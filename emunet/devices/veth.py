@@ -36,7 +36,7 @@ class Veth(NetDevice):
     def peer_name(self) -> str:
         return f"@if{self.peer.ifindex}" if self.peer is not None else ""
 
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         self.sim.post(self.delay_ns, self.peer.receive, frame)
 
 

@@ -143,10 +143,10 @@ class Vlan(NetDevice):
         return super().set_up()
 
     # -- datapath -----------------------------------------------------------------
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         """``vlan_dev_hard_start_xmit``: insert the tag, queue on the lower."""
         data = frame.data
-        self.lower.xmit(frame.derive(data[:12] + self._tag + data[12:]),
+        self.lower.dev_queue_xmit(frame.derive(data[:12] + self._tag + data[12:]),
                         f"802.1Q tag VID {self.vid} inserted by {self.name}")
 
     def vlan_rx(self, frame, tci: bytes) -> None:

@@ -104,7 +104,7 @@ class Arp:
                  tpa: bytes, note: str, pid: int = None) -> None:
         """``arp_send``: a 42-byte frame (no padding: veth and bridges do not pad)."""
         data = EthernetView.emit(dst_mac, dev.mac, ETH_P_ARP) + ArpView.emit(op, sha, spa, tha, tpa)
-        dev.xmit(Frame(data, self.sim.new_pid() if pid is None else pid), note)
+        dev.dev_queue_xmit(Frame(data, self.sim.new_pid() if pid is None else pid), note)
 
 
 __all__ = ["Arp"]

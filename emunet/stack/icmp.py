@@ -43,8 +43,8 @@ class Icmp:
         """``icmp_rcv``."""
         buf = frame.data
         try:
-            # the checksum of a message the sending stack built is right (Frame.csum_ok)
-            icmp = IcmpView.check(buf, ipv.payload_offset, ipv.end, frame.csum_ok < CSUM_L4)
+            # the checksum of a message the sending stack built is right (Frame.csum_level)
+            icmp = IcmpView.check(buf, ipv.payload_offset, ipv.end, frame.csum_level < CSUM_L4)
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return

@@ -44,8 +44,8 @@ class Ipv4:
         ns = self.ns
         try:
             # the header checksum of a frame the sending stack's IP output built is right by
-            # construction (Frame.csum_ok)
-            ipv = Ipv4View.check(frame.data, off, verify_checksum=not frame.csum_ok)
+            # construction (Frame.csum_level)
+            ipv = Ipv4View.check(frame.data, off, verify_checksum=not frame.csum_level)
         except Malformed as e:
             ns.count_drop(e.reason, dev, frame, e.detail)
             return
@@ -154,7 +154,7 @@ class Ipv4:
         # the header is right (written or checked, then patched incrementally); whatever the
         # sender vouched for beyond it, the forwarded bytes still carry
         self.ip_finish_output2(out, nh, ttl_decreased(frame.data, ipv.off, ipv.end), frame.pid, note,
-                               frame.csum_ok or CSUM_IP)
+                               frame.csum_level or CSUM_IP)
 
     # -- output -------------------------------------------------------------
     def ip_select_ident(self, dst: bytes) -> int:
@@ -207,23 +207,23 @@ class Ipv4:
         return 0
 
     def ip_finish_output2(self, dev, nexthop: int, packet: bytes, pid: int, note: str,
-                          csum_ok: int = CSUM_IP) -> None:
+                          csum_level: int = CSUM_IP) -> None:
         """``ip_finish_output2``: add the link-layer header, resolving the neighbour if needed.
-        Every packet that gets here has an IPv4 header this stack wrote or checked; ``csum_ok``
+        Every packet that gets here has an IPv4 header this stack wrote or checked; ``csum_level``
         says how many checksums, that header's first, are right by construction."""
         if dev.linktype == LINKTYPE_RAW:
-            dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW, csum_ok), note)
+            dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW, csum_level), note)
         elif dev.noarp:
             dst_mac = ZERO_MAC if dev.loopback else BROADCAST_MAC
-            self.send_ether(dev, dst_mac, packet, pid, note, csum_ok)
+            self.send_ether(dev, dst_mac, packet, pid, note, csum_level)
         else:
-            self.ns.neigh.output(dev, nexthop, packet, pid, note, csum_ok)
+            self.ns.neigh.output(dev, nexthop, packet, pid, note, csum_level)
 
     def send_ether(self, dev, dst_mac: bytes, packet: bytes, pid: int, note: str,
-                   csum_ok: int = CSUM_IP) -> None:
+                   csum_level: int = CSUM_IP) -> None:
         """``dev_hard_header`` for an IPv4 packet to ``dst_mac``, then ``dev_queue_xmit``:
         how a resolved (or NOARP) neighbour sends."""
-        dev.xmit(Frame(dst_mac + dev.mac + _ETHER_IP + packet, pid, LINKTYPE_ETHERNET, csum_ok), note)
+        dev.dev_queue_xmit(Frame(dst_mac + dev.mac + _ETHER_IP + packet, pid, LINKTYPE_ETHERNET, csum_level), note)
 
 
 __all__ = ["Ipv4"]

@@ -123,9 +123,9 @@ class NeighTable:
             del self.entries[key]
 
     # -- datapath -----------------------------------------------------------
-    def output(self, dev, nexthop: int, packet: bytes, pid: int, note: str, csum_ok: int = CSUM_IP) -> None:
+    def output(self, dev, nexthop: int, packet: bytes, pid: int, note: str, csum_level: int = CSUM_IP) -> None:
         """``neigh_resolve_output``: send ``packet`` (an IP packet) to ``nexthop`` via ``dev``
-        (``csum_ok`` as for ``Ipv4.ip_finish_output2``; a packet that waits for ARP is sent
+        (``csum_level`` as for ``Ipv4.ip_finish_output2``; a packet that waits for ARP is sent
         with its header vouched for, its payload checked by the receiver)."""
         n = self.entries.get((dev.ifindex, nexthop))
         if n is None:
@@ -134,14 +134,14 @@ class NeighTable:
         now = self.sim.now
         n.used = now
         if state in ("REACHABLE", "PERMANENT", "NOARP", "DELAY", "PROBE"):
-            self.ns.ipv4.send_ether(dev, n.lladdr, packet, pid, note, csum_ok)
+            self.ns.ipv4.send_ether(dev, n.lladdr, packet, pid, note, csum_level)
             return
         if state == "STALE":
             n.state, n.updated = "DELAY", now
             self._set_timer(n, self.params.delay_first_probe_ns)
             if self.sim.observers:
                 note = f"{note}; neigh {int_to_ip(nexthop)} STALE → DELAY"
-            self.ns.ipv4.send_ether(dev, n.lladdr, packet, pid, note, csum_ok)
+            self.ns.ipv4.send_ether(dev, n.lladdr, packet, pid, note, csum_level)
             return
         if state != "INCOMPLETE":
             # NONE or FAILED: start resolving

@@ -1015,8 +1015,8 @@ class Tcp:
     def rcv(self, dev, frame, ipv, broadcast: bool) -> None:
         """``tcp_v4_rcv``: checksum, socket lookup, state machine; never raises on input."""
         try:
-            # the checksum of a segment the sending stack built is right (Frame.csum_ok)
-            if frame.csum_ok < CSUM_L4:
+            # the checksum of a segment the sending stack built is right (Frame.csum_level)
+            if frame.csum_level < CSUM_L4:
                 seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
             else:
                 seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end)

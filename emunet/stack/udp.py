@@ -145,8 +145,8 @@ class Udp:
     def rcv(self, dev, frame, ipv, broadcast: bool) -> None:
         """``udp_rcv``: checksum, socket lookup, delivery or port unreachable."""
         try:
-            # the checksum of a datagram the sending stack built is right (Frame.csum_ok)
-            if frame.csum_ok < CSUM_L4:
+            # the checksum of a datagram the sending stack built is right (Frame.csum_level)
+            if frame.csum_level < CSUM_L4:
                 udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
             else:
                 udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end)
