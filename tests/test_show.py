@@ -42,6 +42,7 @@ from emunet.devices.bridge import Bridge, FdbEntry
 from emunet.devices.veth import veth_pair
 from emunet.observe import show
 from emunet.observe.show import run_command
+from emunet.observe.show.nettools import bytes_scaled
 from emunet.scenarios import docker_bridge
 from emunet.sim import Simulator
 from emunet.stack.namespace import Namespace
@@ -902,7 +903,7 @@ def test_kernel_large_counters_widen_columns():
 def test_ifconfig_byte_units(n, text):
     # seed: 9678058 (9.2 MiB), 195061 (190.4 KiB); kernel runs: the others; net-tools
     # switches unit only when strictly above it
-    assert show._human(n) == text
+    assert bytes_scaled(n) == text
 
 
 def test_kernel_tun_device():
