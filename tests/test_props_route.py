@@ -9,9 +9,10 @@ import ipaddress
 from hypothesis import assume, example, given, strategies as st
 
 from emunet.devices.veth import veth_pair
+from emunet.observe.show import ip_route_get
 from emunet.sim import Simulator
 from emunet.stack.namespace import Namespace
-from emunet.stack.fib import Fib, Route, RoutingTable
+from emunet.stack.fib import Route, RoutingTable
 from emunet.wire.ipv4 import int_to_ip
 
 NDEV = 4
@@ -188,7 +189,7 @@ def test_local_routes_are_delivered_locally(dst, port):
     ns.addr_add("eth0", "10.0.0.1/24")
     ns.route_add("10.9.0.0/16", dev="lo", type="local", table="local", scope="host")
     assume(ns.fib.lookup(dst).type == "local")  # not 127.255.255.255, a broadcast route
-    assert ns.route_get(int_to_ip(dst)).startswith("local ")
+    assert ip_route_get(ns, int_to_ip(dst)).startswith("local ")
     sock = ns.udp.socket()
     sock.bind(("0.0.0.0", port))
     sender = ns.udp.socket()

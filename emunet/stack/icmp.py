@@ -16,7 +16,7 @@ from emunet.wire.errors import Malformed
 from emunet.wire.frame import CSUM_L4
 from emunet.wire.icmp import (ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_TIME_EXCEEDED,
                               IcmpView)
-from emunet.wire.ipv4 import IPPROTO_ICMP, IP_MF, IP_OFFMASK, Ipv4View, int_to_ip
+from emunet.wire.ipv4 import IPPROTO_ICMP, IP_OFFMASK, Ipv4View, int_to_ip
 
 ICMP_ERROR_TYPES = (3, 4, 5, 11, 12)
 # 576 (the minimum reassembly size) minus the new IP and ICMP headers

@@ -29,7 +29,7 @@ from emunet.stack.tcp import Tcp
 from emunet.stack.udp import Udp
 from emunet.wire.ethernet import ETH_HLEN, ETH_P_ARP, ETH_P_IP, mac_to_str
 from emunet.wire.frame import LINKTYPE_RAW, Frame
-from emunet.wire.ipv4 import int_to_ip, ip_to_int
+from emunet.wire.ipv4 import ip_to_int
 
 _ETHER_IP = ETH_P_IP.to_bytes(2, "big")
 _ETHER_ARP = ETH_P_ARP.to_bytes(2, "big")
@@ -255,30 +255,6 @@ class Namespace:
             raise LookupError(f"RTNETLINK answers: No such process (no table {table!r} in "
                               f"namespace {self.name!r})")
         return t.delete(parse_prefix(dst), dev=self.dev(dev) if dev else None)
-
-    def route_get(self, dst: str) -> str:
-        """What ``ip route get DST`` prints."""
-        d = ip_to_int(dst)
-        dst = int_to_ip(d)
-        if d == 0:
-            return "local 0.0.0.0 dev lo src 127.0.0.1 uid 0 \n    cache <local> "
-        r = self.fib.lookup(d)
-        if r is None or r.type in ("blackhole", "unreachable", "prohibit"):
-            kind = {"blackhole": "Invalid argument", "unreachable": "No route to host",
-                    "prohibit": "Permission denied"}.get(r.type if r else "", "Network is unreachable")
-            return f"RTNETLINK answers: {kind}"
-        # kernel 6.18 + iproute2 6.1 print no "table local" here, and a local route's
-        # preferred source is the source (127.1.2.3 → src 127.0.0.1)
-        if r.type == "local":
-            return f"local {dst} dev lo src {r.src or dst} uid 0 \n    cache <local> "
-        src = int_to_ip(int.from_bytes(self.fib.source_for(d), "big"))
-        if r.type == "broadcast" or d == 0xFFFFFFFF:
-            return f"broadcast {dst} dev {r.dev.name} src {src} uid 0 \n    cache <local,brd> "
-        if d >> 28 == 0xE:
-            cache = "<local,mc>" if d == 0xE0000001 else "<mc>"  # 224.0.0.1: joined by all
-            return f"multicast {dst} dev {r.dev.name} src {src} rt_offload_failed uid 0 \n    cache {cache} "
-        via = f" via {r.via}" if r.via else ""
-        return f"{dst}{via} dev {r.dev.name} src {src} uid 0 \n    cache "
 
     # -- sysctls and helpers -------------------------------------------------
     def set_sysctl(self, key: str, value) -> None:
