@@ -290,7 +290,7 @@ def _checksums(data: bytes, linktype: int) -> list:
     else:
         return []
     try:
-        ipv = Ipv4View.check(data, off, verify_checksum=False)
+        ipv = Ipv4View.check(data, off, verify=False)
     except Malformed:
         return []
     out = [_ok(lambda: Ipv4View.check(data, off))]
@@ -301,7 +301,7 @@ def _checksums(data: bytes, linktype: int) -> list:
         out.append(_ok(lambda: TcpView.check(data, start, end, ipv.saddr, ipv.daddr)))
     elif ipv.proto == 17:
         out.append(_ok(lambda: UdpView.check(data, start, end, ipv.saddr, ipv.daddr)))
-        udp = UdpView.check(data, start, end)
+        udp = UdpView.check(data, start, end, verify=False)
         if udp.dport in (4789, 8472) and udp.end - udp.payload_offset >= 8 + 14:
             out += _checksums(data[udp.payload_offset + 8:udp.end], 1)
     elif ipv.proto == 4:

@@ -44,7 +44,7 @@ class Icmp:
         buf = frame.data
         try:
             # the checksum of a message the sending stack built is right (Frame.csum_level)
-            icmp = IcmpView.check(buf, ipv.payload_offset, ipv.end, frame.csum_level < CSUM_L4)
+            icmp = IcmpView.check(buf, ipv.payload_offset, ipv.end, verify=frame.csum_level < CSUM_L4)
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return

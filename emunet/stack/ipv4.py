@@ -45,7 +45,7 @@ class Ipv4:
         try:
             # the header checksum of a frame the sending stack's IP output built is right by
             # construction (Frame.csum_level)
-            ipv = Ipv4View.check(frame.data, off, verify_checksum=not frame.csum_level)
+            ipv = Ipv4View.check(frame.data, off, verify=not frame.csum_level)
         except Malformed as e:
             ns.count_drop(e.reason, dev, frame, e.detail)
             return

@@ -146,10 +146,8 @@ class Udp:
         """``udp_rcv``: checksum, socket lookup, delivery or port unreachable."""
         try:
             # the checksum of a datagram the sending stack built is right (Frame.csum_level)
-            if frame.csum_level < CSUM_L4:
-                udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
-            else:
-                udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end)
+            udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr,
+                                verify=frame.csum_level < CSUM_L4)
         except Malformed as e:
             self.in_errors += 1
             self.ns.count_drop(e.reason, dev, frame, e.detail)

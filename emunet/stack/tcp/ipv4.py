@@ -175,10 +175,8 @@ class Tcp:
         """``tcp_v4_rcv``: checksum, socket lookup, state machine; never raises on input."""
         try:
             # the checksum of a segment the sending stack built is right (Frame.csum_level)
-            if frame.csum_level < CSUM_L4:
-                seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
-            else:
-                seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end)
+            seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr,
+                                verify=frame.csum_level < CSUM_L4)
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return
