@@ -45,7 +45,7 @@ class Endpoints:
 
 
 def _docker_bridge(capture: bool) -> Endpoints:
-    from emunet.docker import DockerHost
+    from emunet.control.docker import DockerHost
     from emunet.sim import Simulator
     sim = Simulator(seed=1, capture=capture)
     host = DockerHost(sim)

@@ -4,13 +4,12 @@ from collections import Counter
 import attrs
 
 from emunet.wire.frame import LINKTYPE_ETHERNET
-from emunet.wire.ethernet import ETH_HLEN, mac_to_bytes
+from emunet.wire.ethernet import ETH_HLEN, VLAN_TPIDS, ZERO_MAC, mac_to_bytes
 
 #: ``ETH_HLEN + VLAN_HLEN``: what ``is_skb_forwardable`` allows on top of the MTU
 _MAX_L2_OVERHEAD = ETH_HLEN + 4
 #: ``skb_vlan_untag`` needs ``VLAN_HLEN + 2`` bytes after the Ethernet header
 _VLAN_UNTAG_MIN = ETH_HLEN + 4 + 2
-_VLAN_TPIDS = (b"\x81\x00", b"\x88\xa8")
 
 #: ``call_netdevice_notifiers`` events: the device came up, went down, changed its carrier
 NETDEV_UP = "NETDEV_UP"
@@ -61,7 +60,7 @@ class NetDevice:
             raise ValueError(f"invalid interface name {name!r} (1-15 characters, no '/' or space)")
         self.sim = sim
         self.name = name
-        self.mac = b"\0" * 6 if mac is None else mac_to_bytes(mac)
+        self.mac = ZERO_MAC if mac is None else mac_to_bytes(mac)
         self.mtu = mtu
         self.ns = None
         self.ifindex = 0
@@ -172,7 +171,7 @@ class NetDevice:
         # passes up to its own interface)
         self.stats.rx_packets += 1
         self.stats.rx_bytes += n
-        if n < _VLAN_UNTAG_MIN and frame.data[12:14] in _VLAN_TPIDS and self.ns is not None \
+        if n < _VLAN_UNTAG_MIN and frame.data[12:14] in VLAN_TPIDS and self.ns is not None \
                 and self.linktype == LINKTYPE_ETHERNET:
             # skb_vlan_untag frees it before any tap (tcpdump on this device never shows it),
             # in the core stack: no rx_dropped, and kfree_skb gives no reason of its own

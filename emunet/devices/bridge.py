@@ -23,10 +23,9 @@ import attrs
 from emunet.devices.base import NetDevice
 from emunet.sim import S
 from emunet.wire.errors import Malformed
-from emunet.wire.ethernet import ETH_HLEN, EthernetView, mac_to_str
+from emunet.wire.ethernet import BROADCAST_MAC, ETH_HLEN, ZERO_MAC, EthernetView, mac_to_str
 
 DEFAULT_AGEING_NS = 300 * S
-_BROADCAST = b"\xff" * 6
 
 
 @attrs.define
@@ -128,7 +127,7 @@ class Bridge(NetDevice):
                 return
         dst = data[0:6]
         src = data[6:12]
-        if src[0] & 1 or src == b"\0" * 6:
+        if src[0] & 1 or src == ZERO_MAC:
             port.count_drop("MAC_INVALID_SOURCE", frame, f"source {mac_to_str(src)}")
             return
         if not self.admin_up:
@@ -137,7 +136,7 @@ class Bridge(NetDevice):
         learned = self._learn(port, src)
         observed = bool(self.sim.observers)
         if dst[0] & 1:
-            kind = "broadcast" if dst == _BROADCAST else "multicast"
+            kind = "broadcast" if dst == BROADCAST_MAC else "multicast"
             note = f"{learned}{kind} → flood and up the stack"
             if observed:
                 self.sim.frame(self, frame, "in", note)

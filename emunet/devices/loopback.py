@@ -1,6 +1,7 @@
 """The loopback device ``lo`` (``drivers/net/loopback.c``)."""
 from emunet.devices.base import NetDevice
 from emunet.sim import US
+from emunet.wire.ethernet import ZERO_MAC
 
 
 class Loopback(NetDevice):
@@ -15,7 +16,7 @@ class Loopback(NetDevice):
     delay_ns = 1 * US
 
     def __init__(self, sim, name: str = "lo"):
-        super().__init__(sim, name, b"\0" * 6, mtu=65536)
+        super().__init__(sim, name, ZERO_MAC, mtu=65536)
 
     def ndo_start_xmit(self, frame) -> None:
         self.sim.post(self.delay_ns, self.receive, frame)

@@ -55,6 +55,7 @@ import attrs
 
 from emunet.devices.base import NETDEV_CHANGE, NetDevice
 from emunet.sim import S, US
+from emunet.wire.ethernet import ETH_P_8021Q, TPID_8021Q
 
 #: the smallest Ethernet frame without its FCS
 ETH_ZLEN = 60
@@ -239,7 +240,7 @@ class Switch:
         self.frames += 1
         self.bytes += len(data)
         cfg = self.port_vlans.get(port, _DEFAULT_PORT)
-        if data[12:14] == _TPID:
+        if data[12:14] == TPID_8021Q:
             if len(data) < 18:
                 self._drop(port, frame, "PKT_TOO_SMALL", f"{len(data)}-byte frame: 802.1Q tag cut short")
                 return
@@ -330,12 +331,11 @@ class _VlanEgress:
             f = self._tagged
             if f is None:
                 p = self.plain
-                data = p[:12] + struct.pack("!HH", 0x8100, self.pcp_dei | self.vid) + p[12:]
+                data = p[:12] + struct.pack("!HH", ETH_P_8021Q, self.pcp_dei | self.vid) + p[12:]
                 f = self._tagged = self.frame if data == self.frame.data else self.frame.derive(data)
         self.sw._egress(port, f)
 
 
-_TPID = b"\x81\x00"
 _ALL_VIDS = range(1, 4095)
 _DEFAULT_PORT = PortVlan("access", frozenset((1,)), frozenset((1,)), 1)
 

@@ -46,20 +46,16 @@ untag (the stack never sends one).
 import struct
 
 from emunet.devices.base import NETDEV_DOWN, NETDEV_UP, NetDevice
-from emunet.wire.ethernet import ETH_HLEN, ETH_P_8021Q
+from emunet.wire.ethernet import (ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, TPID_8021AD, TPID_8021Q,
+                                  VLAN_TPIDS)
 
 VLAN_HLEN = 4
 VLAN_VID_MASK = 0x0FFF
 VLAN_N_VID = 4096
-ETH_P_8021AD = 0x88A8
 #: ``skb_vlan_untag`` pulls ``VLAN_HLEN + 2`` bytes after the Ethernet header: a tagged
 #: frame shorter than this is freed before any tap sees it (kernel 6.18: 18- and 19-byte
 #: tagged frames vanish, a 20-byte one is received)
 VLAN_UNTAG_MIN = ETH_HLEN + VLAN_HLEN + 2
-TPID_8021Q = b"\x81\x00"
-TPID_8021AD = b"\x88\xa8"
-#: what ``eth_type_vlan`` recognises
-VLAN_TPIDS = (TPID_8021Q, TPID_8021AD)
 
 
 def frame_vid(data: bytes) -> int:

@@ -46,12 +46,12 @@ import attrs
 from emunet.devices.base import NetDevice
 from emunet.devices.tunnel import outer_output, outer_route
 from emunet.wire.errors import Malformed
-from emunet.wire.ethernet import ETH_HLEN, eth_random_addr, mac_to_bytes, mac_to_str
+from emunet.wire.ethernet import (ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETHERTYPE_IP, ZERO_MAC,
+                                  eth_random_addr, mac_to_bytes, mac_to_str)
 from emunet.wire.frame import CSUM_L4, LINKTYPE_ETHERNET, Frame
 from emunet.wire.ipv4 import int_to_ip, ip_to_int
 from emunet.wire.vxlan import LINUX_VXLAN_PORT, VXLAN_HLEN, TunnelTemplate, VxlanView
 
-ZERO_MAC = b"\0" * 6
 #: net.ipv4.ip_local_port_range, the range ``srcport 0 0`` means
 EPHEMERAL = (32768, 60999)
 _M32 = 0xFFFFFFFF
@@ -113,14 +113,14 @@ def flow_keys(frame: bytes):
     etype = (frame[12] << 8) | frame[13] if n >= ETH_HLEN else 0
     off = ETH_HLEN
     vlan = 0
-    if etype in (0x8100, 0x88A8) and n >= 18:
+    if etype in (ETH_P_8021Q, ETH_P_8021AD) and n >= 18:
         tci = (frame[14] << 8) | frame[15]
         # vlan_id:12, vlan_dei:1, vlan_priority:3 in a u16, then the TPID as stored (be16)
         vlan = (tci & 0xFFFF) | (int.from_bytes(frame[12:14], "little") << 16)
         etype = (frame[16] << 8) | frame[17]
         off = 18
     n_proto_le = ((etype & 0xFF) << 8) | (etype >> 8)     # __be16 read by a little-endian CPU
-    if etype != 0x0800 or n < off + 20 or frame[off] >> 4 != 4:
+    if etype != ETH_P_IP or n < off + 20 or frame[off] >> 4 != 4:
         # no addresses: the hash covers basic..ports (five words)
         return (n_proto_le, 0, vlan, 0, 0)
     # the fragment field, the protocol and the addresses, loaded as a little-endian CPU loads
@@ -331,7 +331,7 @@ class Vxlan(NetDevice):
     def encapsulate(self, inner: bytes, remote: int, ident: int) -> bytes:
         """The outer IP packet (IPv4/UDP/VXLAN) around one inner Ethernet frame."""
         tos = self.tos
-        if len(inner) >= ETH_HLEN + 20 and inner[12:14] == b"\x08\x00":
+        if len(inner) >= ETH_HLEN + 20 and inner[12:14] == ETHERTYPE_IP:
             ecn = inner[ETH_HLEN + 1] & 3
             # INET_ECN_encapsulate: copy ECT, and CE becomes ECT(0)
             tos = (tos & ~3) | (2 if ecn == 3 else ecn)

@@ -10,12 +10,10 @@ Every drop is counted on the namespace under a reason named after the kernel's
 import errno
 
 from emunet.wire.errors import Malformed
-from emunet.wire.ethernet import BROADCAST_MAC, ETH_P_IP, ZERO_MAC
+from emunet.wire.ethernet import BROADCAST_MAC, ETHERTYPE_IP, ZERO_MAC
 from emunet.wire.frame import CSUM_IP, CSUM_L4, LINKTYPE_ETHERNET, LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Ipv4View, int_to_ip,
                               ttl_decreased)
-
-_ETHER_IP = ETH_P_IP.to_bytes(2, "big")
 
 
 class Ipv4:
@@ -223,7 +221,7 @@ class Ipv4:
                    csum_level: int = CSUM_IP) -> None:
         """``dev_hard_header`` for an IPv4 packet to ``dst_mac``, then ``dev_queue_xmit``:
         how a resolved (or NOARP) neighbour sends."""
-        dev.dev_queue_xmit(Frame(dst_mac + dev.mac + _ETHER_IP + packet, pid, LINKTYPE_ETHERNET, csum_level), note)
+        dev.dev_queue_xmit(Frame(dst_mac + dev.mac + ETHERTYPE_IP + packet, pid, LINKTYPE_ETHERNET, csum_level), note)
 
 
 __all__ = ["Ipv4"]

@@ -18,7 +18,7 @@ import attrs
 
 from emunet.devices.base import NetDevice
 from emunet.devices.loopback import Loopback
-from emunet.devices.vlan import VLAN_TPIDS, vlan_device_event
+from emunet.devices.vlan import vlan_device_event
 from emunet.stack.arp import Arp
 from emunet.stack.fib import Fib, Route, parse_prefix
 from emunet.stack.icmp import Icmp
@@ -27,13 +27,10 @@ from emunet.stack.neigh import NeighTable
 from emunet.stack.notifier import NotifierChain
 from emunet.stack.tcp import Tcp
 from emunet.stack.udp import Udp
-from emunet.wire.ethernet import ETH_HLEN, ETH_P_ARP, ETH_P_IP, mac_to_str
+from emunet.wire.ethernet import ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IP, VLAN_TPIDS, mac_to_str
 from emunet.wire.frame import LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import ip_to_int
 
-_ETHER_IP = ETH_P_IP.to_bytes(2, "big")
-_ETHER_ARP = ETH_P_ARP.to_bytes(2, "big")
-_VLAN_TPIDS = frozenset(VLAN_TPIDS)
 
 
 @attrs.define(eq=False)
@@ -325,14 +322,14 @@ class Namespace:
                 self.count_drop("OTHERHOST", dev, frame, f"to {mac_to_str(dst)}, not {dev.name}'s MAC")
                 return
         etype = data[12:14]
-        if etype == _ETHER_IP:
-            self.ipv4.ip_rcv(dev, frame, 14, broadcast)
-        elif etype == _ETHER_ARP:
+        if etype == ETHERTYPE_IP:
+            self.ipv4.ip_rcv(dev, frame, ETH_HLEN, broadcast)
+        elif etype == ETHERTYPE_ARP:
             if dev.noarp:
                 self.count_drop("ARP_NOARP", dev, frame, f"{dev.name} does no ARP")
                 return
             self.arp.arp_rcv(dev, frame)
-        elif etype in _VLAN_TPIDS:
+        elif etype in VLAN_TPIDS:
             self.vlan_rcv(dev, frame)
         else:
             self.count_drop("UNHANDLED_PROTO", dev, frame, f"ethertype {int.from_bytes(etype, 'big'):#06x}")
@@ -366,9 +363,9 @@ class Namespace:
             self.deliver_skb(dev, untagged)
             return
         what = f"802.1Q VID {vid}: no VLAN device for it on {dev.name} (PACKET_OTHERHOST)"
-        if inner == _ETHER_IP:
+        if inner == ETHERTYPE_IP:
             self.count_drop("OTHERHOST", dev, frame, what)
-        elif inner == _ETHER_ARP:
+        elif inner == ETHERTYPE_ARP:
             self.note(dev, frame, f"{what}: arp_rcv consumes it, no drop reason")
         else:
             self.count_drop("UNHANDLED_PROTO", dev, frame,

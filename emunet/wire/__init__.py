@@ -10,8 +10,9 @@ from emunet.wire.errors import Malformed
 from emunet.wire.checksum import internet_checksum, ones_sum, pseudo_header_sum
 from emunet.wire.frame import Frame, LINKTYPE_ETHERNET, LINKTYPE_RAW, CSUM_NONE, CSUM_IP, CSUM_L4
 from emunet.wire.ethernet import (
-    EthernetView, ETH_P_IP, ETH_P_ARP, ETH_P_8021Q, BROADCAST_MAC,
-    mac_to_bytes, mac_to_str, is_multicast_mac,
+    EthernetView, ETH_HLEN, ETH_P_IP, ETH_P_ARP, ETH_P_8021Q, ETH_P_8021AD, BROADCAST_MAC, ZERO_MAC,
+    ETHERTYPE_IP, ETHERTYPE_ARP, TPID_8021Q, TPID_8021AD, VLAN_TPIDS,
+    mac_to_bytes, mac_to_str, is_multicast_mac, eth_random_addr,
 )
 from emunet.wire.dot1q import Dot1QView
 from emunet.wire.arp import ArpView, ARPOP_REQUEST, ARPOP_REPLY
@@ -26,8 +27,9 @@ from emunet.wire.tcp import TcpView, TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK
 __all__ = [
     "Malformed", "internet_checksum", "ones_sum", "pseudo_header_sum",
     "Frame", "LINKTYPE_ETHERNET", "LINKTYPE_RAW", "CSUM_NONE", "CSUM_IP", "CSUM_L4",
-    "EthernetView", "ETH_P_IP", "ETH_P_ARP", "ETH_P_8021Q", "BROADCAST_MAC",
-    "mac_to_bytes", "mac_to_str", "is_multicast_mac",
+    "EthernetView", "ETH_HLEN", "ETH_P_IP", "ETH_P_ARP", "ETH_P_8021Q", "ETH_P_8021AD",
+    "BROADCAST_MAC", "ZERO_MAC", "ETHERTYPE_IP", "ETHERTYPE_ARP", "TPID_8021Q", "TPID_8021AD",
+    "VLAN_TPIDS", "mac_to_bytes", "mac_to_str", "is_multicast_mac", "eth_random_addr",
     "Dot1QView", "ArpView", "ARPOP_REQUEST", "ARPOP_REPLY",
     "Ipv4View", "IP_DF", "IP_MF", "IPPROTO_ICMP", "IPPROTO_TCP", "IPPROTO_UDP",
     "IPPROTO_IPIP", "ip_to_int", "int_to_ip",

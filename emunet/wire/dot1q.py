@@ -2,6 +2,7 @@
 import struct
 
 from emunet.wire.errors import Malformed
+from emunet.wire.ethernet import ETH_P_8021Q
 
 DOT1Q_HLEN = 4
 
@@ -49,12 +50,12 @@ class Dot1QView:
     @staticmethod
     def emit(vid: int, ethertype: int, pcp: int = 0, dei: int = 0) -> bytes:
         """The tag and inner EtherType (6 bytes) that follow the source MAC."""
-        return struct.pack("!HHH", 0x8100, (pcp << 13) | (dei << 12) | vid, ethertype)
+        return struct.pack("!HHH", ETH_P_8021Q, (pcp << 13) | (dei << 12) | vid, ethertype)
 
 
 def push_tag(frame: bytes, vid: int, pcp: int = 0) -> bytes:
     """Insert an 802.1Q tag into an untagged Ethernet frame."""
-    return frame[:12] + struct.pack("!HH", 0x8100, (pcp << 13) | vid) + frame[12:]
+    return frame[:12] + struct.pack("!HH", ETH_P_8021Q, (pcp << 13) | vid) + frame[12:]
 
 
 def pop_tag(frame: bytes) -> bytes:

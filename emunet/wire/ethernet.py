@@ -7,8 +7,16 @@ ETH_HLEN = 14
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 ETH_P_8021Q = 0x8100
+ETH_P_8021AD = 0x88A8
 BROADCAST_MAC = b"\xff" * 6
 ZERO_MAC = b"\0" * 6
+#: the EtherTypes as they stand in a frame, to compare ``data[12:14]`` with
+ETHERTYPE_IP = ETH_P_IP.to_bytes(2, "big")
+ETHERTYPE_ARP = ETH_P_ARP.to_bytes(2, "big")
+TPID_8021Q = ETH_P_8021Q.to_bytes(2, "big")
+TPID_8021AD = ETH_P_8021AD.to_bytes(2, "big")
+#: the tag protocol identifiers ``eth_type_vlan`` recognises
+VLAN_TPIDS = (TPID_8021Q, TPID_8021AD)
 
 _ETH = struct.Struct("!6s6sH")
 
