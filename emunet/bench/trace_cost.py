@@ -66,7 +66,7 @@ def measure(topology: str, mode: str, count: int) -> dict:
     wall = time.process_time() - t0
     return {"topology": topology, "mode": mode, "count": count, "received": ping.received,
             "wall_s": wall, "us_per_ping": wall / count * 1e6,
-            "trace_records": len(trace._raw) if trace else 0,
+            "trace_records": len(trace) if trace is not None else 0,
             "capture_frames": len(capture.records) if capture else 0}
 
 

@@ -151,14 +151,16 @@ class Switch:
                     self.dropped += 1   # the destination is behind the ingress port
                     return
                 self.forwarded += 1
-                self._egress(out, frame)
+                self.egress(out, frame)
                 return
         self.flooded += 1
         for p in self.ports:
             if p is not port:
-                self._egress(p, frame)
+                self.egress(p, frame)
 
-    def _egress(self, port: Nic, frame) -> None:
+    def egress(self, port: Nic, frame) -> None:
+        """``frame`` leaves through ``port``: it reaches the NIC at the cable's far end after
+        the cable's latency and the frame's serialisation time."""
         self.sim.post(self.wire_ns(len(frame.data)), port.receive, frame)
 
     # -- 802.1Q ---------------------------------------------------------------------
@@ -333,7 +335,7 @@ class _VlanEgress:
                 p = self.plain
                 data = p[:12] + struct.pack("!HH", ETH_P_8021Q, self.pcp_dei | self.vid) + p[12:]
                 f = self._tagged = self.frame if data == self.frame.data else self.frame.derive(data)
-        self.sw._egress(port, f)
+        self.sw.egress(port, f)
 
 
 _ALL_VIDS = range(1, 4095)

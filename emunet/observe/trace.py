@@ -334,6 +334,10 @@ class Trace:
         self._by_pid = {}
         self.enabled = True
 
+    def __len__(self) -> int:
+        """How many reports are kept (the last ``limit`` with a limit)."""
+        return len(self._raw)
+
     # -- observer interface: one append each ------------------------------------------
     def on_frame(self, now, dev, frame, direction, note) -> None:
         if self.enabled:
