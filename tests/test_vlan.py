@@ -327,7 +327,7 @@ class RecordingSwitch(Switch):
             self.connect(nic)
             self.nics.append(nic)
 
-    def _egress(self, port, frame):
+    def egress(self, port, frame):
         self.sent.append((port, frame))
 
 
