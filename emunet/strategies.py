@@ -30,12 +30,17 @@ Strategies:
   IHL/version, bad ARP, random bytes — pass ``with_kind=True`` to get
   ``(kind, data)`` with ``kind`` one of :data:`MALFORMATIONS`.
 
-Scapy is imported on first use, so importing this module stays cheap.
+Scapy is imported on first use, so importing this module stays cheap.  Hypothesis is
+an optional extra of emunet: ``pip install 'emunet[strategies]'``.
 """
 import ipaddress
 import struct
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError as e:
+    raise ImportError("emunet.strategies builds on Hypothesis, an optional extra of emunet: "
+                      "pip install 'emunet[strategies]'") from e
 
 from emunet.wire.checksum import internet_checksum
 
