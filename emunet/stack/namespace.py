@@ -262,8 +262,9 @@ class Namespace:
         self.routes_changed()
         return r
 
-    def route_del(self, dst, dev=None, table: str = "main") -> None:
-        self.tables[table].delete(parse_prefix(dst), dev=self.dev(dev) if dev else None)
+    def route_del(self, dst, dev=None, table: str = "main", metric: int = None) -> None:
+        """``ip route del DST [dev DEV] [metric N] [table T]``: the first route that matches."""
+        self.tables[table].delete(parse_prefix(dst), dev=self.dev(dev) if dev else None, metric=metric)
         self.routes_changed()
 
     def route_lookup(self, dst: int):

@@ -129,7 +129,7 @@ def _scapy_attrs(s, pa: PathAttributes, as4: bool) -> list:
     if pa.cluster_list:
         ids = [_U32.unpack(socket.inet_aton(c))[0] for c in pa.cluster_list]
         add(CLUSTER_LIST, s.BGPPAClusterList(cluster_list=ids), 4 * len(ids))
-    from scapy.packet import Raw
+    from scapy.packet import Raw  # Scapy loads on first use, as in _scapy_bgp
     for flags, code, value in pa.unknown:
         fl = flags & ~ATTR_EXTENDED
         if len(value) > 255:
@@ -212,4 +212,3 @@ def describe(msg) -> str:
 
 def message_type(buf) -> int:
     return buf[18]
-

@@ -42,6 +42,8 @@ CAP_GRACEFUL_RESTART = 64
 CAP_AS4 = 65
 CAP_ADD_PATH = 69
 CAP_ENHANCED_ROUTE_REFRESH = 70
+#: long-lived graceful restart (RFC 9494), which BIRD 1.6.4 and later send "aware"
+CAP_LLGR = 71
 AFI_IPV4 = 1
 SAFI_UNICAST = 1
 #: ADD-PATH send/receive values
@@ -366,4 +368,3 @@ def _parse_update(buf: bytes, as4: bool, add_path: bool) -> Update:
     pa, reason = parse_attributes(buf, astart, nstart, as4, nstart < length)
     nlri = _parse_prefixes(buf, nstart, length, add_path)
     return Update(withdrawn, pa, nlri, reason)
-

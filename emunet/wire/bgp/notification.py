@@ -69,4 +69,3 @@ class Notification:
     @property
     def description(self) -> str:
         return error_description(self.code, self.subcode)
-

@@ -187,4 +187,3 @@ def _parse_as_path(v: bytes, asw: int, whole: bytes) -> tuple:
         segs.append((stype, struct.unpack_from(f"!{cnt}{'I' if asw == 4 else 'H'}", v, i + 2)))
         i += 2 + cnt * asw
     return tuple(segs)
-
