@@ -40,8 +40,9 @@ class Bird(Process):
 
     ``export`` is the default export filter of the BGP protocols and ``kernel_export`` the
     kernel protocol's (a callable taking a :class:`~emunet.control.bird.config.KernelRoute`,
-    "all" or "none"; BIRD's default for both is none); ``kernel_persist`` is its ``persist``.  ``direct`` lists the interface patterns of ``protocol
-    direct`` (BIRD's ``interface`` globs, "-" to exclude), None for no direct protocol.
+    "all" or "none"; BIRD's default for both is none); ``kernel_persist`` is its
+    ``persist``.  ``direct`` lists the interface patterns of ``protocol direct`` (BIRD's
+    ``interface`` globs, "-" to exclude), None for no direct protocol.
     """
 
     name = "bird"

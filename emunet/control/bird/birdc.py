@@ -7,7 +7,8 @@ import fnmatch
 import ipaddress
 
 from emunet.control.bird.conn import ACTIVE, BE_MAN_DOWN, BE_NONE, BSS_CONNECT, ERR_CLASS
-from emunet.control.bird.proto import PREF_BGP, PREF_DIRECT, PREF_KERNEL, PREF_STATIC, PS_DOWN, PS_START, PS_UP
+from emunet.control.bird.proto import (PREF_BGP, PREF_DIRECT, PREF_KERNEL, PREF_STATIC, PS_DOWN,
+                                       PS_START, PS_UP)
 from emunet.control.bird.rt import Rte
 from emunet.wire import bgp as W
 

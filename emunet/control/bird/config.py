@@ -16,9 +16,9 @@ GR_AWARE = "aware"
 class BgpPeer:
     """One ``protocol bgp`` (BIRD's configuration keywords in brackets).
 
-    ``export`` is the export filter (a callable taking a :class:`~emunet.control.bird.rt.Rte` and returning True to
-    accept, or "all"/"none"; None: the speaker's); ``import_filter`` likewise for imports
-    ("all" by default, as BIRD's ``import all``)."""
+    ``export`` is the export filter (a callable taking a :class:`~emunet.control.bird.rt.Rte`
+    and returning True to accept, or "all"/"none"; None: the speaker's); ``import_filter``
+    likewise for imports ("all" by default, as BIRD's ``import all``)."""
 
     address: str                      # neighbor ADDRESS as ASN
     remote_as: int
