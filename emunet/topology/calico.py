@@ -92,7 +92,8 @@ class CalicoCluster(Underlay):
         self.pods = {}
         self.bgp_peers = {}
         self.store.put(f"{RESOURCES}/ippools/{self.pool.name}", go_json(self.pool.resource()))
-        self.store.put(f"{RESOURCES}/bgpconfigurations/default", go_json(bgp_configuration(node_mesh, as_num)))
+        self.store.put(f"{RESOURCES}/bgpconfigurations/default",
+                       go_json(bgp_configuration(node_mesh, as_num)))
 
     # -- nodes ------------------------------------------------------------------------
     def add_node(self, name: str, ip: str, block: str = None, mtu: int = 1500, as_num: int = None,
