@@ -7,7 +7,7 @@ from emunet.sim import Simulator, S, MS, US
 from emunet.wire import Frame
 from emunet.stack.namespace import Namespace
 from emunet.devices import Bridge, Loopback, NetDevice, Veth, veth_pair
-from emunet.stack.route import Route
+from emunet.stack.fib import Route
 from emunet.apps import Ping, Process, UdpEchoServer, UdpSender
 from emunet.observe.capture import Capture
 

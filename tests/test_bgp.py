@@ -26,7 +26,7 @@ def _block_host(node) -> str:
 
 
 def _bird_routes(ns) -> list:
-    return sorted(r.show() for r in ns.main_table if r.proto == "bird")
+    return sorted(r.show() for r in ns.fib.main if r.proto == "bird")
 
 
 def _write(sim, tmp_path, name):
@@ -440,7 +440,7 @@ def test_show_command_runs_birdc_in_the_scenario():
     assert out[-1].startswith("Route2   BGP      master   up     12:12:0")
     assert out[-1].endswith("Established   ")
     assert lab.ping.received == 2
-    assert "10.2.0.0/24 via 172.16.0.2 dev eth1 proto bird" in [r.show() for r in lab.route1.main_table]
+    assert "10.2.0.0/24 via 172.16.0.2 dev eth1 proto bird" in [r.show() for r in lab.route1.fib.main]
     with pytest.raises(ValueError):
         run_command(lab, "host1", "birdc show protocols")
 

@@ -150,7 +150,7 @@ def _mesh(n=3, pods=True):
 
 
 def _has(node, prefix):
-    return any(str(r.dst) == prefix for r in node.ns.main_table.routes())
+    return any(str(r.dst) == prefix for r in node.ns.fib.main.routes())
 
 
 def test_a_node_whose_link_is_cut_is_withdrawn_after_the_hold_timer_and_restored_when_it_returns():

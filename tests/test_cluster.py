@@ -19,7 +19,7 @@ def test_a_50_node_vxlan_cluster_builds_and_sampled_pods_reach_each_other():
     assert len(subnets) == 50
     for n in c.nodes.values():
         assert len(n.ns.dev("flannel.1").fdb) == 49
-        assert sum(1 for r in n.ns.main_table if r.onlink) == 49
+        assert sum(1 for r in n.ns.fib.main if r.onlink) == 49
     rng = random.Random(0)
     pods = list(c.pods.values())
     pings = []
@@ -110,7 +110,7 @@ def test_runtimes_name_and_address_pods_as_docker_and_the_cni_bridge_plugin_do()
         assert n.bridge.name == bridge and p.ip == "100.96.5.2"
         assert p.mac.hex().startswith(prefix) and p.mac[2:] == bytes((100, 96, 5, 2))
         assert len(p.veth_host.name) == 4 + hexlen and p.eth0.mtu == 1472
-        routes = [r.show() for r in p.ns.main_table.routes()]
+        routes = [r.show() for r in p.ns.fib.main.routes()]
         assert routes[0] == "default via 100.96.5.1 dev eth0"
         assert ("100.96.0.0/16 via 100.96.5.1 dev eth0" in routes) == (runtime == "cni")
 

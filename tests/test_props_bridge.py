@@ -134,7 +134,7 @@ def run(nports, macs, where, steps):
         want_out, want_up, want_flood = model.handle(ingress, src, dst, arrival)
         before = [len(p.got) for p in lab.peers]
         up_before, floods_before = bridge.stats.rx_packets, bridge.flood_count
-        lab.peers[ingress].xmit(frame)
+        lab.peers[ingress].dev_queue_xmit(frame)
         sim.run()
         new = [p.got[b:] for p, b in zip(lab.peers, before)]
         got_out = {i for i, frames in enumerate(new) if frame in frames}
@@ -182,7 +182,7 @@ def test_learned_unicast_is_never_flooded_until_ageing(nports, data):
         before = [len(p.got) for p in lab.peers]
         floods = bridge.flood_count
         updated[h] = sim.now + delay
-        lab.peers[where[h]].xmit(frame)
+        lab.peers[where[h]].dev_queue_xmit(frame)
         sim.run()
         return {i for i, p in enumerate(lab.peers) if frame in p.got[before[i]:]}, bridge.flood_count - floods
 

@@ -1,4 +1,4 @@
-"""Longest-prefix match (emunet/stack/route.py) against a brute-force search.
+"""Longest-prefix match (emunet/stack/fib.py) against a brute-force search.
 
 Random route sets (any prefix length, /0 and /32 included, metrics, route types,
 devices that go up and down) and random destinations; after every change the
@@ -9,9 +9,10 @@ import ipaddress
 from hypothesis import assume, example, given, strategies as st
 
 from emunet.devices.veth import veth_pair
+from emunet.observe.show import ip_route_get
 from emunet.sim import Simulator
 from emunet.stack.namespace import Namespace
-from emunet.stack.route import Route, RoutingTable
+from emunet.stack.fib import Route, RoutingTable
 from emunet.wire.ipv4 import int_to_ip
 
 NDEV = 4
@@ -91,7 +92,7 @@ def probes(routes, extra, draw_ints):
           ("lookup", 0x0A010203), ("del", 0), ("lookup", 0x0A010203)], [])
 def test_lookup_equals_brute_force(initial, operations, randoms):
     sim, ns, devs = setup()
-    table = ns.main_table
+    table = ns.fib.main
     live = []
 
     def add(spec, replace=False):
@@ -187,8 +188,8 @@ def test_local_routes_are_delivered_locally(dst, port):
     peer.set_up()
     ns.addr_add("eth0", "10.0.0.1/24")
     ns.route_add("10.9.0.0/16", dev="lo", type="local", table="local", scope="host")
-    assume(ns.route_lookup(dst).type == "local")  # not 127.255.255.255, a broadcast route
-    assert ns.route_get(int_to_ip(dst)).startswith("local ")
+    assume(ns.fib.lookup(dst).type == "local")  # not 127.255.255.255, a broadcast route
+    assert ip_route_get(ns, int_to_ip(dst)).startswith("local ")
     sock = ns.udp.socket()
     sock.bind(("0.0.0.0", port))
     sender = ns.udp.socket()

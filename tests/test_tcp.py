@@ -17,6 +17,7 @@ from emunet.stack import tcp as tcpmod
 from emunet.stack.tcp import APP_WAKEUP_NS as APP_WAKEUP
 from emunet.wire.frame import Frame
 from emunet.wire.ipv4 import ip_to_int
+from emunet.wire.tcp import TcpView
 
 REF = Path(__file__).parent / "kernel" / "reference"
 #: the sysctls of the kernel that made the reference captures (6.18): 32 MiB tcp_rmem[2]
@@ -497,8 +498,8 @@ def test_any_segment_with_a_valid_checksum_is_handled_without_raising(flags, seq
     dport = 80 if to_listener else cl.sock.local[1]
     sport = cl.sock.local[1] + 2 if to_listener else 80
     src, dst, ns = ("172.17.0.7", "172.17.0.8", c2.ns) if to_listener else ("172.17.0.8", "172.17.0.7", c1.ns)
-    seg = tcpmod.TcpView.emit(sport, dport, seq, ack, flags, window, opts, payload,
-                              bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
+    seg = TcpView.emit(sport, dport, seq, ack, flags, window, opts, payload,
+                       bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
     pkt = Ether(src=b"\x02\x42\xac\x11\x00\x99", dst=ns.dev("eth0").mac) / \
         IP(src=src, dst=dst, proto=6, flags="DF") / seg
     ns.dev("eth0").receive(Frame(bytes(pkt), 99))

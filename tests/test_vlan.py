@@ -250,7 +250,7 @@ def test_tagging_through_a_vlan_device_and_receiving_on_the_parent_gives_the_fra
     va, vb = vlan_add(a, "eth0", vid), vlan_add(b, "eth0", vid)
     va.set_up()
     vb.set_up()
-    va.xmit(Frame(data, sim.new_pid()))
+    va.dev_queue_xmit(Frame(data, sim.new_pid()))
     sim.run()
     cap = sim.capture
     wire = [r.data for r in cap.on("a/eth0") if r.direction == "out"]

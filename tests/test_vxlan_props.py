@@ -233,7 +233,7 @@ def test_udp_backend_ip_in_udp_is_a_valid_datagram_around_the_packet(proto, ttl,
     packet = bytes(hdr) + payload
     pid = sim.new_pid()
     tun1 = n1.ns.dev("flannel0")
-    tun1.xmit(Frame(packet, pid, LINKTYPE_RAW))      # as the kernel routes a packet to flannel0
+    tun1.dev_queue_xmit(Frame(packet, pid, LINKTYPE_RAW))      # as the kernel routes a packet to flannel0
     sim.run(until=sim.time + 0.001)
     wire = [r for r in sim.capture.on("node1/eth0") if r.pid == pid and r.direction == "out"]
     assert len(wire) == 1

@@ -98,7 +98,7 @@ class Ping(Process):
         pid = self.sim.new_pid()
         self.pids.append(pid)
         self._last_send_ns = self.sim.now
-        err = self.ns.ip_send(None, self.dst_int.to_bytes(4, "big"), IPPROTO_ICMP, msg, pid,
+        err = self.ns.ipv4.ip_send(None, self.dst_int.to_bytes(4, "big"), IPPROTO_ICMP, msg, pid,
                               ttl=self.ttl, tos=self.tos, df=self.df,
                               note=f"ping: echo request id {self.ident} seq {seq}"
                               if self.sim.observers else None)

@@ -147,7 +147,7 @@ class Fleet:
         """Every node has every other node's block in its kernel table, from bird."""
         want = {n.spec.block for n in self.nodes}
         for node in self.nodes:
-            have = {str(r.dst) for r in node.ns.main_table if r.proto == "bird"}
+            have = {str(r.dst) for r in node.ns.fib.main if r.proto == "bird"}
             if not want - {node.spec.block} <= have:
                 return False
         return True

@@ -12,6 +12,11 @@ _MAX_L2_OVERHEAD = ETH_HLEN + 4
 _VLAN_UNTAG_MIN = ETH_HLEN + 4 + 2
 _VLAN_TPIDS = (b"\x81\x00", b"\x88\xa8")
 
+#: ``call_netdevice_notifiers`` events: the device came up, went down, changed its carrier
+NETDEV_UP = "NETDEV_UP"
+NETDEV_DOWN = "NETDEV_DOWN"
+NETDEV_CHANGE = "NETDEV_CHANGE"
+
 
 @attrs.define
 class DeviceStats:
@@ -33,9 +38,9 @@ class NetDevice:
     Mirrors ``struct net_device``: a name, an ifindex unique in its namespace,
     a MAC, an MTU, an administrative state, counters, and an optional
     ``master`` (the bridge it is enslaved to).  Frames go out through
-    :meth:`xmit` (``dev_queue_xmit``) and come in through :meth:`receive`
-    (``netif_receive_skb``); a subclass says in :meth:`transmit` where a sent
-    frame goes.  ``rx_handler`` is the kernel's hook of the same name: a
+    :meth:`dev_queue_xmit` and come in through :meth:`receive`
+    (``netif_receive_skb``); a subclass's driver, :meth:`ndo_start_xmit`, says where a
+    sent frame goes.  ``rx_handler`` is the kernel's hook of the same name: a
     bridge port's frames go to the bridge instead of the port's own stack.
     ``vlan_info`` holds the 802.1Q VLAN devices stacked on this one (the
     kernel's field of the same name, see :mod:`emunet.devices.vlan`).
@@ -97,20 +102,22 @@ class NetDevice:
         return self.admin_up and self.carrier
 
     def set_up(self) -> "NetDevice":
+        """``ip link set DEV up`` (``dev_open``)."""
         self.admin_up = True
-        if self.ns is not None:
-            self.ns.routes_changed()
-        if self.vlan_info is not None:
-            self.vlan_info.lower_up()
+        self.notify(NETDEV_UP)
         return self
 
     def set_down(self) -> "NetDevice":
+        """``ip link set DEV down`` (``dev_close``)."""
         self.admin_up = False
-        if self.ns is not None:
-            self.ns.routes_changed()
-        if self.vlan_info is not None:
-            self.vlan_info.lower_down()
+        self.notify(NETDEV_DOWN)
         return self
+
+    def notify(self, event: str) -> None:
+        """``call_netdevice_notifiers(event, dev)``: the namespace's listeners (its FIB, the
+        VLAN devices on this one, ...) hear that this device changed."""
+        if self.ns is not None:
+            self.ns.call_netdevice_notifiers(event, self)
 
     def peer_name(self) -> str:
         """The ``@ifN`` suffix ``ip link`` prints for a device with a link partner."""
@@ -127,7 +134,7 @@ class NetDevice:
         if self.sim.observers:
             self.sim.drop(self, frame, reason, detail)
 
-    def xmit(self, frame, note: str = None) -> None:
+    def dev_queue_xmit(self, frame, note: str = None) -> None:
         """``dev_queue_xmit``: count, report, and hand the frame to the link."""
         if not (self.admin_up and self.carrier):   # running, read without a second property
             self.count_drop("DEV_READY", frame, f"{self.name} is {self.operstate}", tx=True)
@@ -136,16 +143,16 @@ class NetDevice:
         self.stats.tx_bytes += len(frame.data)
         if self.sim.observers:
             self.sim.frame(self, frame, "out", note)
-        self.transmit(frame)
+        self.ndo_start_xmit(frame)
 
     def l3_xmit(self, nexthop: int, frame, note: str = None) -> None:
         """A layer-3 device's entry from the neighbour layer (``ip_finish_output2`` with
         no link-layer header): the route's next hop comes along, which an NBMA tunnel
         (``tunl0``) needs as its outer destination; other devices ignore it."""
-        self.xmit(frame, note)
+        self.dev_queue_xmit(frame, note)
 
-    def transmit(self, frame) -> None:
-        """Where a sent frame goes; a device without a link drops it."""
+    def ndo_start_xmit(self, frame) -> None:
+        """The driver's transmit: where a sent frame goes; a device without a link drops it."""
         self.count_drop("NO_CARRIER", frame, "device has no link", tx=True)
 
     def receive(self, frame) -> None:
@@ -186,4 +193,4 @@ class NetDevice:
         if self.ns is None:
             self.count_drop("DEV_READY", frame, "device is in no namespace")
             return
-        self.ns.netif_receive(self, frame)
+        self.ns.deliver_skb(self, frame)

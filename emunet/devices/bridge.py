@@ -157,7 +157,7 @@ class Bridge(NetDevice):
                 return
             if observed:
                 self.sim.frame(self, frame, "in", f"{learned}fdb hit {mac_to_str(dst)} → {entry.port.name}")
-            entry.port.xmit(frame, f"forwarded by {self.name}")
+            entry.port.dev_queue_xmit(frame, f"forwarded by {self.name}")
         else:
             if observed:
                 self.sim.frame(self, frame, "in", f"{learned}fdb miss {mac_to_str(dst)} → flood")
@@ -179,20 +179,20 @@ class Bridge(NetDevice):
         self.flood_count += 1
         for p in self.ports:
             if p is not ingress and p.running:
-                p.xmit(frame, f"flooded by {self.name}")
+                p.dev_queue_xmit(frame, f"flooded by {self.name}")
 
     def _pass_up(self, frame) -> None:
         """``br_pass_frame_up``: the bridge's own interface receives the frame."""
         self.stats.rx_packets += 1
         self.stats.rx_bytes += len(frame.data)
-        self.ns.netif_receive(self, frame)
+        self.ns.deliver_skb(self, frame)
 
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         """``br_dev_xmit``: a frame the host stack sends out of the bridge interface."""
         dst = frame.data[0:6]
         if not dst[0] & 1:
             entry = self.fdb_lookup(dst)
             if entry is not None and not entry.is_local:
-                entry.port.xmit(frame, f"from {self.name}: fdb hit → {entry.port.name}")
+                entry.port.dev_queue_xmit(frame, f"from {self.name}: fdb hit → {entry.port.name}")
                 return
         self._flood(None, frame)

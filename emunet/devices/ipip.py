@@ -95,7 +95,7 @@ class Ipip(NetDevice):
     def set_up(self) -> "Ipip":
         if self.ns is not None:
             # the module's protocol handler for IPPROTO_IPIP (tunnel4_rcv → ipip_rcv)
-            self.ns.protocols.setdefault(IPPROTO_IPIP, self.ns_rcv)
+            self.ns.ipv4.protocols.setdefault(IPPROTO_IPIP, self.ns_rcv)
         return super().set_up()
 
     @property
@@ -109,9 +109,9 @@ class Ipip(NetDevice):
     def l3_xmit(self, nexthop: int, frame, note: str = None) -> None:
         """Entered from the neighbour layer with the route's next hop, the NBMA destination."""
         self._nexthop = nexthop
-        self.xmit(frame, note)
+        self.dev_queue_xmit(frame, note)
 
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         nexthop, self._nexthop = self._nexthop, 0
         inner = frame.data
         if len(inner) < 20 or inner[0] >> 4 != 4:
@@ -122,14 +122,14 @@ class Ipip(NetDevice):
         r = outer_route(self, dst, frame, "tunnel endpoint")
         if r is None:
             return
-        src = self.local.to_bytes(4, "big") if self.local else ns.source_for(dst)
-        packet = ipip_encap(inner, src, dst.to_bytes(4, "big"), ns.next_ident(None), self.ttl, self.tos,
+        src = self.local.to_bytes(4, "big") if self.local else ns.fib.source_for(dst)
+        packet = ipip_encap(inner, src, dst.to_bytes(4, "big"), ns.ipv4.ip_select_ident(None), self.ttl, self.tos,
                             self.pmtudisc)
         self.encapsulated += 1
         note = f"ipip encap {int_to_ip(int.from_bytes(src, 'big'))} → {int_to_ip(dst)}" \
             if self.sim.observers else None
         # the outer header is ours, then whatever the inner packet's sender vouched for
-        outer_output(self, r, dst, packet, frame, note, CSUM_IP + frame.csum_ok)
+        outer_output(self, r, dst, packet, frame, note, CSUM_IP + frame.csum_level)
 
     # -- receive -------------------------------------------------------------------
     def ns_rcv(self, dev, frame, ipv: Ipv4View) -> None:
@@ -147,7 +147,7 @@ class Ipip(NetDevice):
         self.decapsulated += 1
         if self.sim.observers:
             self.ns.note(dev, frame, f"ipip decap from {int_to_ip(ipv.saddr)} → {self.name}")
-        self.receive(Frame(inner, frame.pid, LINKTYPE_RAW, max(0, frame.csum_ok - CSUM_IP)))
+        self.receive(Frame(inner, frame.pid, LINKTYPE_RAW, max(0, frame.csum_level - CSUM_IP)))
 
 
 __all__ = ["Ipip", "IPIP_OVERHEAD", "ipip_encap", "ipip_decap"]

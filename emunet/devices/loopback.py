@@ -17,5 +17,5 @@ class Loopback(NetDevice):
     def __init__(self, sim, name: str = "lo"):
         super().__init__(sim, name, b"\0" * 6, mtu=65536)
 
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         self.sim.post(self.delay_ns, self.receive, frame)

@@ -53,7 +53,7 @@ from collections import Counter
 
 import attrs
 
-from emunet.devices.base import NetDevice
+from emunet.devices.base import NETDEV_CHANGE, NetDevice
 from emunet.sim import S, US
 
 #: the smallest Ethernet frame without its FCS
@@ -77,7 +77,7 @@ class Nic(NetDevice):
     def carrier(self) -> bool:
         return self.admin_up and self.switch is not None
 
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         sw = self.switch
         if sw is None:
             self.count_drop("NO_CARRIER", frame, f"{self.name} is not cabled to a switch", tx=True)
@@ -121,8 +121,7 @@ class Switch:
             raise ValueError(f"{nic.key} is already cabled to switch {nic.switch.name}")
         nic.switch = self
         self.ports.append(nic)
-        if nic.ns is not None:
-            nic.ns.routes_changed()
+        nic.notify(NETDEV_CHANGE)   # netif_carrier_on
         return nic
 
     def disconnect(self, nic: Nic) -> None:
@@ -131,6 +130,7 @@ class Switch:
         self.port_vlans.pop(nic, None)
         for mac in [m for m, e in self.fdb.items() if e[0] is nic]:
             del self.fdb[mac]
+        nic.notify(NETDEV_CHANGE)   # netif_carrier_off
 
     def ingress(self, port: Nic, frame) -> None:
         """A frame arrives on ``port``: learn its source, then forward or flood."""

@@ -15,7 +15,7 @@ flags ``POINTOPOINT,NOARP,MULTICAST``; qdisc pfifo_fast, qlen 500; no carrier
 device open; ``ip -d link`` says ``tun type tun pi off vnet_hdr off persist off``
 for a device a process created without TUNSETPERSIST.
 """
-from emunet.devices.base import NetDevice
+from emunet.devices.base import NETDEV_CHANGE, NetDevice
 from emunet.sim import US
 from emunet.wire.frame import LINKTYPE_RAW, Frame
 
@@ -52,16 +52,14 @@ class Tun(NetDevice):
         """``open("/dev/net/tun")`` + ``TUNSETIFF``: the device gets its carrier."""
         self.reader = reader
         self.owner = owner
-        if self.ns is not None:
-            self.ns.routes_changed()
+        self.notify(NETDEV_CHANGE)
         return self
 
     def detach(self) -> None:
         """The process closed the descriptor (or died): no carrier any more."""
         self.reader = None
         self.owner = None
-        if self.ns is not None:
-            self.ns.routes_changed()
+        self.notify(NETDEV_CHANGE)
 
     @property
     def carrier(self) -> bool:
@@ -72,7 +70,7 @@ class Tun(NetDevice):
         return "tun type tun pi off vnet_hdr off persist off"
 
     # -- datapath -------------------------------------------------------------
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         """``tun_net_xmit``: queue the packet for the reader; it reads it one crossing later."""
         reader = self.reader
         if reader is None:
@@ -101,7 +99,7 @@ class Tun(NetDevice):
         if self.ns is None:
             self.count_drop("DEV_READY", frame, "device is in no namespace")
             return
-        self.ns.netif_receive(self, frame)
+        self.ns.deliver_skb(self, frame)
 
 
 __all__ = ["Tun", "CROSSING_NS"]

@@ -7,7 +7,7 @@ from emunet.wire.ipv4 import int_to_ip
 def outer_route(dev, remote: int, frame, what: str):
     """The route for a tunnel's outer packet to ``remote`` (``what`` names it in drop
     details: "VTEP", "tunnel endpoint"), or None with the drop counted on ``dev``."""
-    r = dev.ns.route_lookup(remote)
+    r = dev.ns.fib.lookup(remote)
     if r is None or r.type not in ("unicast", "local"):
         dev.stats.tx_errors += 1
         dev.count_drop("IP_OUTNOROUTES", frame, f"no route to {what} {int_to_ip(remote)}", tx=True)
@@ -20,12 +20,12 @@ def outer_route(dev, remote: int, frame, what: str):
     return r
 
 
-def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_ok: int) -> None:
+def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_level: int) -> None:
     """Send the outer ``packet`` along route ``r``: over ``lo`` to a local remote end, else
     out of the route's device, if it fits its MTU."""
     ns = dev.ns
     if r.type == "local":
-        ns.neigh_output(ns.lo, remote, packet, frame.pid, note, csum_ok)
+        ns.ipv4.ip_finish_output2(ns.lo, remote, packet, frame.pid, note, csum_level)
         return
     out = r.dev
     if len(packet) > out.mtu:
@@ -34,7 +34,7 @@ def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_ok: int) 
         return
     if note is not None:
         note = f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-    ns.neigh_output(out, r.gateway or remote, packet, frame.pid, note, csum_ok)
+    ns.ipv4.ip_finish_output2(out, r.gateway or remote, packet, frame.pid, note, csum_level)
 
 
 __all__ = ["outer_route", "outer_output"]

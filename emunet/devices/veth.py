@@ -1,5 +1,5 @@
 """Virtual Ethernet pairs (``drivers/net/veth.c``)."""
-from emunet.devices.base import NetDevice
+from emunet.devices.base import NETDEV_CHANGE, NetDevice
 from emunet.sim import US
 from emunet.wire.ethernet import eth_random_addr
 
@@ -21,10 +21,22 @@ class Veth(NetDevice):
     def carrier(self) -> bool:
         return self.admin_up and self.peer is not None and self.peer.admin_up
 
+    def set_up(self) -> "Veth":
+        super().set_up()
+        if self.peer is not None:
+            self.peer.notify(NETDEV_CHANGE)   # veth_open: netif_carrier_on(peer)
+        return self
+
+    def set_down(self) -> "Veth":
+        super().set_down()
+        if self.peer is not None:
+            self.peer.notify(NETDEV_CHANGE)   # veth_close: netif_carrier_off(peer)
+        return self
+
     def peer_name(self) -> str:
         return f"@if{self.peer.ifindex}" if self.peer is not None else ""
 
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         self.sim.post(self.delay_ns, self.peer.receive, frame)
 
 

@@ -45,7 +45,7 @@ untag (the stack never sends one).
 """
 import struct
 
-from emunet.devices.base import NetDevice
+from emunet.devices.base import NETDEV_DOWN, NETDEV_UP, NetDevice
 from emunet.wire.ethernet import ETH_HLEN, ETH_P_8021Q
 
 VLAN_HLEN = 4
@@ -90,19 +90,18 @@ class VlanGroup:
         dev.vlan_rx(frame.derive(data[:12] + data[16:]), data[14:16])
         return True
 
-    def lower_up(self) -> None:
-        """NETDEV_UP on the lower: every VLAN device on it comes up too."""
-        for dev in self.devices.values():
-            dev.admin_up = True
-            if dev.ns is not None:
-                dev.ns.routes_changed()
 
-    def lower_down(self) -> None:
-        """NETDEV_DOWN on the lower: every VLAN device on it goes down too."""
-        for dev in self.devices.values():
-            dev.admin_up = False
-            if dev.ns is not None:
-                dev.ns.routes_changed()
+
+def vlan_device_event(event: str, dev: NetDevice) -> None:
+    """``vlan_device_event``, on every namespace's netdevice chain: NETDEV_UP or
+    NETDEV_DOWN on a lower device takes every VLAN device on it along."""
+    group = dev.vlan_info
+    if group is None or event not in (NETDEV_UP, NETDEV_DOWN):
+        return
+    up = event == NETDEV_UP
+    for vlan in list(group.devices.values()):
+        vlan.admin_up = up
+        vlan.notify(event)
 
 
 class Vlan(NetDevice):
@@ -144,10 +143,10 @@ class Vlan(NetDevice):
         return super().set_up()
 
     # -- datapath -----------------------------------------------------------------
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         """``vlan_dev_hard_start_xmit``: insert the tag, queue on the lower."""
         data = frame.data
-        self.lower.xmit(frame.derive(data[:12] + self._tag + data[12:]),
+        self.lower.dev_queue_xmit(frame.derive(data[:12] + self._tag + data[12:]),
                         f"802.1Q tag VID {self.vid} inserted by {self.name}")
 
     def vlan_rx(self, frame, tci: bytes) -> None:
@@ -169,7 +168,7 @@ class Vlan(NetDevice):
         if self.ns is None:
             self.count_drop("DEV_READY", frame, "device is in no namespace")
             return
-        self.ns.netif_receive(self, frame)
+        self.ns.deliver_skb(self, frame)
 
     def delete(self) -> None:
         """``ip link del eth0.10``."""

@@ -337,7 +337,7 @@ class Vxlan(NetDevice):
             tos = (tos & ~3) | (2 if ecn == 3 else ecn)
         return self.template(remote).build(inner, self.src_port(inner), ident, tos)
 
-    def transmit(self, frame) -> None:
+    def ndo_start_xmit(self, frame) -> None:
         """``vxlan_xmit``: FDB lookup, encapsulate, route and send the outer packet."""
         data = frame.data
         entry = self.fdb.get(data[0:6]) or self.fdb.get(ZERO_MAC)
@@ -350,7 +350,7 @@ class Vxlan(NetDevice):
         r = outer_route(self, remote, frame, "VTEP")
         if r is None:
             return
-        packet = self.encapsulate(data, remote, ns.next_ident(None))
+        packet = self.encapsulate(data, remote, ns.ipv4.ip_select_ident(None))
         note = None
         if self.sim.observers:
             sport = struct.unpack_from("!H", packet, 20)[0]
@@ -358,7 +358,7 @@ class Vxlan(NetDevice):
                     f"{int_to_ip(remote)}:{self.dstport} (fdb {mac_to_str(entry.mac)} dst {int_to_ip(remote)})")
         # the outer IPv4 and UDP checksums are the template's, then whatever the inner
         # frame's sender vouched for
-        outer_output(self, r, remote, packet, frame, note, CSUM_L4 + frame.csum_ok)
+        outer_output(self, r, remote, packet, frame, note, CSUM_L4 + frame.csum_level)
 
     # -- decapsulation -------------------------------------------------------
     def rcv(self, data: bytes, src: int, outer) -> None:
@@ -383,7 +383,7 @@ class Vxlan(NetDevice):
         if self.sim.observers:
             self.ns.note(None, outer, f"vxlan decap vni {self.vni} from {int_to_ip(src)} → {self.name}")
         # what the encapsulating host vouched for beyond the outer IPv4 and UDP headers
-        self.receive(Frame(bytes(inner), outer.pid, LINKTYPE_ETHERNET, max(0, outer.csum_ok - CSUM_L4)))
+        self.receive(Frame(bytes(inner), outer.pid, LINKTYPE_ETHERNET, max(0, outer.csum_level - CSUM_L4)))
 
 
 __all__ = ["Vxlan", "VxlanFdbEntry", "VxlanSocket", "jhash2", "flow_keys", "skb_get_hash",

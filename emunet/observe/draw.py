@@ -112,7 +112,7 @@ def build_graph(sim, title: str = None, show_lo: bool = False, routes: bool = Tr
                     own.append(_proc_id(proc))
                     c.node(_proc_id(proc), f"{proc.name}\\n(process {proc.pid})", shape="component",
                            style="filled", fillcolor="#fef3c7")
-            lines = [r.show() for r in ns.tables["main"].routes()][:8] \
+            lines = [r.show() for r in ns.fib.tables["main"].routes()][:8] \
                 if routes and ns.sysctl.get("net.ipv4.ip_forward") else []
             if lines and ns in hosts:
                 own.append(f"{ns.name}/routes")

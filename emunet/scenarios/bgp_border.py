@@ -123,7 +123,7 @@ class BgpBorder(Lab):
         self.transcript.append("$ birdc show route   # on Route1")
         self.transcript.extend(self.bird1.birdc("show route").splitlines())
         self.transcript.append("$ ip route   # on Route1")
-        self.transcript.extend(r.show() for r in self.route1.main_table.routes())
+        self.transcript.extend(r.show() for r in self.route1.fib.main.routes())
         return self
 
 

@@ -16,7 +16,7 @@ from emunet.wire.errors import Malformed
 from emunet.wire.frame import CSUM_L4
 from emunet.wire.icmp import (ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_TIME_EXCEEDED,
                               IcmpView)
-from emunet.wire.ipv4 import IPPROTO_ICMP, IP_MF, IP_OFFMASK, Ipv4View, int_to_ip
+from emunet.wire.ipv4 import IPPROTO_ICMP, IP_OFFMASK, Ipv4View, int_to_ip
 
 ICMP_ERROR_TYPES = (3, 4, 5, 11, 12)
 # 576 (the minimum reassembly size) minus the new IP and ICMP headers
@@ -43,8 +43,8 @@ class Icmp:
         """``icmp_rcv``."""
         buf = frame.data
         try:
-            # the checksum of a message the sending stack built is right (Frame.csum_ok)
-            icmp = IcmpView.check(buf, ipv.payload_offset, ipv.end, frame.csum_ok < CSUM_L4)
+            # the checksum of a message the sending stack built is right (Frame.csum_level)
+            icmp = IcmpView.check(buf, ipv.payload_offset, ipv.end, verify=frame.csum_level < CSUM_L4)
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return
@@ -77,7 +77,7 @@ class Icmp:
         if self.sim.observers:
             self.ns.note(None, frame, f"ICMP echo request id {icmp.ident} seq {icmp.seq} → echo reply")
             note = f"icmp echo reply to {int_to_ip(ipv.saddr)}"
-        self.ns.ip_send(ipv.dst, ipv.src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=ipv.tos, df=False,
+        self.ns.ipv4.ip_send(ipv.dst, ipv.src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=ipv.tos, df=False,
                         note=note)
 
     def _error_rcv(self, dev, frame, ipv, icmp) -> None:
@@ -126,7 +126,7 @@ class Icmp:
         frag = struct.unpack_from("!H", packet, 6)[0]
         if frag & IP_OFFMASK:
             return False  # only the first fragment is answered
-        if self.ns.is_broadcast_or_multicast(dst_int) or src[0] >= 224 or src == b"\0\0\0\0":
+        if self.ns.fib.is_broadcast_or_multicast(dst_int) or src[0] >= 224 or src == b"\0\0\0\0":
             return False
         if packet[9] == IPPROTO_ICMP:
             ihl = (packet[0] & 0x0F) * 4
@@ -149,7 +149,7 @@ class Icmp:
                  (3, 4): "fragmentation needed", (11, 0): "TTL exceeded in transit",
                  (3, 2): "protocol unreachable"}
         what = names.get((type_, code), f"type {type_} code {code}")
-        return self.ns.ip_send(saddr, src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=0xC0, df=False,
+        return self.ns.ipv4.ip_send(saddr, src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=0xC0, df=False,
                                note=f"icmp {what} to {int_to_ip(int.from_bytes(src, 'big'))} "
                                     f"(about packet #{pid})") == 0
 

@@ -123,9 +123,9 @@ class NeighTable:
             del self.entries[key]
 
     # -- datapath -----------------------------------------------------------
-    def output(self, dev, nexthop: int, packet: bytes, pid: int, note: str, csum_ok: int = CSUM_IP) -> None:
+    def output(self, dev, nexthop: int, packet: bytes, pid: int, note: str, csum_level: int = CSUM_IP) -> None:
         """``neigh_resolve_output``: send ``packet`` (an IP packet) to ``nexthop`` via ``dev``
-        (``csum_ok`` as for ``Namespace.neigh_output``; a packet that waits for ARP is sent
+        (``csum_level`` as for ``Ipv4.ip_finish_output2``; a packet that waits for ARP is sent
         with its header vouched for, its payload checked by the receiver)."""
         n = self.entries.get((dev.ifindex, nexthop))
         if n is None:
@@ -134,14 +134,14 @@ class NeighTable:
         now = self.sim.now
         n.used = now
         if state in ("REACHABLE", "PERMANENT", "NOARP", "DELAY", "PROBE"):
-            self.ns.send_ether(dev, n.lladdr, packet, pid, note, csum_ok)
+            self.ns.ipv4.send_ether(dev, n.lladdr, packet, pid, note, csum_level)
             return
         if state == "STALE":
             n.state, n.updated = "DELAY", now
             self._set_timer(n, self.params.delay_first_probe_ns)
             if self.sim.observers:
                 note = f"{note}; neigh {int_to_ip(nexthop)} STALE → DELAY"
-            self.ns.send_ether(dev, n.lladdr, packet, pid, note, csum_ok)
+            self.ns.ipv4.send_ether(dev, n.lladdr, packet, pid, note, csum_level)
             return
         if state != "INCOMPLETE":
             # NONE or FAILED: start resolving
@@ -189,7 +189,7 @@ class NeighTable:
                 src_ip = cand
         if src_ip is None:
             src_ip = self.ns.select_source(n.dev, n.ip)
-        self.ns.arp_send(n.dev, ARPOP_REQUEST,
+        self.ns.arp.arp_send(n.dev, ARPOP_REQUEST,
                          dst_mac=n.lladdr if unicast else BROADCAST_MAC,
                          sha=n.dev.mac, spa=src_ip, tha=ZERO_MAC, tpa=n.ip.to_bytes(4, "big"),
                          note=f"neigh {int_to_ip(n.ip)} {n.state}: ARP probe {n.probes - (0 if unicast else self.params.ucast_solicit)}"
@@ -248,7 +248,7 @@ class NeighTable:
             if self.sim.observers:
                 # a packet queued while nobody observed has no note of its own
                 note = f"{note + '; ' if note is not None else ''}neigh {int_to_ip(n.ip)} resolved"
-            self.ns.send_ether(n.dev, n.lladdr, packet, pid, note)
+            self.ns.ipv4.send_ether(n.dev, n.lladdr, packet, pid, note)
 
     def update(self, dev, ip: int, lladdr: bytes, state: str, create: bool) -> Neighbour:
         """``neigh_update`` from a received ARP packet (``override`` set, as ``arp_process`` does)."""

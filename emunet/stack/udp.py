@@ -121,7 +121,7 @@ class Udp:
         """Build and send a datagram; returns its length, or raises OSError as sendto() would."""
         src_ip = sock.local[0]
         if not src_ip:
-            src = self.ns.source_for(dst)
+            src = self.ns.fib.source_for(dst)
             if src is None:
                 raise _oserror(errno.ENETUNREACH, "sendto()")
         else:
@@ -135,7 +135,7 @@ class Udp:
         if sock.remote is not None and sock.remote == (dst, dport):
             sock.inet_id = (sock.inet_id + 1) & 0xFFFF
             ident = sock.inet_id
-        err = self.ns.ip_send(src, dstb, IPPROTO_UDP, seg, pid, df=True, ident=ident,
+        err = self.ns.ipv4.ip_send(src, dstb, IPPROTO_UDP, seg, pid, df=True, ident=ident,
                               note=f"udp {sock.local[1]} → {int_to_ip(dst)}:{dport}"
                               if self.sim.observers else None)
         if err:
@@ -145,11 +145,9 @@ class Udp:
     def rcv(self, dev, frame, ipv, broadcast: bool) -> None:
         """``udp_rcv``: checksum, socket lookup, delivery or port unreachable."""
         try:
-            # the checksum of a datagram the sending stack built is right (Frame.csum_ok)
-            if frame.csum_ok < CSUM_L4:
-                udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
-            else:
-                udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end)
+            # the checksum of a datagram the sending stack built is right (Frame.csum_level)
+            udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr,
+                                verify=frame.csum_level < CSUM_L4)
         except Malformed as e:
             self.in_errors += 1
             self.ns.count_drop(e.reason, dev, frame, e.detail)

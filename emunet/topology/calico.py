@@ -229,7 +229,7 @@ def calico_cluster(sim, nodes: int, peering: str = "mesh", pods_per_node: int = 
     def converged() -> bool:
         if not c.established():
             return False
-        return all(sum(1 for r in n.ns.main_table.routes() if r.proto == "bird" and r.type == "unicast") >= want
+        return all(sum(1 for r in n.ns.fib.main.routes() if r.proto == "bird" and r.type == "unicast") >= want
                    for n in workers)
 
     while not converged():

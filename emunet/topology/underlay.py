@@ -80,7 +80,7 @@ class Machine:
 
     def ip_route(self) -> list:
         """The lines of ``ip route`` on the machine."""
-        return [r.show() for r in self.ns.main_table.routes()]
+        return [r.show() for r in self.ns.fib.main.routes()]
 
 
 class Underlay:
@@ -159,7 +159,6 @@ class Underlay:
         if sw is None:
             raise ValueError(f"{machine.name}'s eth0 is not cabled")
         sw.disconnect(machine.eth0)
-        machine.eth0.ns.routes_changed()
 
     def plug(self, machine) -> None:
         """Cable ``machine``'s ``eth0`` back into its segment's switch."""

@@ -4,7 +4,7 @@
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101  # a bare IPv4/IPv6 packet, as captured on a TUN device
 
-#: ``Frame.csum_ok``: how many of the packet's checksums, from the outermost in, the
+#: ``Frame.csum_level``: how many of the packet's checksums, from the outermost in, the
 #: sender wrote (or checked) itself: none; the IPv4 header's; the header's and the
 #: UDP/TCP/ICMP (or, for IPIP, inner IPv4) header's that follows it.  A tunnel packet
 #: adds its own to the inner packet's (VXLAN: outer IPv4 and UDP, then the inner ones).
@@ -23,8 +23,8 @@ class Frame:
     be followed through encapsulation.  ``linktype`` says how to read ``data``
     (Ethernet, or a bare IP packet on a layer-3 device such as a TUN).
 
-    ``csum_ok`` is what the kernel keeps in ``skb->ip_summed``/``csum_level``: how
-    many of the packet's checksums, outermost first, are right by construction,
+    ``csum_level`` is what the kernel keeps in ``skb->ip_summed``/``csum_level``: a level,
+    how many of the packet's checksums, outermost first, are right by construction,
     because the sending stack wrote them (``ip_send`` and the tunnel templates) or
     checked them and changed them incrementally (a forwarding hop's TTL).  A
     receiving stack does not add those up again (every other check still runs): a
@@ -35,25 +35,24 @@ class Frame:
     A frame is a value: a new frame is made for new bytes (:meth:`derive`), and its
     attributes are never reassigned (a frame handed to a link may still be queued,
     captured or traced), and two frames are the same only if they are the same
-    object.  Every hop makes one, so it is a plain slotted class: an attrs frozen
-    class, or slots guarded by a refusing ``__setattr__``, cost 2.6× and 2× as much
-    to create, the largest single item of a hop.
+    object.  Every hop makes one, so it is a plain slotted class (creating one is the
+    largest single item of a hop's cost).
     """
 
-    __slots__ = ("data", "pid", "linktype", "csum_ok", "_packet")
+    __slots__ = ("data", "pid", "linktype", "csum_level", "_packet")
 
     def __init__(self, data: bytes, pid: int = 0, linktype: int = LINKTYPE_ETHERNET,
-                 csum_ok: int = CSUM_NONE):
+                 csum_level: int = CSUM_NONE):
         self.data = data
         self.pid = pid
         self.linktype = linktype
-        self.csum_ok = csum_ok
+        self.csum_level = csum_level
 
     def __repr__(self) -> str:
         return f"Frame(data={self.data!r}, pid={self.pid!r}, linktype={self.linktype!r})"
 
     def __reduce__(self):
-        return Frame, (self.data, self.pid, self.linktype, self.csum_ok)
+        return Frame, (self.data, self.pid, self.linktype, self.csum_level)
 
     def __len__(self) -> int:
         return len(self.data)

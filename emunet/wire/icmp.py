@@ -32,11 +32,12 @@ class IcmpView:
         self.type, self.code, self.checksum, self.ident, self.seq = _ICMP.unpack_from(buf, off)
 
     @classmethod
-    def check(cls, buf, off: int, end: int = None, verify_checksum: bool = True) -> "IcmpView":
+    def check(cls, buf, off: int, end: int = None, verify: bool = True) -> "IcmpView":
+        """The length, and the checksum unless ``verify`` is false."""
         end = len(buf) if end is None else end
         if end - off < 8:
             raise Malformed("PKT_TOO_SMALL", f"ICMP message of {end - off} bytes")
-        if verify_checksum and ones_sum(buf[off:end]) != 0xFFFF:
+        if verify and ones_sum(buf[off:end]) != 0xFFFF:
             raise Malformed("ICMP_CSUM", "bad ICMP checksum")
         return cls(buf, off, end)
 

@@ -67,8 +67,9 @@ class Ipv4View:
         self.end = off + self.total_length
 
     @classmethod
-    def check(cls, buf, off: int = 14, verify_checksum: bool = True) -> "Ipv4View":
-        """The checks of ``ip_rcv_core``: length, version, IHL, total length, checksum."""
+    def check(cls, buf, off: int = 14, verify: bool = True) -> "Ipv4View":
+        """The checks of ``ip_rcv_core``: length, version, IHL, total length, and the header
+        checksum unless ``verify`` is false."""
         avail = len(buf) - off
         if avail < IPV4_HLEN:
             raise Malformed("PKT_TOO_SMALL", f"{avail} bytes, an IPv4 header needs 20")
@@ -83,7 +84,7 @@ class Ipv4View:
             raise Malformed("PKT_TOO_SMALL", f"total length {total} but {avail} bytes")
         if total < ihl:
             raise Malformed("IP_INHDR", f"total length {total} < header length {ihl}")
-        if verify_checksum and ones_sum(buf[off:off + ihl]) != 0xFFFF:
+        if verify and ones_sum(buf[off:off + ihl]) != 0xFFFF:
             raise Malformed("IP_CSUM", "bad IPv4 header checksum")
         return view
 

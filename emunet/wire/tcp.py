@@ -30,14 +30,20 @@ class TcpView:
         self.end = len(buf) if end is None else end
 
     @classmethod
-    def check(cls, buf, off: int, end: int = None, src: bytes = None, dst: bytes = None) -> "TcpView":
+    def check(cls, buf, off: int, end: int = None, src: bytes = None, dst: bytes = None,
+              verify: bool = True) -> "TcpView":
+        """Length and data offset, and the checksum unless ``verify`` is false, over the
+        pseudo-header of ``src`` and ``dst`` (4 bytes or integers)."""
         end = len(buf) if end is None else end
         if end - off < TCP_HLEN:
             raise Malformed("PKT_TOO_SMALL", f"TCP segment of {end - off} bytes")
         doff = (buf[off + 12] >> 4) * 4
         if doff < TCP_HLEN or doff > end - off:
             raise Malformed("TCP_OFFSET", f"data offset {doff} in a {end - off}-byte segment")
-        if src is not None:
+        if verify:
+            if src is None or dst is None:
+                raise ValueError("a TCP checksum covers the pseudo-header: give src and dst, "
+                                 "or verify=False")
             if ones_sum(buf[off:end], pseudo_header_sum(src, dst, IPPROTO_TCP, end - off)) != 0xFFFF:
                 raise Malformed("TCP_CSUM", "bad TCP checksum")
         return cls(buf, off, end)

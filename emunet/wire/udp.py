@@ -22,10 +22,11 @@ class UdpView:
         self.sport, self.dport, self.length, self.checksum = _UDP.unpack_from(buf, off)
 
     @classmethod
-    def check(cls, buf, off: int, end: int = None, src=None, dst=None) -> "UdpView":
-        """Length checks, and the checksum when the addresses of the pseudo-header are given
-        (4 bytes or integers; a zero checksum means "not computed", as RFC 768 allows over
-        IPv4)."""
+    def check(cls, buf, off: int, end: int = None, src=None, dst=None,
+              verify: bool = True) -> "UdpView":
+        """Length checks, and the checksum unless ``verify`` is false, over the pseudo-header
+        of ``src`` and ``dst`` (4 bytes or integers; a zero checksum means "not computed", as
+        RFC 768 allows over IPv4)."""
         end = len(buf) if end is None else end
         if end - off < UDP_HLEN:
             raise Malformed("PKT_TOO_SMALL", f"UDP datagram of {end - off} bytes")
@@ -34,7 +35,10 @@ class UdpView:
         if length < UDP_HLEN or length > end - off:
             raise Malformed("PKT_TOO_SMALL", f"UDP length {length}, {end - off} bytes present")
         view.end = off + length
-        if src is not None and view.checksum != 0:
+        if verify and view.checksum != 0:
+            if src is None or dst is None:
+                raise ValueError("a UDP checksum covers the pseudo-header: give src and dst, "
+                                 "or verify=False")
             if ones_sum(buf[off:off + length], pseudo_header_sum(src, dst, IPPROTO_UDP, length)) != 0xFFFF:
                 raise Malformed("UDP_CSUM", "bad UDP checksum")
         return view

@@ -73,7 +73,7 @@ class Mirror:
         self.sim = sim
         self.ns = {}
         for name, ns in sim.namespaces.items():
-            self.ns[name] = t.netns(name, forwarding=ns.ip_forward)
+            self.ns[name] = t.netns(name, forwarding=bool(ns.sysctl["net.ipv4.ip_forward"]))
         done = set()
         # devices first, VXLAN and VLAN devices last (they name a lower device)
         for name, ns in sim.namespaces.items():
@@ -136,7 +136,7 @@ class Mirror:
                 if a.scope != "global":
                     args += ["scope", a.scope]
                 t.ip(k, *args, "dev", a.dev.name)
-            for r in ns.main_table:
+            for r in ns.fib.main:
                 if r.proto == "kernel":
                     continue
                 args = ["route", "add"]
@@ -250,7 +250,8 @@ class Nodes:
     def __init__(self, nodes, seed: int = 1, mtu: int = 1500, lan: bool = False, pod_mtu=None,
                  runtime: str = "cni"):
         from emunet.devices.bridge import Bridge
-        from emunet.devices.veth import random_mac, veth_pair
+        from emunet.devices.veth import veth_pair
+        from emunet.wire.ethernet import eth_random_addr
         from emunet.stack.namespace import Namespace
         import ipaddress
 
@@ -260,7 +261,7 @@ class Nodes:
         self.lan = None
         if lan:
             self.lan = Namespace(sim, "lan")
-            self.lan_br = self.lan.add_device(Bridge(sim, "lan0", random_mac(sim.rng), mtu))
+            self.lan_br = self.lan.add_device(Bridge(sim, "lan0", eth_random_addr(sim.rng), mtu))
             self.lan_br.set_up()
         pod_mtu = pod_mtu or mtu
         for i, (name, ip, prefix, subnet) in enumerate(nodes, 1):
@@ -279,7 +280,7 @@ class Nodes:
             gw = str(net.network_address + 1)
             docker = runtime == "docker"
             br_mac = (b"\x02\x42" + bytes(sim.rng.getrandbits(8) for _ in range(4))) if docker \
-                else random_mac(sim.rng)
+                else eth_random_addr(sim.rng)
             br = ns.add_device(Bridge(sim, "docker0" if docker else "cni0", br_mac, pod_mtu))
             br.set_up()
             ns.addr_add(br, f"{gw}/{net.prefixlen}")

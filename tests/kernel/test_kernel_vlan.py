@@ -138,7 +138,7 @@ def test_tagged_frames_without_a_vlan_device(netns):
         after = _rx_counters(t, k.ns["b"])
     eth0 = a.dev("eth0")
     for i, (_, data) in enumerate(frames):
-        sim.after(100 * MS * i, lambda d=data: eth0.xmit(Frame(d, sim.new_pid())))
+        sim.after(100 * MS * i, lambda d=data: eth0.dev_queue_xmit(Frame(d, sim.new_pid())))
     sim.run(until=2.0)
     ecap = emunet_frames(sim, labels)
     rep = compare("tagged frames without a VLAN device", kcap, ecap)

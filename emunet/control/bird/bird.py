@@ -279,7 +279,7 @@ class Bird(Process):
             return nh, found[0], 0
         n = ip_to_int(nh)
         best = None
-        for r in self.ns.main_table:
+        for r in self.ns.fib.main:
             if r.proto == RTPROT_BIRD or r.type != "unicast" or r.dev is None:
                 continue
             net = int(r.dst.network_address)

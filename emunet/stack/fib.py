@@ -1,15 +1,21 @@
-"""IPv4 routing tables and longest-prefix match (``net/ipv4/fib_*.c``).
+"""The IPv4 FIB: routes, routing tables, longest-prefix match (``net/ipv4/fib_*.c``).
 
 A namespace has the ``local`` table (255: its own addresses and broadcasts,
-consulted first) and the ``main`` table (254: what ``ip route`` shows).
-Lookup is longest prefix first, then lowest metric; a route whose device is
-down is skipped, as the kernel skips dead next hops.
+consulted first) and the ``main`` table (254: what ``ip route`` shows), in the
+order the default rules give them (``fib_lookup``).  Lookup is longest prefix
+first, then lowest metric; a route whose device is down is skipped, as the
+kernel skips dead next hops.  What a lookup decided, and the source address a
+socket sending to a destination gets, are remembered per destination until a
+route or a device changes (the kernel keeps a dst on the socket and flushes it
+with ``rt_cache_flush``): the tables say so on the namespace's FIB notifier
+chain, the devices on its netdevice chain.
 """
 import ipaddress
 
 import attrs
 
-from emunet.wire.ipv4 import int_to_ip, ip_to_int
+from emunet.stack.notifier import FIB_EVENT_ENTRY_ADD, FIB_EVENT_ENTRY_DEL
+from emunet.wire.ipv4 import ip_to_int
 
 SCOPES = {"universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 ROUTE_TYPES = ("unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit")
@@ -37,6 +43,11 @@ class Route:
             raise ValueError(f"unknown route type {self.type!r}")
         if self.scope not in SCOPES:
             raise ValueError(f"unknown route scope {self.scope!r}")
+
+    def joined(self, table: str) -> None:
+        """The route is now in ``table`` (whether it prints as "default" depends on it)."""
+        self.table = table
+        self._dst_text = None
 
     @property
     def gateway(self) -> int:
@@ -93,14 +104,14 @@ class RoutingTable:
 
     Routes are kept per prefix length in dicts keyed by the network as an
     integer, so a lookup is at most 33 dict probes; results are cached per
-    destination until the table (or a device's state) changes.  ``on_change``
-    is called whenever a route is added or deleted (the namespace forgets its
-    own cached decisions then).
+    destination until the table (or a device's state) changes.  Every route
+    added or deleted is announced on ``notifiers`` (the namespace's FIB
+    notifier chain), when there is one.
     """
 
-    def __init__(self, name: str = "main", on_change=None):
+    def __init__(self, name: str = "main", notifiers=None):
         self.name = name
-        self.on_change = on_change
+        self.notifiers = notifiers
         # prefix length -> {network: the route, or a list of routes by metric when a prefix
         # has several (rare)}: a cluster's nodes hold N^2 routes, and a list for each would
         # double the objects the garbage collector walks
@@ -124,14 +135,13 @@ class RoutingTable:
     def invalidate(self) -> None:
         self._cache.clear()
 
-    def _changed(self) -> None:
+    def _changed(self, event: str, route: Route) -> None:
         self._cache.clear()
-        if self.on_change is not None:
-            self.on_change()
+        if self.notifiers is not None:
+            self.notifiers.call(event, route)
 
     def add(self, route: Route, replace: bool = False) -> Route:
-        route.table = self.name
-        route._dst_text = None   # "default" or not depends on the table
+        route.joined(self.name)
         plen = route.dst.prefixlen
         net = int(route.dst.network_address)
         nets = self._by_len.setdefault(plen, {})
@@ -143,6 +153,7 @@ class RoutingTable:
                     raise FileExistsError(f"RTNETLINK answers: File exists "
                                           f"(route {route.show()} in table {self.name})")
                 bucket.remove(old)
+                self._changed(FIB_EVENT_ENTRY_DEL, old)
                 break
         bucket.append(route)
         bucket.sort(key=lambda r: r.metric)
@@ -150,7 +161,7 @@ class RoutingTable:
         if plen not in self._lens:
             self._lens.append(plen)
             self._lens.sort(reverse=True)
-        self._changed()
+        self._changed(FIB_EVENT_ENTRY_ADD, route)
         return route
 
     def delete(self, dst, dev=None, metric: int = None) -> Route:
@@ -168,7 +179,7 @@ class RoutingTable:
                         self._lens.remove(dst.prefixlen)
                 else:
                     nets[net] = bucket if len(bucket) > 1 else bucket[0]
-                self._changed()
+                self._changed(FIB_EVENT_ENTRY_DEL, r)
                 return r
         raise LookupError(f"RTNETLINK answers: No such process (no route {dst} in table {self.name})")
 
@@ -221,4 +232,87 @@ def parse_prefix(text) -> ipaddress.IPv4Network:
         raise ValueError(f"invalid prefix {text!r}: {e}") from None
 
 
-__all__ = ["Route", "RoutingTable", "parse_prefix", "int_to_ip", "ip_to_int"]
+class Fib:
+    """A namespace's FIB: its tables, the lookup the default rules make (local, then main),
+    and the per-destination memory of what it decided.
+
+    ``lookup`` and ``source_for`` are on every locally sent or forwarded packet's path;
+    their answers are kept until :meth:`flush` (``rt_cache_flush``), which every route
+    change and every device event runs through the namespace's notifier chains."""
+
+    def __init__(self, ns):
+        self.ns = ns
+        self.local = RoutingTable("local", ns.fib_notifiers)
+        self.main = RoutingTable("main", ns.fib_notifiers)
+        self.tables = {"local": self.local, "main": self.main}
+        self._routes = {}
+        self._sources = {}
+        ns.fib_notifiers.register(self.fib_event)
+        ns.netdev_notifiers.register(self.netdev_event)
+
+    def table(self, name: str) -> RoutingTable:
+        """Table ``name``, created on first use as ``ip route add ... table NAME`` does."""
+        t = self.tables.get(name)
+        if t is None:
+            t = self.tables[name] = RoutingTable(name, self.ns.fib_notifiers)
+        return t
+
+    def flush(self) -> None:
+        """``rt_cache_flush``: every decision remembered goes."""
+        for t in self.tables.values():
+            t.invalidate()
+        self._routes.clear()
+        self._sources.clear()
+
+    def fib_event(self, event: str, route: Route) -> None:
+        # the table that changed cleared its own cache; what this FIB combined from it goes
+        self._routes.clear()
+        self._sources.clear()
+
+    def netdev_event(self, event: str, dev) -> None:
+        # a device up, down or changing carrier decides which next hops are alive
+        self.flush()
+
+    def lookup(self, dst: int):
+        """``fib_lookup`` with the default rules: the local table, then main; None when
+        no route matches."""
+        try:
+            return self._routes[dst]
+        except KeyError:
+            pass
+        r = self.local.lookup(dst)
+        if r is None:
+            r = self.main.lookup(dst)
+        self._routes[dst] = r
+        return r
+
+    def source_for(self, dst: int):
+        """The source address (4 bytes) a socket sending to ``dst`` gets (``ip route get``
+        ... ``src``), or None when no usable route leads there."""
+        try:
+            return self._sources[dst]
+        except KeyError:
+            pass
+        src = self._sources[dst] = self._select_source_for(dst)
+        return src
+
+    def _select_source_for(self, dst: int):
+        r = self.lookup(dst)
+        if r is None or r.type in ("blackhole", "unreachable", "prohibit"):
+            return None
+        if r.type == "local":
+            return dst.to_bytes(4, "big")
+        if r.src:
+            return ip_to_int(r.src).to_bytes(4, "big")
+        return self.ns.select_source(r.dev, r.gateway or dst)
+
+    def is_broadcast_or_multicast(self, ip: int) -> bool:
+        """Limited broadcast, multicast, or a broadcast address of ours (``inet_addr_type``
+        says RTN_BROADCAST or RTN_MULTICAST)."""
+        if ip == 0xFFFFFFFF or (ip >> 28) == 0xE:
+            return True
+        r = self.local.lookup(ip)
+        return r is not None and r.type == "broadcast" and r.dst.prefixlen == 32
+
+
+__all__ = ["Route", "RoutingTable", "Fib", "parse_prefix", "SCOPES", "ROUTE_TYPES"]
