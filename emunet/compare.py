@@ -30,8 +30,8 @@ Rows:
 """
 import struct
 
-from emunet.cluster import Cluster
-from emunet.sim import S, Simulator
+from emunet.scenarios.registry import get
+from emunet.sim import S
 
 _ROWS = [
     ("overhead", "encapsulation overhead (bytes per packet)"),
@@ -92,34 +92,8 @@ def _path(records, pid: int, stop_ns: str) -> str:
     return " → ".join(seen)
 
 
-def ping_across(sim, client, server, errors=()):
-    """One ping from pod ``client`` to pod ``server`` of a freshly built cluster;
-    (arrived, ``errors``, the drop reasons the packet met)."""
-    ping = client.ping(server.ip, linger=2.0)
-    sim.run(until=sim.time + 3)
-    drops = [f"{d.reason} at {d.where}" for d in sim.capture.drops if d.pid in ping.pids]
-    return ping.received == 1, list(errors), drops
-
-
-def across_router(backend: str, runtime: str, network: str, seed: int = 1):
-    """Two flannel nodes on different subnets behind a router, one pod each, one ping.
-    Returns (arrived, flanneld errors on node1, drop reasons seen)."""
-    sim = Simulator(seed=seed, capture=True)
-    c = Cluster(sim, backend=backend, runtime=runtime, network=network)
-    c.add_segment("lan0", "10.168.0.0/24")
-    c.add_segment("lan1", "10.168.1.0/24")
-    n1 = c.add_node("node1", "10.168.0.2")
-    n2 = c.add_node("node2", "10.168.1.2")
-    p1 = c.add_pod(n1, "a")
-    p2 = c.add_pod(n2, "b")
-    c.settle()
-    ok, _, drops = ping_across(sim, p1, p2)
-    return ok, n1.flanneld.errors(), drops
-
-
 def measure(name: str, seed: int = 1) -> dict:
     """Run scenario ``name`` and read the figures off the run."""
-    from emunet.scenarios.registry import get
     lab = get(name).build(seed)
     lab.run()
     cluster, cap = lab.cluster, lab.sim.capture
@@ -191,4 +165,4 @@ def compare_backends(names, seed: int = 1) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["compare_backends", "measure", "across_router", "ping_across"]
+__all__ = ["compare_backends", "measure"]

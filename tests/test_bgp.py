@@ -10,13 +10,13 @@ import pytest
 from emunet.apps.base import Process
 from emunet.apps.ping import Ping
 from emunet.bench.bgp_scale import CLUSTER_ID, build, run_until_converged
-from emunet.cluster import nic_mac
-from emunet.control.bgp import (BgpPeer, Bird, StaticRoute, calico_kernel_programming,
-                                calico_mesh_peer)
+from emunet.control.bird import BgpPeer, Bird, KernelRoute, StaticRoute
+from emunet.control.calico import calico_kernel_programming, calico_mesh_peer
 from emunet.devices.switch import Nic, Switch
 from emunet.devices.tun import Tun
 from emunet.sim import MS, S, Simulator
 from emunet.stack.namespace import Namespace
+from emunet.topology import nic_mac
 from emunet.wire import bgp as W
 from tests.tshark import CHECKSUM_PREFS, NO_REASSEMBLY, TSHARK, fields, needs_tshark, problems
 
@@ -96,7 +96,7 @@ def test_birdc_show_protocols_as_calico_birdcl_prints_it(mesh4):
     assert out[0] == "BIRD v0.3.3+birdv1.6.8 ready."
     assert out[1] == "name     proto    table    state  since       info"
     assert out[2] == "static1  Static   master   up     12:11:57    "
-    since = b._fmt_time(b.protocol("Mesh_192_168_0_3").last_state_change)
+    since = b.format_time(b.protocol("Mesh_192_168_0_3").last_state_change)
     assert out[6] == f"Mesh_192_168_0_3 BGP      master   up     {since}    Established   "
     t = (mesh4.sim.epoch_ns + b.protocol("Mesh_192_168_0_3").last_state_change) // S
     assert since == "12:11:%02d" % (57 + t - 1_618_229_517)
@@ -424,7 +424,6 @@ def test_ipip_cross_subnet_keeps_same_subnet_routes_on_eth0():
 
 
 def test_calico_vxlan_pool_routes_stay_out_of_the_kernel():
-    from emunet.control.bgp import KernelRoute
     f = calico_kernel_programming([("10.244.0.0/16", None, "Always")])
     assert f(KernelRoute("10.244.1.0/24", "router", "192.168.0.3")) is False  # felix's job
     kr = KernelRoute("10.99.0.0/24", "router", "192.168.0.3")

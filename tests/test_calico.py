@@ -6,12 +6,13 @@ import itertools
 import pytest
 
 from emunet.apps.ping import Ping
-from emunet.control.calico import CalicoCluster, IpPool, selector_matches, veth_name
+from emunet.control.calico import IpPool, selector_matches, veth_name
 from emunet.observe.show import run_command
 from emunet.scenarios.calico_bgp import build as build_bgp
 from emunet.scenarios.calico_bgp_rr import build as build_rr
 from emunet.scenarios.calico_ipip import build as build_ipip
 from emunet.sim import Simulator
+from emunet.topology import CalicoCluster
 from tests.tshark import NO_REASSEMBLY, fields, needs_tshark, problems
 
 

@@ -5,10 +5,10 @@ import pytest
 from scapy.layers.l2 import ARP, Ether
 
 from emunet import Ping, Simulator
-from emunet.cluster import Cluster, flannel_cluster
 from emunet.control.etcd import EtcdStore
 from emunet.control.flannel import NetworkConfig, FlannelError
 from emunet.sim import MS, S
+from emunet.topology import Cluster, flannel_cluster
 
 
 def test_a_50_node_vxlan_cluster_builds_and_sampled_pods_reach_each_other():

@@ -9,8 +9,8 @@ from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 
 from emunet import Simulator
-from emunet.cluster import Cluster
 from emunet.scenarios import flannel_vxlan
+from emunet.topology import Cluster
 from emunet.wire.ethernet import mac_to_str
 from emunet.wire.frame import Frame
 from emunet.wire.vxlan import TunnelTemplate

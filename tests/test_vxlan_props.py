@@ -22,11 +22,11 @@ from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 
 from emunet import Simulator
-from emunet.cluster import Cluster
 from emunet.devices.switch import Nic
 from emunet.devices.vxlan import (EPHEMERAL, Vxlan, flow_keys, jhash2, skb_get_hash,
                                   udp_flow_src_port)
 from emunet.stack.namespace import Namespace
+from emunet.topology import Cluster
 from emunet.wire.checksum import ones_sum
 from emunet.wire.frame import LINKTYPE_RAW, Frame
 from emunet.wire.vxlan import TunnelTemplate, parse_tunnel

@@ -34,12 +34,12 @@ import time
 
 import attrs
 
-from emunet.cluster import nic_mac
-from emunet.control.bgp import (CALICO_PEER, Bird, BgpPeer, StaticRoute,
-                                calico_export_to_bgp_peers)
+from emunet.control.bird import Bird, BgpPeer, StaticRoute
+from emunet.control.calico import CALICO_PEER, calico_export_to_bgp_peers
 from emunet.devices.switch import Nic, Switch
 from emunet.sim import S, Simulator
 from emunet.stack.namespace import Namespace
+from emunet.topology import nic_mac
 
 AS_NUMBER = 64512
 CLUSTER_ID = "244.0.0.1"

@@ -31,6 +31,7 @@ import time
 from emunet.apps.ping import Ping
 from emunet.bench.hop_rate import frame_hops
 from emunet.sim import Simulator
+from emunet.topology import calico_cluster, flannel_cluster
 
 #: mode name -> builder(sim, nodes, pods_per_node) -> a cluster with ``pods``
 BUILDERS = {}
@@ -48,25 +49,21 @@ def builder(mode: str):
 
 @builder("flannel-vxlan")
 def _flannel_vxlan(sim, nodes: int, pods_per_node: int):
-    from emunet.cluster import flannel_cluster
     return flannel_cluster(sim, nodes, backend="vxlan", pods_per_node=pods_per_node)
 
 
 @builder("flannel-host-gw")
 def _flannel_host_gw(sim, nodes: int, pods_per_node: int):
-    from emunet.cluster import flannel_cluster
     return flannel_cluster(sim, nodes, backend="host-gw", pods_per_node=pods_per_node)
 
 
 @builder("calico-mesh")
 def _calico_mesh(sim, nodes: int, pods_per_node: int):
-    from emunet.control.calico import calico_cluster
     return calico_cluster(sim, nodes, "mesh", pods_per_node)
 
 
 @builder("calico-rr")
 def _calico_rr(sim, nodes: int, pods_per_node: int):
-    from emunet.control.calico import calico_cluster
     return calico_cluster(sim, nodes, "rr", pods_per_node)
 
 

@@ -22,7 +22,7 @@ are modelled here:
 A :class:`Switch` is one L2 segment (one broadcast domain): nodes that must
 share an L2 segment (Flannel's host-gw) are NICs on the same switch; nodes on
 different segments reach each other only through a router (a namespace with a
-NIC on each switch and ``ip_forward=1``), see :mod:`emunet.cluster`.
+NIC on each switch and ``ip_forward=1``), see :mod:`emunet.topology`.
 
 **VLANs** (IEEE 802.1Q).  A switch is VLAN-unaware until a port is configured:
 it then forwards as an 802.1Q bridge with independent VLAN learning, and every

@@ -8,7 +8,7 @@
 
 Addresses and AS numbers are private (RFC 1918, RFC 6996): LAN 1 is 10.1.0.0/24, LAN 2
 10.2.0.0/24, the routers' link 172.16.0.0/30 (Route1 .1, Route2 .2); Route1 is AS 64512,
-Route2 AS 64513.  Each router runs ``bird`` (:class:`emunet.control.bgp.Bird`) with the
+Route2 AS 64513.  Each router runs ``bird`` (:class:`emunet.control.bird.Bird`) with the
 configuration a network engineer would write::
 
     router id 172.16.0.1;
@@ -33,12 +33,12 @@ UPDATE and End-of-RIB follow; at 10 s host1 pings host3 twice across both router
 at host3: two forwarding hops).  The run lasts 100 s, long enough for one round of keepalives (every 60-80 s).
 """
 from emunet.apps.ping import Ping
-from emunet.cluster import nic_mac
-from emunet.control.bgp import BgpPeer, Bird
+from emunet.control.bird import BgpPeer, Bird
 from emunet.devices.switch import Nic, Switch
 from emunet.scenarios.base import Lab
 from emunet.sim import S
 from emunet.stack.namespace import Namespace
+from emunet.topology import nic_mac
 
 LAN1 = "10.1.0.0/24"
 LAN2 = "10.2.0.0/24"

@@ -7,8 +7,10 @@ into /24 blocks, 10.20.0.0/24 on node1 (pods 10.20.0.2 and 10.20.0.3) and
 ``ping -c 1`` from pod-1 to pod-3, then one 1400-byte UDP datagram to an echo
 server on pod-3, port 7.
 """
-from emunet.control.calico import CalicoCluster, IpPool
+from emunet.control.calico import IpPool
 from emunet.scenarios.base import PodPairLab
+from emunet.sim import Simulator
+from emunet.topology import CalicoCluster, ping_across
 
 POOL = "10.20.0.0/16"
 
@@ -60,8 +62,6 @@ class CalicoLab(PodPairLab):
         """The same pool with two nodes on different subnets behind a router: does a ping
         from a pod on one reach a pod on the other?  (arrived, errors, drop reasons)
         ``observers`` (a Trace, say) watch that cluster from its start."""
-        from emunet.compare import ping_across
-        from emunet.sim import Simulator
         sim = Simulator(seed=seed, capture=True)
         sim.observers.extend(observers)
         c = CalicoCluster(sim, self.cluster.pool, as_num=self.cluster.as_num)

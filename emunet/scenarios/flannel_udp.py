@@ -28,8 +28,8 @@ Container-4 sees TTL 60 (64 minus two kernel forwards and two proxy hops).
 This module also holds :class:`FlannelLab`, which the VXLAN and host-gw
 scenarios build on.
 """
-from emunet.cluster import Cluster
 from emunet.scenarios.base import PodPairLab
+from emunet.topology import Cluster, across_router
 
 
 class FlannelLab(PodPairLab):
@@ -51,7 +51,6 @@ class FlannelLab(PodPairLab):
     def across_router(self, seed: int = 1):
         """The same backend with the two nodes on different subnets behind a router: does a
         ping arrive?  (arrived, flanneld's errors on node1, drop reasons)"""
-        from emunet.compare import across_router
         c = self.cluster
         return across_router(c.backend, c.runtime, str(c.network), seed)
 

@@ -19,7 +19,7 @@ and node2's vxlan socket unwraps it into its flannel.1, whence it is forwarded
 to cni0 and pod-4.  The outer source port is the kernel's hash of the inner
 flow (:mod:`emunet.devices.vxlan`).
 """
-from emunet.cluster import Cluster
+from emunet.topology import Cluster
 from emunet.scenarios.flannel_udp import FlannelLab
 
 

@@ -17,7 +17,7 @@ The ``router`` has one NIC, ``eth0``, on a trunk port (VLANs 10 and 20 tagged, n
 native VLAN), and on it the sub-interfaces ``eth0.10`` (192.168.10.1/24) and
 ``eth0.20`` (192.168.20.1/24), made with ``ip link add link eth0 name eth0.10 type
 vlan id 10``; ``ip_forward=1``.  Every NIC's MAC is 42:01 + its (first) IPv4
-address, the underlay's convention (:func:`emunet.cluster.nic_mac`); the
+address, the underlay's convention (:func:`emunet.topology.nic_mac`); the
 sub-interfaces have the router's NIC MAC, as the kernel gives them.
 
 Traffic:
@@ -41,7 +41,7 @@ in the router's capture and padded to 60 on the wire; the switch re-pads
 frames it untags to 60, and a 60-byte frame it tags is 64.
 """
 from emunet.apps.ping import Ping
-from emunet.cluster import nic_mac
+from emunet.topology import nic_mac
 from emunet.devices.switch import Nic, Switch
 from emunet.devices.vlan import vlan_add
 from emunet.scenarios.base import Lab

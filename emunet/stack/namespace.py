@@ -245,13 +245,14 @@ class Namespace:
         return self.fib.table(table).add(Route(net, d, via, src, metric, scope, type, proto, onlink),
                                          replace=replace)
 
-    def route_del(self, dst, dev=None, table: str = "main") -> Route:
-        """``ip route del DST [dev DEV] [table TABLE]``."""
+    def route_del(self, dst, dev=None, table: str = "main", metric: int = None) -> Route:
+        """``ip route del DST [dev DEV] [metric N] [table TABLE]``: the first route that
+        matches."""
         t = self.fib.tables.get(table)
         if t is None:
             raise LookupError(f"RTNETLINK answers: No such process (no table {table!r} in "
                               f"namespace {self.name!r})")
-        return t.delete(parse_prefix(dst), dev=self.dev(dev) if dev else None)
+        return t.delete(parse_prefix(dst), dev=self.dev(dev) if dev else None, metric=metric)
 
     # -- sysctls and helpers -------------------------------------------------
     def set_sysctl(self, key: str, value) -> None:
