@@ -1,7 +1,12 @@
 """The ``emunet`` command."""
 import argparse
+import json
 import sys
 
+from emunet.bench import bgp_scale, hop_rate, plot, scale
+from emunet.compare import compare_backends
+from emunet.observe.draw import render
+from emunet.observe.show import run_command
 from emunet.scenarios.registry import SCENARIOS, get, run_scenario
 
 
@@ -22,7 +27,7 @@ def _cmd_run(args) -> int:
     for name in names:
         lab = run_scenario(name, args.out, seed=args.seed, per_interface=args.per_interface)
         if not args.quiet:
-            print(f"# {name}: {len(lab.sim.capture.records)} frames, "
+            print(f"# {name}: {len(lab.capture.records)} frames, "
                   f"{lab.sim.events_run} events, {lab.sim.time:.6f} s virtual"
                   + (f" → {args.out}/{name}.pcapng" if args.out else ""))
             for line in lab.transcript:
@@ -31,7 +36,6 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from emunet.observe.show import run_command
     lab = get(args.scenario).build(args.seed)
     lab.run()
     print(run_command(lab, args.namespace, args.command), end="")
@@ -39,25 +43,20 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from emunet.compare import compare_backends
     print(compare_backends([b for b in args.backends.split(",") if b], seed=args.seed), end="")
     return 0
 
 
 def _cmd_bench(args) -> int:
-    import json
     if args.what == "plot":
-        from emunet.bench import plot
         print(plot.plot(args.hop_rate_json, args.scale_json, args.out))
         return 0
     if args.what == "hop-rate":
-        from emunet.bench import hop_rate
         topologies = [t for t in args.topologies.split(",") if t] if args.topologies else hop_rate.TOPOLOGIES
         result = hop_rate.run(topologies, count=args.count, baseline_count=args.baseline_count,
                               repeat=args.repeat)
         print(json.dumps(result, indent=2) if args.json else hop_rate.table(result), end="\n" if args.json else "")
     else:
-        from emunet.bench import scale
         nodes = [int(n) for n in args.nodes.split(",") if n]
         result = scale.run(nodes, modes=[m for m in args.modes.split(",") if m],
                            pods_per_node=args.pods_per_node, pairs=args.pairs, stream=args.stream)
@@ -66,8 +65,6 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_bgp_scale(args) -> int:
-    import json
-    from emunet.bench import bgp_scale
     sizes = [int(n) for n in args.nodes.split(",") if n]
     modes = [m for m in args.mode.split(",") if m]
     result = bgp_scale.run(sizes, modes, seed=args.seed)
@@ -95,7 +92,6 @@ def _cmd_trace(args) -> int:
 
 
 def _cmd_draw(args) -> int:
-    from emunet.observe.draw import render
     lab = get(args.scenario).build(args.seed)
     if not args.no_run:
         lab.run()

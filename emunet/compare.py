@@ -96,7 +96,7 @@ def measure(name: str, seed: int = 1) -> dict:
     """Run scenario ``name`` and read the figures off the run."""
     lab = get(name).build(seed)
     lab.run()
-    cluster, cap = lab.cluster, lab.sim.capture
+    cluster, cap = lab.cluster, lab.capture
     recs = cap.records
     keys = _underlay_keys(cluster)
     client, server = lab.client, lab.server

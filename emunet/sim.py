@@ -62,7 +62,7 @@ class Simulator:
     1
     """
 
-    def __init__(self, seed: int = 0, epoch_ns: int = DEFAULT_EPOCH_NS, capture: bool = True):
+    def __init__(self, seed: int = 0, epoch_ns: int = DEFAULT_EPOCH_NS):
         self.seed = seed
         self.rng = random.Random(seed)
         self.now = 0
@@ -73,12 +73,6 @@ class Simulator:
         self.events_run = 0
         self.observers = []
         self.namespaces = {}
-        self.capture = None
-        if capture:
-            # imported here, not at the top: the model itself never depends on observation
-            from emunet.observe.capture import Capture
-            self.capture = Capture(epoch_ns=epoch_ns)
-            self.observers.append(self.capture)
 
     # -- time ---------------------------------------------------------------
     @property

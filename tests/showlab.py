@@ -29,7 +29,7 @@ class FakeLab:
 
 def route_lab():
     """exp2: emushow-x with a veth pair vx/vy (vy registered first: 2, vx 3)."""
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     x = Namespace(sim, "emushow-x")
     vx, vy = veth_pair(sim, "vx", "vy", mac="02:00:00:00:01:01", peer_mac="02:00:00:00:01:02")
     x.add_device(vy)

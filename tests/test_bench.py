@@ -10,6 +10,7 @@ from emunet.apps.udp import UdpEchoServer, UdpSender
 from emunet.bench import hop_rate, scale
 from emunet.bench.naive import scapy_per_hop
 from emunet.cli import main
+from emunet.observe.capture import Capture
 
 
 def _json(capsys, argv) -> dict:
@@ -85,7 +86,7 @@ def test_the_scapy_baseline_carries_the_same_frames(topology):
             ep.src.spawn(UdpSender(ep.dst_ip, hop_rate.BENCH_PORT, b"\xa5" * 1400, count=2,
                                    interval=0.0005))
             ep.sim.run(until=ep.sim.time + 3)
-        captures.append([(r.iface, r.data, r.comments) for r in ep.sim.capture.records])
+        captures.append([(r.iface, r.data, r.comments) for r in Capture.of(ep.sim).records])
     assert len(captures[0]) > 20 and captures[0] == captures[1]
 
 

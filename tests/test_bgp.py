@@ -18,6 +18,7 @@ from emunet.sim import MS, S, Simulator
 from emunet.stack.namespace import Namespace
 from emunet.topology import nic_mac
 from emunet.wire import bgp as W
+from emunet.observe.capture import Capture
 from tests.tshark import CHECKSUM_PREFS, NO_REASSEMBLY, TSHARK, fields, needs_tshark, problems
 
 
@@ -31,7 +32,7 @@ def _bird_routes(ns) -> list:
 
 def _write(sim, tmp_path, name):
     path = tmp_path / f"{name}.pcapng"
-    sim.capture.write(str(path))
+    Capture.of(sim).write(str(path))
     return path
 
 
@@ -274,6 +275,7 @@ def _pair(sim, latency_ns=1000, peers1=None, peers2=None):
 
 def test_collision_keeps_the_connection_of_the_higher_router_id(tmp_path):
     sim = Simulator(seed=3)
+    Capture.attach(sim)
     # 250 ms per cable: both SYNs are on their way before either OPEN can arrive
     sw, (r1, r2) = _pair(sim, latency_ns=250 * MS)
     b1 = r1.spawn(Bird("10.0.0.1", 64512, peers=[BgpPeer("10.0.0.2", 64513, name="r2")],
@@ -386,7 +388,7 @@ def test_open_before_keepalive_then_update_in_wrong_state_is_an_fsm_error():
 
 # -- the kernel protocol's hook, as Calico's IPIP filter uses it ------------------------------------
 def _ipip_pair(mode):
-    sim = Simulator(seed=2, capture=False)
+    sim = Simulator(seed=2)
     sw = Switch(sim, "lan0")
     nss, birds = [], []
     ips = ["192.168.0.2", "192.168.0.3"]

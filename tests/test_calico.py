@@ -69,7 +69,7 @@ def test_every_pod_reaches_every_other(bgp):
 
 @needs_tshark
 def test_tshark_reads_each_nodes_block_and_next_hop_in_its_update(bgp, tmp_path):
-    path = bgp.sim.capture.write(str(tmp_path / "bgp.pcapng"))
+    path = bgp.capture.write(str(tmp_path / "bgp.pcapng"))
     assert problems(path) == []
     rows = fields(path, ["frame.interface_name", "ip.src", "bgp.type", "bgp.nlri_prefix",
                          "bgp.update.path_attribute.next_hop", "tcp.dstport", "tcp.srcport"],
@@ -94,7 +94,7 @@ def test_route_reflection_one_session_per_node_and_the_reflected_attributes(rr, 
 
 @needs_tshark
 def test_tshark_reads_originator_id_and_cluster_list_on_reflected_updates(rr, tmp_path):
-    path = rr.sim.capture.write(str(tmp_path / "rr.pcapng"))
+    path = rr.capture.write(str(tmp_path / "rr.pcapng"))
     assert problems(path) == []
     rows = fields(path, ["frame.interface_name", "ip.src", "ip.dst", "bgp.nlri_prefix",
                          "bgp.update.path_attribute.next_hop", "bgp.update.path_attribute.originator_id",
@@ -116,7 +116,7 @@ def test_ipip_crosssubnet_tunnels_only_to_the_other_subnet(ipip):
     assert tunl0.mtu == 1480 and ipip.pod1.eth0.mtu == 1480
     assert "inet 10.20.0.0/32 scope global tunl0" in run_command(ipip, "node1", "ip addr show tunl0")
     assert ipip.ping.received == 1 and ipip.ping_same_subnet.received == 1
-    cap = ipip.sim.capture
+    cap = ipip.capture
     req = [r.data for r in cap.on("node1/eth0") if r.pid == ipip.ping.pids[0] and r.direction == "out"][0]
     assert req[23] == 4 and len(req) == 14 + 20 + 84                  # Ether / IPv4 proto 4 / the ping
     assert req[26:34] == bytes([192, 168, 0, 2, 192, 168, 1, 2])
@@ -129,7 +129,7 @@ def test_ipip_crosssubnet_tunnels_only_to_the_other_subnet(ipip):
 
 @needs_tshark
 def test_tshark_sees_the_inner_icmp_inside_ipip(ipip, tmp_path):
-    path = ipip.sim.capture.write(str(tmp_path / "ipip.pcapng"))
+    path = ipip.capture.write(str(tmp_path / "ipip.pcapng"))
     assert problems(path) == []
     rows = fields(path, ["frame.interface_name", "ip.proto", "ip.src", "icmp.type"], ["-Y", "ip.proto == 4"])
     assert {r[0] for r in rows} >= {"node1/eth0", "router/eth0", "router/eth1", "node3/eth0"}

@@ -55,7 +55,7 @@ def test_the_cni_plugin_wires_pods_as_calico_does(lab):
 
 
 def test_the_pods_arp_for_the_gateway_is_answered_by_proxy_with_the_cali_mac(lab):
-    recs = lab.sim.capture.on("pod-1/eth0")
+    recs = lab.capture.on("pod-1/eth0")
     req, rep = Ether(recs[0].data), Ether(recs[1].data)
     assert req.pdst == "169.254.1.1" and req.psrc == "10.20.0.2" and req.dst == "ff:ff:ff:ff:ff:ff"
     assert rep.op == 2 and rep.hwsrc == "ee:ee:ee:ee:ee:ee" and rep.psrc == "169.254.1.1"
@@ -64,7 +64,7 @@ def test_the_pods_arp_for_the_gateway_is_answered_by_proxy_with_the_cali_mac(lab
 
 
 def test_the_echo_request_on_node1_eth0_is_vxlan_4096_on_4789(lab):
-    outer = [Ether(r.data) for r in lab.sim.capture.on("node1/eth0") if r.direction == "out" and len(r.data) == 148]
+    outer = [Ether(r.data) for r in lab.capture.on("node1/eth0") if r.direction == "out" and len(r.data) == 148]
     p = outer[0]
     assert p[IP].src == "192.168.0.2" and p[IP].dst == "192.168.0.3" and p[IP].ttl == 64
     assert not p[IP].flags.DF
@@ -95,7 +95,7 @@ def test_ping_and_the_datagram_get_through(lab):
 
 @needs_tshark
 def test_tshark_decodes_the_inner_icmp_without_being_told(lab, tmp_path):
-    path = lab.sim.capture.write(str(tmp_path / "c.pcapng"))
+    path = lab.capture.write(str(tmp_path / "c.pcapng"))
     assert problems(path) == []
     rows = fields(path, ["frame.interface_name", "vxlan.vni", "icmp.type"])
     on_eth0 = [r for r in rows if r[0] == "node1/eth0" and r[1]]

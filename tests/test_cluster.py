@@ -9,10 +9,11 @@ from emunet.control.etcd import EtcdStore
 from emunet.control.flannel import NetworkConfig, FlannelError
 from emunet.sim import MS, S
 from emunet.topology import Cluster, flannel_cluster
+from emunet.observe.capture import Capture
 
 
 def test_a_50_node_vxlan_cluster_builds_and_sampled_pods_reach_each_other():
-    sim = Simulator(seed=11, capture=False)
+    sim = Simulator(seed=11)
     c = flannel_cluster(sim, 50, backend="vxlan")
     assert len(c.nodes) == 50 and c.converged()
     subnets = {n.subnet for n in c.nodes.values()}
@@ -31,7 +32,7 @@ def test_a_50_node_vxlan_cluster_builds_and_sampled_pods_reach_each_other():
 
 
 def test_subnets_are_picked_among_the_first_100_free_without_a_previous_lease():
-    sim = Simulator(seed=12, capture=False)
+    sim = Simulator(seed=12)
     c = flannel_cluster(sim, 5, backend="host-gw")
     for n in c.nodes.values():
         assert n.subnet.prefixlen == 24 and n.subnet.subnet_of(c.network)
@@ -50,7 +51,7 @@ def test_network_config_defaults_follow_flannels_checks():
 
 
 def test_etcd_ttl_leases_watches_and_create():
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     etcd = EtcdStore(sim)
     seen = []
     etcd.watch("/a/", lambda evs: seen.extend((sim.now, e.type, e.kv.key) for e in evs))
@@ -78,7 +79,8 @@ def test_etcd_ttl_leases_watches_and_create():
 
 
 def test_the_underlay_pads_short_frames_learns_and_floods():
-    sim = Simulator(seed=2, capture=True)
+    sim = Simulator(seed=2)
+    Capture.attach(sim)
     c = Cluster(sim, backend="host-gw")
     c.add_segment("lan0", "10.168.0.0/24")
     n1, n2, n3 = (c.add_node(f"n{i}", f"10.168.0.{i + 1}") for i in (1, 2, 3))
@@ -86,22 +88,22 @@ def test_the_underlay_pads_short_frames_learns_and_floods():
     p = n1.ns.spawn(Ping(n2.ip))
     sim.run(until=sim.time + 1)
     assert p.received == 1
-    req_out = sim.capture.on("n1/eth0")[0]
+    req_out = Capture.of(sim).on("n1/eth0")[0]
     assert len(req_out.data) == 42 and Ether(req_out.data)[ARP].op == 1
-    req_in = sim.capture.on("n3/eth0")[0]          # flooded to every port, padded on the wire
+    req_in = Capture.of(sim).on("n3/eth0")[0]          # flooded to every port, padded on the wire
     assert len(req_in.data) == 60 and req_in.data[42:] == bytes(18)
     sw = c.segments["lan0"].switch
     assert sw.flooded == 1 and set(sw.fdb) >= {n1.eth0.mac, n2.eth0.mac}
     # the echo request went only to n2: n3 saw nothing but the broadcast
-    assert len(sim.capture.on("n3/eth0")) == 1
+    assert len(Capture.of(sim).on("n3/eth0")) == 1
     # time on the wire: 1 µs per cable, serialisation at 10 Gbit/s, store-and-forward
     t_out = req_out.time_ns
-    t_in = sim.capture.on("n2/eth0")[0].time_ns
+    t_in = Capture.of(sim).on("n2/eth0")[0].time_ns
     assert t_in - t_out == 2 * (1000 + (60 + 24) * 8 // 10)
 
 
 def test_runtimes_name_and_address_pods_as_docker_and_the_cni_bridge_plugin_do():
-    sim = Simulator(seed=3, capture=False)
+    sim = Simulator(seed=3)
     for runtime, bridge, prefix, hexlen in (("docker", "docker0", "0242", 7), ("cni", "cni0", "0a58", 8)):
         c = Cluster(sim, backend="udp", runtime=runtime, router_name=f"r-{runtime}")
         c.add_segment("lan0", "10.168.0.0/24")
@@ -116,7 +118,7 @@ def test_runtimes_name_and_address_pods_as_docker_and_the_cni_bridge_plugin_do()
 
 
 def test_bad_clusters_are_refused_with_the_culprit_named():
-    sim = Simulator(seed=4, capture=False)
+    sim = Simulator(seed=4)
     c = Cluster(sim)
     c.add_segment("lan0", "10.168.0.0/24")
     with pytest.raises(ValueError, match="no segment has 10.9.9.9"):

@@ -16,7 +16,7 @@ def _run():
 
 def test_docker0_sees_arp_then_icmp_with_linux_field_values():
     lab = _run()
-    pkts = [Ether(r.data) for r in lab.sim.capture.on("host/docker0")]
+    pkts = [Ether(r.data) for r in lab.capture.on("host/docker0")]
     req, rep, echo, reply = pkts[:4]
 
     assert len(req) == 42 and req.dst == "ff:ff:ff:ff:ff:ff" and req.src == "02:42:ac:11:00:07"
@@ -48,19 +48,19 @@ def test_docker0_sees_arp_then_icmp_with_linux_field_values():
 def test_frame_crosses_every_interface_on_its_path_in_order():
     lab = _run()
     echo_pid = lab.ping.pids[0]
-    path = [(r.iface, r.direction) for r in lab.sim.capture.records if r.pid == echo_pid][:5]
+    path = [(r.iface, r.direction) for r in lab.capture.records if r.pid == echo_pid][:5]
     v1 = lab.c1.veth_host.name
     v2 = lab.c2.veth_host.name
     assert path == [("c1/eth0", "out"), (f"host/{v1}", "in"), ("host/docker0", "in"),
                     (f"host/{v2}", "out"), ("c2/eth0", "in")]
-    comments = {r.iface: r.comments for r in lab.sim.capture.records if r.pid == echo_pid}
+    comments = {r.iface: r.comments for r in lab.capture.records if r.pid == echo_pid}
     assert any("route 172.17.0.0/16 dev eth0" in c for c in comments["c1/eth0"])
     assert any(c.startswith("fdb hit 02:42:ac:11:00:08") for c in comments["host/docker0"])
 
 
 def test_arp_request_is_flooded_and_learned():
     lab = _run()
-    first = lab.sim.capture.on("host/docker0")[0]
+    first = lab.capture.on("host/docker0")[0]
     assert any("learn 02:42:ac:11:00:07" in c and "flood" in c for c in first.comments)
     fdb = {mac_to_str(e.mac): e for e in lab.docker.bridge.fdb_entries()}
     assert fdb["02:42:ac:11:00:07"].port is lab.c1.veth_host
@@ -106,7 +106,7 @@ def test_neighbour_states_after_the_ping():
     assert c2.neigh.lookup(c2.dev("eth0"), 0xAC110007).state == "DELAY"
     lab.sim.run(until=6.0)
     assert c2.neigh.lookup(c2.dev("eth0"), 0xAC110007).state == "REACHABLE"
-    probe = [r for r in lab.sim.capture.on("c2/eth0") if r.direction == "out"][-1]
+    probe = [r for r in lab.capture.on("c2/eth0") if r.direction == "out"][-1]
     arp = Ether(probe.data)[ARP]
     assert arp.op == 1 and Ether(probe.data).dst == "02:42:ac:11:00:07"  # unicast probe
 

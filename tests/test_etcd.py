@@ -20,7 +20,7 @@ PREFIXES = ["/", "/a", "/a/", "/b/", "/ab", "/z"]
 @settings(max_examples=150, deadline=None)
 @given(OPS, st.integers(1, 30))
 def test_range_and_replay_match_brute_force(ops, start):
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     etcd = EtcdStore(sim)
     for op, key, arg in ops:
         if op == "put":
@@ -40,7 +40,7 @@ def test_range_and_replay_match_brute_force(ops, start):
 
 
 def test_watchers_are_told_in_the_order_they_started_watching():
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     etcd = EtcdStore(sim)
     told = []
     watches = {}

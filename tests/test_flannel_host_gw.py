@@ -32,7 +32,7 @@ def test_the_seeds_route_via_the_peer_node(lab):
 def test_pod1_reaches_pod2_in_two_plain_ip_hops(lab):
     assert lab.ping.received == 1 and "ttl=62" in lab.ping.stdout[1]
     pid = lab.ping.pids[0]
-    wire = next(r for r in lab.sim.capture.on("node1/eth0") if r.pid == pid and r.direction == "out")
+    wire = next(r for r in lab.capture.on("node1/eth0") if r.pid == pid and r.direction == "out")
     e = Ether(wire.data)
     assert len(wire.data) == 98 and e.dst == "42:01:0a:14:00:03"   # node2's NIC: the next hop's MAC
     assert e[IP].src == "192.168.0.2" and e[IP].dst == "192.168.1.2" and e[IP].ttl == 63
@@ -52,9 +52,9 @@ def test_flanneld_refuses_the_route_to_a_node_behind_the_router(lab):
 def test_the_ping_to_node3s_pod_dies_at_the_router(lab):
     assert lab.ping3.received == 0 and lab.ping3.exit_code == 1
     pid = lab.ping3.pids[0]
-    drops = [(d.reason, d.where) for d in lab.sim.capture.drops if d.pid == pid]
+    drops = [(d.reason, d.where) for d in lab.capture.drops if d.pid == pid]
     assert drops == [("IP_NOROUTE", "router/eth0")]
-    rec = next(r for r in lab.sim.capture.on("router/eth0") if r.pid == pid)
+    rec = next(r for r in lab.capture.on("router/eth0") if r.pid == pid)
     assert any(c.startswith("DROP IP_NOROUTE") for c in rec.comments)
 
 
@@ -80,7 +80,7 @@ def test_a_deleted_route_is_recovered_within_ten_seconds(lab):
 @needs_tshark
 def test_tshark_reads_the_capture_cleanly(lab, tmp_path):
     path = tmp_path / "flannel-host-gw.pcapng"
-    lab.sim.capture.write(str(path))
+    lab.capture.write(str(path))
     assert problems(path) == []
     rows = fields(path, ["frame.interface_name", "icmp.type", "ip.ttl"], ["-Y", "icmp"])
     assert ["node1/eth0", "8", "63"] in rows

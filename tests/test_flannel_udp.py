@@ -12,6 +12,7 @@ from emunet.scenarios import flannel_udp
 from emunet.scenarios.base import udp_payload
 from emunet.sim import S
 from emunet.wire.frame import LINKTYPE_RAW
+from emunet.observe.capture import Capture
 from tests.tshark import needs_tshark, fields, problems
 
 SEED_NODE1 = """\
@@ -67,7 +68,7 @@ def test_flannel0_is_a_layer3_tun_device_as_flanneld_configures_it(lab):
     a = lab.node1.ns.addresses(tun)[0]
     assert (str(a.ip), a.prefixlen, a.broadcast) == ("100.96.1.0", 16, None)
     # captured as raw IP: the first byte is the IPv4 version/IHL
-    recs = lab.sim.capture.on("node1/flannel0")
+    recs = lab.capture.on("node1/flannel0")
     assert recs and all(r.linktype == LINKTYPE_RAW and r.data[0] == 0x45 for r in recs)
 
 
@@ -90,8 +91,8 @@ def test_leases_subnet_env_and_config_are_flannels(lab):
 
 def test_the_datagram_on_the_wire_is_the_bare_inner_packet_in_udp_8285(lab):
     pid = lab.ping.pids[0]
-    inner = next(r for r in lab.sim.capture.on("node1/flannel0") if r.pid == pid)
-    outer = next(r for r in lab.sim.capture.on("node1/eth0") if r.pid == pid and r.direction == "out")
+    inner = next(r for r in lab.capture.on("node1/flannel0") if r.pid == pid)
+    outer = next(r for r in lab.capture.on("node1/eth0") if r.pid == pid and r.direction == "out")
     e = Ether(outer.data)
     assert len(outer.data) == 14 + 20 + 8 + 84 == 126
     assert (e[IP].src, e[IP].dst, e[IP].flags, e[IP].ttl) == ("10.168.0.2", "10.168.0.3", "DF", 64)
@@ -110,7 +111,7 @@ def test_three_copies_on_the_sending_node_as_the_seed_counts(lab):
     assert 1 + lab.node1.flanneld.crossings[pid] == 3
     # and on node2: flanneld's recv() and write() into flannel0
     assert lab.node2.flanneld.crossings[pid] == 2
-    notes = [c for r in lab.sim.capture.on("node1/flannel0") if r.pid == pid for c in r.comments]
+    notes = [c for r in lab.capture.on("node1/flannel0") if r.pid == pid for c in r.comments]
     assert any("read() the packet from flannel0" in c for c in notes)
     assert any("sendto 10.168.0.3:8285" in c for c in notes)
 
@@ -118,7 +119,7 @@ def test_three_copies_on_the_sending_node_as_the_seed_counts(lab):
 @needs_tshark
 def test_tshark_decodes_the_inner_icmp_with_udp_8285_as_ip(lab, tmp_path):
     path = tmp_path / "flannel-udp.pcapng"
-    lab.sim.capture.write(str(path))
+    lab.capture.write(str(path))
     assert problems(path) == []
     rows = fields(path, ["frame.interface_name", "frame.len", "udp.port", "icmp.type", "ip.ttl"],
                   ["-Y", "icmp && udp.port == 8285"])
@@ -143,20 +144,20 @@ def test_a_destination_without_a_lease_gets_flanneld_s_net_unreachable_which_the
         return [p for p in (read(r.data) for r in records if r.direction == "in")
                 if ICMP in p and p[ICMP].type == 3 and UDPerror in p and p[UDPerror].dport == 53]
 
-    back = net_unreachable(sim.capture.on("node1/flannel0"), IP)
+    back = net_unreachable(Capture.of(sim).on("node1/flannel0"), IP)
     assert back and back[0][ICMP].code == 0
     assert back[0][IP].src == "100.96.1.0" and back[0][IP].ttl == 8 and back[0][IP].id == 0
-    assert not net_unreachable(sim.capture.on("container-1/eth0"), Ether)
+    assert not net_unreachable(Capture.of(sim).on("container-1/eth0"), Ether)
     # flanneld's proxy finds no lease, then node1 refuses what it writes back
-    assert [(d.reason, d.where) for d in sim.capture.drops if d.pid == app.pids[0]] == [
+    assert [(d.reason, d.where) for d in Capture.of(sim).drops if d.pid == app.pids[0]] == [
         ("IP_NOROUTE", "node1/flannel0")]
-    assert [d.where for d in sim.capture.drops if d.reason == "IP_LOCAL_SOURCE"] == ["node1/flannel0"]
+    assert [d.where for d in Capture.of(sim).drops if d.reason == "IP_LOCAL_SOURCE"] == ["node1/flannel0"]
     # with accept_local on flannel0 it is forwarded (TTL 7), and still not reported to the
     # connected socket: net unreachable is a soft error
     lab.node1.ns.set_sysctl("net.ipv4.conf.flannel0.accept_local", 1)
     app = lab.container1.ns.spawn(UdpSender("100.96.9.9", 53, b"q"))
     sim.run(until=sim.time + 1)
-    icmp = net_unreachable(sim.capture.on("container-1/eth0"), Ether)
+    icmp = net_unreachable(Capture.of(sim).on("container-1/eth0"), Ether)
     assert icmp and icmp[0][ICMP].code == 0 and icmp[0][IP].ttl == 8 - 1
     assert app.errors == []
 
@@ -179,13 +180,13 @@ def test_when_node2s_lease_expires_node1_forgets_it_and_the_next_packet_dies_in_
     p = lab.container1.ping("100.96.2.2", linger=2.0)
     lab.sim.run(until=lab.sim.time + 3)
     assert p.received == 0
-    drops = [d for d in lab.sim.capture.drops if d.pid == p.pids[0]]
+    drops = [d for d in lab.capture.drops if d.pid == p.pids[0]]
     assert [(d.reason, d.where) for d in drops] == [("IP_NOROUTE", "node1/flannel0")]
 
 
 def test_same_seed_same_capture(tmp_path):
     a = flannel_udp.build(seed=1).run()
     b = flannel_udp.build(seed=1).run()
-    a.sim.capture.write(str(tmp_path / "a.pcapng"))
-    b.sim.capture.write(str(tmp_path / "b.pcapng"))
+    a.capture.write(str(tmp_path / "a.pcapng"))
+    b.capture.write(str(tmp_path / "b.pcapng"))
     assert (tmp_path / "a.pcapng").read_bytes() == (tmp_path / "b.pcapng").read_bytes()

@@ -14,6 +14,7 @@ from emunet.topology import Cluster
 from emunet.wire.ethernet import mac_to_str
 from emunet.wire.frame import Frame
 from emunet.wire.vxlan import TunnelTemplate
+from emunet.observe.capture import Capture
 from tests.tshark import fields, needs_tshark, problems
 
 
@@ -73,8 +74,8 @@ def test_leases_carry_the_vtep_mac_and_subnet_env_the_vxlan_mtu(lab):
 
 def test_the_echo_request_on_node1_eth0_is_148_bytes_as_on_the_kernel(lab):
     pid = lab.ping.pids[0]
-    req = next(r for r in lab.sim.capture.on("node1/eth0") if r.pid == pid and r.direction == "out")
-    rep = next(r for r in lab.sim.capture.on("node1/eth0") if r.direction == "in" and len(r.data) == 148)
+    req = next(r for r in lab.capture.on("node1/eth0") if r.pid == pid and r.direction == "out")
+    rep = next(r for r in lab.capture.on("node1/eth0") if r.direction == "in" and len(r.data) == 148)
     assert len(req.data) == 148 == 14 + 20 + 8 + 8 + 98 and len(rep.data) == 148
     e = Ether(req.data)
     assert e.src == "42:01:0a:a8:00:02" and e.dst == "42:01:0a:a8:00:03"
@@ -95,15 +96,15 @@ def test_the_echo_request_on_node1_eth0_is_148_bytes_as_on_the_kernel(lab):
 
 def test_the_1400_byte_datagram_fits_and_carries_50_bytes_of_overhead(lab):
     pid = lab.sender.pids[0]
-    inner = next(r for r in lab.sim.capture.on("pod-1/eth0") if r.pid == pid and r.direction == "out")
-    outer = next(r for r in lab.sim.capture.on("node1/eth0") if r.pid == pid and r.direction == "out")
+    inner = next(r for r in lab.capture.on("pod-1/eth0") if r.pid == pid and r.direction == "out")
+    outer = next(r for r in lab.capture.on("node1/eth0") if r.pid == pid and r.direction == "out")
     assert len(inner.data) == 1442 and len(outer.data) == 1492 and len(outer.data) - 14 <= 1500
 
 
 @needs_tshark
 def test_tshark_decodes_the_inner_icmp_with_8472_as_vxlan(lab, tmp_path):
     path = tmp_path / "flannel-vxlan.pcapng"
-    lab.sim.capture.write(str(path))
+    lab.capture.write(str(path))
     assert problems(path) == []
     rows = fields(path, ["frame.interface_name", "frame.len", "vxlan.vni", "icmp.type", "ip.ttl"],
                   ["-Y", "vxlan && icmp"])
@@ -113,7 +114,8 @@ def test_tshark_decodes_the_inner_icmp_with_8472_as_vxlan(lab, tmp_path):
 
 def test_one_flow_one_source_port_and_one_kernel_gives_both_directions_the_same():
     for shared in (False, True):
-        sim = Simulator(seed=4, capture=True)
+        sim = Simulator(seed=4)
+        Capture.attach(sim)
         c = Cluster(sim, backend="vxlan", shared_kernel=shared)
         c.add_segment("lan0", "10.168.0.0/24")
         n1, n2 = c.add_node("node1", "10.168.0.2"), c.add_node("node2", "10.168.0.3")
@@ -122,8 +124,8 @@ def test_one_flow_one_source_port_and_one_kernel_gives_both_directions_the_same(
         p = a.ping(b.ip, count=3, interval=0.2)
         sim.run(until=sim.time + 2)
         assert p.received == 3
-        sport = {r.direction: set() for r in sim.capture.on("node1/eth0")}
-        for r in sim.capture.on("node1/eth0"):
+        sport = {r.direction: set() for r in Capture.of(sim).on("node1/eth0")}
+        for r in Capture.of(sim).on("node1/eth0"):
             e = Ether(r.data)
             if VXLAN in e:
                 sport[r.direction].add(e[UDP].sport)
@@ -133,7 +135,8 @@ def test_one_flow_one_source_port_and_one_kernel_gives_both_directions_the_same(
 
 
 def _cluster(seed=2, **kw):
-    sim = Simulator(seed=seed, capture=True)
+    sim = Simulator(seed=seed)
+    Capture.attach(sim)
     c = Cluster(sim, backend="vxlan", **kw)
     c.add_segment("lan0", "10.168.0.0/24")
     return sim, c
@@ -159,7 +162,7 @@ def test_lease_expiry_removes_neighbour_fdb_and_route_and_the_next_packet_dies()
     sim.run(until=sim.time + 3)
     assert p.received == 0
     # without the /24 route the packet takes node1's default route to the router, which has none
-    drops = [(d.reason, d.where) for d in sim.capture.drops if d.pid == p.pids[0]]
+    drops = [(d.reason, d.where) for d in Capture.of(sim).drops if d.pid == p.pids[0]]
     assert drops == [("IP_NOROUTE", "router/eth0")]
 
 
@@ -212,7 +215,8 @@ def test_a_frame_for_a_vni_nobody_has_is_dropped_by_the_vxlan_socket(lab):
 
 
 def test_vxlan_works_across_a_router():
-    sim = Simulator(seed=6, capture=True)
+    sim = Simulator(seed=6)
+    Capture.attach(sim)
     c = Cluster(sim, backend="vxlan")
     c.add_segment("lan0", "10.168.0.0/24")
     c.add_segment("lan1", "10.168.1.0/24")
@@ -222,7 +226,7 @@ def test_vxlan_works_across_a_router():
     p = a.ping(b.ip)
     sim.run(until=sim.time + 1)
     assert p.received == 1
-    outer = [Ether(r.data) for r in sim.capture.on("router/eth1") if r.direction == "out"]
+    outer = [Ether(r.data) for r in Capture.of(sim).on("router/eth1") if r.direction == "out"]
     vx = [e for e in outer if VXLAN in e]
     assert vx and vx[0][IP].ttl == 63        # the router forwarded the outer packet
     assert struct.unpack("!H", bytes(vx[0][IP])[6:8])[0] & 0x4000 == 0

@@ -55,7 +55,7 @@ def test_programs_and_exit_codes():
 
 def test_frames_on_docker0_and_lo():
     lab = _run()
-    cap = lab.sim.capture
+    cap = lab.capture
     d0 = [Ether(r.data) for r in cap.on("host/docker0")]
     tcp80 = [p for p in d0 if TCP in p and 80 in (p[TCP].sport, p[TCP].dport)]
     assert [str(p[TCP].flags) for p in tcp80[:3]] == ["S", "SA", "A"]
@@ -81,7 +81,7 @@ def test_frames_on_docker0_and_lo():
 def test_virtual_duration_is_modest_and_runs_are_deterministic():
     a, b = _run(), _run()
     assert a.sim.now == 6 * S
-    assert [r.data for r in a.sim.capture.records] == [r.data for r in b.sim.capture.records]
+    assert [r.data for r in a.capture.records] == [r.data for r in b.capture.records]
     assert a.transcript == b.transcript
 
 
@@ -93,7 +93,7 @@ def test_tshark_finds_no_malformed_packets_or_bad_checksums(tmp_path):
     that interface writes it) with full sequence analysis and reassembly."""
     lab = run_scenario("host-network", out_dir=str(tmp_path), per_interface=True)
     path = tmp_path / "host-network.pcapng"
-    assert path.exists() and len(lab.sim.capture.records) > 50
+    assert path.exists() and len(lab.capture.records) > 50
     assert problems(path) == []  # problems() reads it without reassembly
     per_iface = sorted((tmp_path / "host-network").glob("*.pcap"))
     checked = [p for p in per_iface if "-lo" not in p.name]  # lo records each frame out and in
@@ -111,7 +111,7 @@ def test_windows_flags_and_lengths_are_the_kernels():
     model's default) over a veth + bridge and over lo: per direction, (flags, payload
     length, window) in order."""
     lab = _run()
-    cap = lab.sim.capture
+    cap = lab.capture
 
     def rows(iface, src, sport=None, direction=None):
         out = []

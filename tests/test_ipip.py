@@ -19,6 +19,7 @@ from emunet.stack.namespace import Namespace
 from emunet.strategies import ipv4_packets
 from emunet.wire.checksum import internet_checksum
 from emunet.wire.frame import LINKTYPE_RAW
+from emunet.observe.capture import Capture
 
 PROPS = settings(deadline=None, max_examples=80)
 
@@ -45,6 +46,7 @@ def _pair():
     """node1 and node2 on two segments joined by a router; tunl0 on each, routes to the
     other's 10.20.N.0/24 via the other node onlink through tunl0 (what BIRD installs)."""
     sim = Simulator(seed=3)
+    Capture.attach(sim)
     r = Namespace(sim, "router")
     r.set_sysctl("net.ipv4.ip_forward", 1)
     nodes = []
@@ -79,7 +81,7 @@ def test_a_ping_to_the_remote_tunnel_address_crosses_the_router_encapsulated():
     ping = n1.spawn(Ping("10.20.1.0", count=1))
     sim.run(until=3)
     assert ping.received == 1, ping.output
-    cap = sim.capture
+    cap = Capture.of(sim)
     outer = [r for r in cap.on("node1/eth0") if len(r.data) > 60 and r.data[23] == 4]
     assert len(outer) == 2     # the request out, the reply in
     req = IP(outer[0].data[14:])

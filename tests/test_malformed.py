@@ -70,7 +70,7 @@ class Setup:
     noarp = False
 
     def __init__(self):
-        self.sim = Simulator(seed=7, capture=False)
+        self.sim = Simulator(seed=7)
         self.rec = Recorder()
         self.sim.observers.append(self.rec)
         self.extra_devices = []

@@ -36,7 +36,7 @@ class Recorder(Veth):
 
 class Lab:
     def __init__(self, nports: int):
-        self.sim = Simulator(seed=1, capture=False)
+        self.sim = Simulator(seed=1)
         self.ns = Namespace(self.sim, "host")
         self.bridge = Bridge(self.sim, "br0", BRIDGE_MAC, ageing_ns=AGEING)
         self.ns.add_device(self.bridge)
@@ -236,8 +236,8 @@ def test_docker_bridge_is_deterministic(tmp_path, seed, other):
     def capture(s, name):
         lab = docker_bridge.build(seed=s).run()
         path = tmp_path / f"{name}-{s}.pcapng"
-        lab.sim.capture.write(path)
-        return path.read_bytes(), lab.sim.capture.records
+        lab.capture.write(path)
+        return path.read_bytes(), lab.capture.records
 
     first, recs = capture(seed, "a")
     second, _ = capture(seed, "b")

@@ -57,7 +57,7 @@ ops = st.one_of(
 
 
 def setup():
-    sim = Simulator(seed=0, capture=False)
+    sim = Simulator(seed=0)
     ns = Namespace(sim, "n")
     devs = []
     for i in range(NDEV):
@@ -179,7 +179,7 @@ def test_local_routes_are_delivered_locally(dst, port):
     """``ip route get`` says "local" ⇒ a datagram to it reaches a socket bound to
     0.0.0.0:port in the same namespace (Linux answers ``ping 127.0.0.2``; ip_rcv must
     follow the local table's prefixes, not only the namespace's own addresses)."""
-    sim = Simulator(seed=0, capture=False)
+    sim = Simulator(seed=0)
     ns = Namespace(sim, "n")
     dev, peer = veth_pair(sim, "eth0", "peer0", mac=bytes.fromhex("020000000001"),
                           peer_mac=bytes.fromhex("020000000002"))

@@ -16,7 +16,7 @@ def bridge_lab():
     """exp1: in namespace emushow-h a bridge br0 (up, no port), a never-up bridge, a veth
     pair vb/va in the same namespace with only va up; ``ip link add va type veth peer
     name vb`` registers vb first, so vb is 4 and va 5."""
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     h = Namespace(sim, "emushow-h")
     br0 = h.add_device(Bridge(sim, "br0", "02:42:2e:8d:21:d6"))
     br0.set_up()

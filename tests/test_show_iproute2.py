@@ -243,7 +243,7 @@ def test_kernel_large_counters_widen_columns():
 def test_kernel_tun_device():
     # exp5: `ip tuntap add dev flannel0 mode tun`, mtu 1472, 100.96.1.0/16, up; then a
     # process opens it (flanneld)
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     t = Namespace(sim, "emushow-t")
     tun = t.add_device(Tun(sim, "flannel0", mtu=1472))
     t.addr_add("flannel0", "100.96.1.0/16", broadcast=False)
@@ -284,7 +284,7 @@ flannel0: flags=4241<UP,POINTOPOINT,NOARP,MULTICAST>  mtu 1472
 def test_kernel_vxlan_device():
     # exp7: flannel.1 (vxlan id 1 dstport 8472 nolearning) over eth0, a permanent fdb
     # entry and neighbour for the remote VTEP, an onlink route through it
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     v = Namespace(sim, "emushow-v")
     eth0, ethpeer = veth_pair(sim, "eth0", "ethpeer")
     v.add_device(ethpeer)

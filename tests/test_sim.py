@@ -5,7 +5,7 @@ from emunet.sim import MS, S, Simulator
 
 
 def test_events_run_in_time_then_scheduling_order():
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     seen = []
     sim.after(2 * MS, seen.append, "c")
     sim.after(1 * MS, seen.append, "a")
@@ -17,7 +17,7 @@ def test_events_run_in_time_then_scheduling_order():
 
 
 def test_run_until_and_max_events_and_cancel():
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     seen = []
     for i in range(5):
         sim.after(i * S, seen.append, i)
@@ -34,13 +34,13 @@ def test_run_until_and_max_events_and_cancel():
 
 
 def test_seeded_rng_is_reproducible():
-    a, b = Simulator(seed=7, capture=False), Simulator(seed=7, capture=False)
+    a, b = Simulator(seed=7), Simulator(seed=7)
     assert [a.rng.random() for _ in range(5)] == [b.rng.random() for _ in range(5)]
-    assert Simulator(seed=8, capture=False).rng.random() != Simulator(seed=7, capture=False).rng.random()
+    assert Simulator(seed=8).rng.random() != Simulator(seed=7).rng.random()
 
 
 def test_unknown_namespace_names_the_known_ones():
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     from emunet import Namespace
     Namespace(sim, "a")
     with pytest.raises(KeyError, match="'b'.*there are: a"):
@@ -52,7 +52,7 @@ def test_unknown_namespace_names_the_known_ones():
 def test_post_orders_with_after_and_cannot_be_in_the_past():
     """``post`` is ``after`` without an Event: the same heap, the same (time, scheduling
     order) rule, cancelled neighbours skipped and not counted."""
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     seen = []
     sim.post(1 * MS, seen.append, "post a")
     ev = sim.after(1 * MS, seen.append, "cancelled")

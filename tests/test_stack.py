@@ -9,6 +9,7 @@ from emunet import Namespace, Simulator, veth_pair
 from emunet.apps import Ping, UdpEchoServer, UdpSender
 from emunet.docker import DockerHost
 from emunet.sim import S
+from emunet.observe.capture import Capture
 
 
 def _link(sim, a: Namespace, b: Namespace, a_if="eth0", b_if="eth0", a_cidr=None, b_cidr=None,
@@ -28,6 +29,7 @@ def _link(sim, a: Namespace, b: Namespace, a_if="eth0", b_if="eth0", a_cidr=None
 def routed(mtu_right=1500):
     """left 10.0.1.2 — router (10.0.1.1 | 10.0.2.1) — right 10.0.2.2"""
     sim = Simulator(seed=3)
+    Capture.attach(sim)
     left, r, right = Namespace(sim, "left"), Namespace(sim, "router"), Namespace(sim, "right")
     _link(sim, left, r, "eth0", "eth1", "10.0.1.2/24", "10.0.1.1/24",
           "02:00:00:00:01:02", "02:00:00:00:01:01")
@@ -41,11 +43,12 @@ def routed(mtu_right=1500):
 
 def test_arp_failure_three_probes_then_host_unreachable_via_lo():
     sim = Simulator(seed=1)
+    Capture.attach(sim)
     host = DockerHost(sim)
     c1 = host.run("c1", ip="172.17.0.7")
     p = c1.ping("172.17.0.99", count=1)
     sim.run()
-    reqs = [r for r in sim.capture.on("c1/eth0") if r.direction == "out"]
+    reqs = [r for r in Capture.of(sim).on("c1/eth0") if r.direction == "out"]
     assert [r.time_ns for r in reqs] == [0, 1 * S, 2 * S]
     for r in reqs:
         arp = Ether(r.data)[ARP]
@@ -55,11 +58,11 @@ def test_arp_failure_three_probes_then_host_unreachable_via_lo():
     assert n.state == "FAILED"
     assert c1.ns.drop_reasons["NEIGH_FAILED"] == 1
     # the error is generated locally and delivered over lo, as tcpdump -i lo shows
-    lo = [Ether(r.data) for r in sim.capture.on("c1/lo")]
+    lo = [Ether(r.data) for r in Capture.of(sim).on("c1/lo")]
     assert lo and lo[0][ICMP].type == 3 and lo[0][ICMP].code == 1
     assert lo[0][IP].src == "172.17.0.7" and lo[0][IP].dst == "172.17.0.7" and lo[0][IP].tos == 0xC0
     assert lo[0][IPerror].dst == "172.17.0.99"
-    assert sim.capture.on("c1/lo")[0].time_ns == 3 * S  # FAILED after the third probe times out
+    assert Capture.of(sim).on("c1/lo")[0].time_ns == 3 * S  # FAILED after the third probe times out
     assert "From 172.17.0.7 icmp_seq=1 Destination Host Unreachable" in p.stdout
     assert "1 packets transmitted, 0 received, +1 errors, 100% packet loss, time 0ms" in p.stdout
     assert p.exit_code == 1
@@ -71,7 +74,7 @@ def test_pending_queue_holds_packets_until_resolution():
     sim.run()
     assert ping.received == 3
     # the first echo waited on the router for right's MAC and was sent right after the reply
-    out = [Ether(x.data) for x in sim.capture.on("router/eth2") if x.direction == "out"]
+    out = [Ether(x.data) for x in Capture.of(sim).on("router/eth2") if x.direction == "out"]
     assert ARP in out[0] and out[1][ICMP].type == 8 and out[1][IP].ttl == 63
 
 
@@ -79,7 +82,7 @@ def test_forwarding_decrements_ttl_with_a_valid_checksum():
     sim, left, r, right = routed()
     left.spawn(Ping("10.0.2.2", count=1))
     sim.run()
-    fwd = [Ether(x.data) for x in sim.capture.on("right/eth0") if ICMP in Ether(x.data)][0]
+    fwd = [Ether(x.data) for x in Capture.of(sim).on("right/eth0") if ICMP in Ether(x.data)][0]
     assert fwd[IP].ttl == 63 and fwd.src == "02:00:00:00:02:01" and fwd.dst == "02:00:00:00:02:02"
     raw = bytes(fwd)
     del fwd[IP].chksum
@@ -91,7 +94,7 @@ def test_ttl_expired_gets_time_exceeded_from_the_router():
     p = left.spawn(Ping("10.0.2.2", count=1, ttl=1))
     sim.run()
     assert r.drop_reasons["TTL_EXPIRED"] == 1
-    err = [Ether(x.data) for x in sim.capture.on("left/eth0") if x.direction == "in" and ICMP in Ether(x.data)]
+    err = [Ether(x.data) for x in Capture.of(sim).on("left/eth0") if x.direction == "in" and ICMP in Ether(x.data)]
     assert err[0][ICMP].type == 11 and err[0][IP].src == "10.0.1.1" and err[0][IP].tos == 0xC0
     assert err[0][IP].flags == 0 and err[0][IP].ttl == 64
     assert "From 10.0.1.1 icmp_seq=1 Time to live exceeded" in p.stdout
@@ -110,7 +113,7 @@ def test_df_over_smaller_mtu_gets_frag_needed_with_the_mtu():
     p = left.spawn(Ping("10.0.2.2", count=1, size=1400))
     sim.run()
     assert r.drop_reasons["PKT_TOO_BIG"] == 1
-    err = [Ether(x.data) for x in sim.capture.on("left/eth0") if x.direction == "in" and ICMP in Ether(x.data)]
+    err = [Ether(x.data) for x in Capture.of(sim).on("left/eth0") if x.direction == "in" and ICMP in Ether(x.data)]
     assert (err[0][ICMP].type, err[0][ICMP].code, err[0][ICMP].nexthopmtu) == (3, 4, 1400)
     # the quote is the offending datagram cut at 576 bytes in all
     assert len(err[0][IP]) == 576
@@ -134,13 +137,13 @@ def test_udp_echo_and_port_unreachable():
     sim.run()
     assert ok.replies == [(b"hello", ("10.0.2.2", 7))]
     assert closed.errors == [(errno.ECONNREFUSED, "10.0.2.2")]
-    err = [Ether(x.data) for x in sim.capture.on("right/eth0")
+    err = [Ether(x.data) for x in Capture.of(sim).on("right/eth0")
            if x.direction == "out" and ICMP in Ether(x.data)][0]
     assert (err[ICMP].type, err[ICMP].code) == (3, 3)
     assert err[IP].src == "10.0.2.2" and err[IP].tos == 0xC0 and err[IP].flags == 0
     assert err[UDPerror].dport == 9999 and len(err[IP]) == 576
     assert right.drop_reasons["NO_SOCKET"] == 1
-    sent = [Ether(x.data) for x in sim.capture.on("left/eth0") if UDP in Ether(x.data)]
+    sent = [Ether(x.data) for x in Capture.of(sim).on("left/eth0") if UDP in Ether(x.data)]
     assert sent[0][IP].flags == "DF" and sent[0][UDP].sport == 40000
 
 
@@ -180,10 +183,10 @@ def test_connected_udp_numbers_ip_ids_unconnected_draws_them():
     right.spawn(UdpEchoServer(port=7))
     left.spawn(UdpSender("10.0.2.2", 7, b"abc", count=3, interval=0.1))
     sim.run()
-    sent = [Ether(x.data) for x in sim.capture.on("left/eth0") if x.direction == "out" and UDP in Ether(x.data)]
+    sent = [Ether(x.data) for x in Capture.of(sim).on("left/eth0") if x.direction == "out" and UDP in Ether(x.data)]
     ids = [p[IP].id for p in sent]
     assert ids[1] == (ids[0] + 1) & 0xFFFF and ids[2] == (ids[1] + 1) & 0xFFFF
-    echoed = [Ether(x.data) for x in sim.capture.on("right/eth0") if x.direction == "out" and UDP in Ether(x.data)]
+    echoed = [Ether(x.data) for x in Capture.of(sim).on("right/eth0") if x.direction == "out" and UDP in Ether(x.data)]
     assert echoed[0][IP].flags == "DF"  # the echo server's unconnected sendto: DF, drawn ID
 
 
@@ -192,6 +195,7 @@ def _calico_like(proxy_delay=0, forwarding=1, default_route=True):
     """A host answering by proxy ARP on ``cali0`` for a pod routing via 169.254.1.1 (the
     wiring of tests/kernel/test_kernel_calico.py)."""
     sim = Simulator(seed=5)
+    Capture.attach(sim)
     host, pod, far = Namespace(sim, "host"), Namespace(sim, "pod"), Namespace(sim, "far")
     host.set_sysctl("net.ipv4.ip_forward", 1)
     _link(sim, host, far, a_cidr="192.168.0.2/24", b_cidr="192.168.0.3/24")
@@ -212,11 +216,11 @@ def _calico_like(proxy_delay=0, forwarding=1, default_route=True):
 def _arp_reply_delay(sim, cali, eth0, dst_mac):
     """Send a who-has 169.254.1.1 from the pod; the time until the host's reply, or None."""
     from emunet.wire.ethernet import mac_to_bytes
-    t0, before = sim.now, len(sim.capture.on("host/cali0"))
+    t0, before = sim.now, len(Capture.of(sim).on("host/cali0"))
     eth0.ns.arp.arp_send(eth0, 1, dst_mac=mac_to_bytes(dst_mac), sha=eth0.mac, spa=bytes([10, 20, 0, 2]),
                      tha=bytes(6), tpa=bytes([169, 254, 1, 1]), note="who-has 169.254.1.1")
     sim.run(until=sim.time + 2)
-    replies = [r.time_ns for r in sim.capture.on("host/cali0")[before:]
+    replies = [r.time_ns for r in Capture.of(sim).on("host/cali0")[before:]
                if r.direction == "out" and bytes(r.data[20:22]) == b"\x00\x02"]
     return (replies[0] - t0) if replies else None
 
@@ -267,7 +271,7 @@ def test_a_connected_udp_socket_hears_of_hard_errors_only():
     soft = left.spawn(UdpSender("10.99.0.1", 53, b"q"))
     hard = left.spawn(UdpSender("10.0.2.2", 9, b"q"))
     sim.run(until=1)
-    got = [Ether(x.data)[ICMP].code for x in sim.capture.on("left/eth0")
+    got = [Ether(x.data)[ICMP].code for x in Capture.of(sim).on("left/eth0")
            if x.direction == "in" and ICMP in Ether(x.data)]
     assert sorted(got) == [0, 3]            # both errors arrived
     assert soft.errors == [] and hard.errors == [(errno.ECONNREFUSED, "10.0.2.2")]

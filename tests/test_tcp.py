@@ -18,6 +18,7 @@ from emunet.stack.tcp import APP_WAKEUP_NS as APP_WAKEUP
 from emunet.wire.frame import Frame
 from emunet.wire.ipv4 import ip_to_int
 from emunet.wire.tcp import TcpView
+from emunet.observe.capture import Capture
 
 REF = Path(__file__).parent / "kernel" / "reference"
 #: the sysctls of the kernel that made the reference captures (6.18): 32 MiB tcp_rmem[2]
@@ -29,6 +30,7 @@ KERNEL_6_18 = {"net.ipv4.tcp_rmem": (4096, 131072, 33554432), "net.core.rmem_max
 # -- helpers ---------------------------------------------------------------------------
 def make_lab(seed=1, sysctls=None):
     sim = Simulator(seed=seed)
+    Capture.attach(sim)
     host = DockerHost(sim)
     c1 = host.run("c1", ip="172.17.0.7")
     c2 = host.run("c2", ip="172.17.0.8")
@@ -116,7 +118,7 @@ class Client(Process):
 
 def tcp_pkts(sim, iface):
     out = []
-    for r in sim.capture.on(iface):
+    for r in Capture.of(sim).on(iface):
         p = Ether(r.data)
         if TCP in p:
             p.time_ns = r.time_ns
@@ -426,10 +428,10 @@ def test_an_ack_to_a_closed_port_gets_rst_with_its_ack_as_seq():
     pkt = Ether(src=c2.ns.dev("eth0").mac, dst=c1.ns.dev("eth0").mac) / \
         IP(src="172.17.0.8", dst="172.17.0.7", flags="DF") / TCP(sport=80, dport=4444, seq=5,
                                                                   ack=123456, flags="A")
-    n = len(sim.capture.records)
+    n = len(Capture.of(sim).records)
     _inject(c1.ns, "eth0", pkt)
     sim.run(until=0.2)
-    out = [Ether(r.data) for r in sim.capture.records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
+    out = [Ether(r.data) for r in Capture.of(sim).records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
     rst = out[0]
     assert str(rst[TCP].flags) == "R" and rst[TCP].seq == 123456 and rst[TCP].ack == 0
     assert rst[IP].id == 0
@@ -438,10 +440,10 @@ def test_an_ack_to_a_closed_port_gets_rst_with_its_ack_as_seq():
 def test_rst_exact_resets_and_in_window_rst_gets_a_challenge_ack():
     sim, c1, c2, srv, cl = _established()
     sock = cl.sock
-    n = len(sim.capture.records)
+    n = len(Capture.of(sim).records)
     _inject(c1.ns, "eth0", _from_c2(c1, c2, cl, "R", (sock.rcv_nxt + 100) & 0xFFFFFFFF, 0))
     sim.run(until=0.2)
-    out = [Ether(r.data) for r in sim.capture.records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
+    out = [Ether(r.data) for r in Capture.of(sim).records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
     assert str(out[0][TCP].flags) == "A" and out[0][TCP].ack == sock.rcv_nxt  # challenge ACK
     assert sock.state == tcpmod.ESTABLISHED
     _inject(c1.ns, "eth0", _from_c2(c1, c2, cl, "R", sock.rcv_nxt, 0))
@@ -453,16 +455,16 @@ def test_out_of_order_data_gets_a_duplicate_ack_with_sack_then_is_reassembled():
     sim, c1, c2, srv, cl = _established()
     sock = cl.sock
     base, ack = sock.rcv_nxt, sock.snd_nxt
-    n = len(sim.capture.records)
+    n = len(Capture.of(sim).records)
     _inject(c1.ns, "eth0", _from_c2(c1, c2, cl, "PA", (base + 10) & 0xFFFFFFFF, ack, b"B" * 10))
     sim.run(until=0.2)
-    out = [Ether(r.data) for r in sim.capture.records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
+    out = [Ether(r.data) for r in Capture.of(sim).records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
     assert out[0][TCP].ack == base
     sack = dict(out[0][TCP].options)["SAck"]
     assert sack == ((base + 10) & 0xFFFFFFFF, (base + 20) & 0xFFFFFFFF)
     _inject(c1.ns, "eth0", _from_c2(c1, c2, cl, "PA", base, ack, b"A" * 10))
     sim.run(until=0.3)
-    out = [Ether(r.data) for r in sim.capture.records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
+    out = [Ether(r.data) for r in Capture.of(sim).records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
     assert out[-1][TCP].ack == (base + 20) & 0xFFFFFFFF and "SAck" not in dict(out[-1][TCP].options)
     assert bytes(cl.received) == b"A" * 10 + b"B" * 10
 
@@ -511,7 +513,7 @@ def test_any_segment_with_a_valid_checksum_is_handled_without_raising(flags, seq
 
 # -- retransmission -----------------------------------------------------------------------
 def _drop_times(sim, iface, reason="DEV_READY"):
-    return [d.time_ns for d in sim.capture.drops if d.where == iface and d.reason == reason]
+    return [d.time_ns for d in Capture.of(sim).drops if d.where == iface and d.reason == reason]
 
 
 def test_syn_is_retransmitted_at_1_3_s_while_the_peer_veth_is_down_then_connects():
@@ -628,7 +630,7 @@ def test_same_seed_same_bytes():
         c2.ns.spawn(Server(response=b"r" * 2000))
         c1.ns.spawn(Client("172.17.0.8", data=b"q\r\n\r\n", close_after=2 * MS))
         sim.run(until=1)
-        return [r.data for r in sim.capture.records]
+        return [r.data for r in Capture.of(sim).records]
     assert run(3) == run(3)
     assert run(3) != run(4)
 

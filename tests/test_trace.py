@@ -624,7 +624,7 @@ def test_capture_comments_and_trace_records_are_the_same_reports():
     frames = [r for r in trace.records if r.point in ("tx", "rx", "bridge")]
     later = {r.text for r in trace.records if r.point == "stack"} | \
         {f"DROP {r.text}" for r in trace.records if r.point == "drop"}
-    caps = lab.sim.capture.records
+    caps = lab.capture.records
     assert len(frames) == len(caps)
     for r, c in zip(frames, caps):
         assert (c.time_ns, c.iface, c.data, c.pid) == (r.time_ns, f"{r.namespace}/{r.device}", r.data, r.pid)

@@ -18,6 +18,7 @@ from emunet.sim import Simulator
 from emunet.stack.namespace import Namespace
 from emunet.wire.dot1q import Dot1QView, push_tag
 from emunet.wire.frame import Frame
+from emunet.observe.capture import Capture
 from tests.test_malformed import tagged_outcome
 from tests.tshark import fields, needs_tshark, problems
 
@@ -62,7 +63,7 @@ def lab(tmp_path_factory):
 
 
 def on(lab, iface):
-    return lab.sim.capture.on(iface)
+    return lab.capture.on(iface)
 
 
 def test_same_vlan_hosts_reach_each_other_directly_untagged_on_access_ports(lab):
@@ -78,7 +79,7 @@ def test_same_vlan_hosts_reach_each_other_directly_untagged_on_access_ports(lab)
     # the ARP broadcast is flooded in VLAN 10: to h10b untagged, to the trunk tagged 10,
     # never to VLAN 20's ports
     who = [(r.iface, r.direction, len(r.data), tagged(r.data) and vid_of(r.data))
-           for r in lab.sim.capture.records if arp_tpa(r.data) == "192.168.10.12" and r.data[0] == 0xFF]
+           for r in lab.capture.records if arp_tpa(r.data) == "192.168.10.12" and r.data[0] == 0xFF]
     assert who == [("h10a/eth0", "out", 42, False), ("h10b/eth0", "in", 60, False),
                    ("router/eth0", "in", 64, 10), ("router/eth0.10", "in", 60, False)]
 
@@ -87,18 +88,18 @@ def test_hosts_on_different_vlans_meet_only_through_the_router(lab):
     assert "64 bytes from 192.168.20.11: icmp_seq=1 ttl=63 time=0.017 ms" in lab.transcript
     req = ("192.168.10.11", "192.168.20.11")
     path = [(r.iface, r.direction, tagged(r.data) and vid_of(r.data), ip_fields(r.data)[2])
-            for r in lab.sim.capture.records
+            for r in lab.capture.records
             if (ip_fields(r.data) or ("",))[:2] == req and ip_fields(r.data)[3] == 8]
     assert path == [("h10a/eth0", "out", False, 64), ("router/eth0", "in", 10, 64),
                     ("router/eth0.10", "in", False, 64), ("router/eth0.20", "out", False, 63),
                     ("router/eth0", "out", 20, 63), ("h20a/eth0", "in", False, 63)]
     back = [(r.iface, r.direction, tagged(r.data) and vid_of(r.data), ip_fields(r.data)[2])
-            for r in lab.sim.capture.records if (ip_fields(r.data) or ("",))[:2] == req[::-1]]
+            for r in lab.capture.records if (ip_fields(r.data) or ("",))[:2] == req[::-1]]
     assert back == [("h20a/eth0", "out", False, 64), ("router/eth0", "in", 20, 64),
                     ("router/eth0.20", "in", False, 64), ("router/eth0.10", "out", False, 63),
                     ("router/eth0", "out", 10, 63), ("h10a/eth0", "in", False, 63)]
     # the router's ARP for h20a is flooded in VLAN 20: h20a and stray, not VLAN 10
-    flooded = {r.iface for r in lab.sim.capture.records
+    flooded = {r.iface for r in lab.capture.records
                if arp_tpa(r.data) == "192.168.20.11" and r.data[0] == 0xFF and r.direction == "in"}
     assert flooded == {"h20a/eth0", "stray/eth0"}
 
@@ -116,11 +117,11 @@ def test_a_host_on_the_wrong_vlan_is_unreachable(lab):
     assert not any(arp_tpa(r.data) == "192.168.10.13" for r in on(lab, "stray/eth0"))
     assert lab.namespace("h10a").drop_reasons["NEIGH_FAILED"] == 1
     assert not any(d.reason == "NEIGH_FAILED" and not d.where.startswith("h10a")
-                   for d in lab.sim.capture.drops)
+                   for d in lab.capture.drops)
 
 
 def test_minimum_frame_size_with_a_tag(lab):
-    recs = lab.sim.capture.records
+    recs = lab.capture.records
     reply = [r for r in recs if arp_tpa(r.data) == "192.168.10.11" and r.data[6:12] == ROUTER_MAC]
     # the router's tagged ARP reply: 46 bytes in its own capture, padded to 60 on the wire
     # (with the tag), untagged by the switch and padded again to 60 for h10a
@@ -144,7 +145,7 @@ def test_tshark_reads_vlan_ids_where_the_trunk_carries_them(lab):
     assert problems(lab.pcap) == []
     rows = fields(lab.pcap, ["frame.interface_name", "vlan.id", "vlan.priority", "vlan.dei",
                              "eth.type", "vlan.etype"])
-    assert len(rows) == len(lab.sim.capture.records)
+    assert len(rows) == len(lab.capture.records)
     trunk = [r for r in rows if r[0] == "router/eth0"]
     assert trunk and all(r[1] in ("10", "20") and r[2] == "0" and r[3] == "0" and r[4] == "0x8100"
                          for r in trunk), trunk
@@ -183,6 +184,7 @@ def test_show_commands_for_vlan_devices(lab):
 # -- VLAN devices ---------------------------------------------------------------------
 def pair(sim=None, lower_a="eth0", lower_b="eth0"):
     sim = sim or Simulator(seed=3)
+    Capture.attach(sim)
     a, b = Namespace(sim, "a"), Namespace(sim, "b")
     ea, eb = veth_pair(sim, lower_a, lower_b, mac="02:00:00:00:00:0a", peer_mac="02:00:00:00:00:0b")
     a.add_device(ea)
@@ -252,7 +254,7 @@ def test_tagging_through_a_vlan_device_and_receiving_on_the_parent_gives_the_fra
     vb.set_up()
     va.dev_queue_xmit(Frame(data, sim.new_pid()))
     sim.run()
-    cap = sim.capture
+    cap = Capture.of(sim)
     wire = [r.data for r in cap.on("a/eth0") if r.direction == "out"]
     assert wire == [push_tag(data, vid)]
     t = wire[0]
@@ -287,10 +289,10 @@ def test_tagged_frames_on_a_parent_are_delivered_or_dropped_with_a_reason(frames
         s.set_up()
     for data in frames:
         before = sum(b.drop_reasons.values())
-        ncap = len(sim.capture.records)
+        ncap = len(Capture.of(sim).records)
         eth0.receive(Frame(data, sim.new_pid()))
         sim.run()
-        new = sim.capture.records[ncap:]
+        new = Capture.of(sim).records[ncap:]
         dropped = sum(b.drop_reasons.values()) - before
         if len(data) < 20:
             assert new == [] and dropped == 1 and b.drop_reasons["PKT_TOO_SMALL"] >= 1
@@ -304,7 +306,7 @@ def test_tagged_frames_on_a_parent_are_delivered_or_dropped_with_a_reason(frames
         if expected is None:
             assert any("priority tag" in c for c in new[0].comments)
         elif expected:
-            assert dropped >= 1 and any(d.reason in expected for d in sim.capture.drops[-dropped:])
+            assert dropped >= 1 and any(d.reason in expected for d in Capture.of(sim).drops[-dropped:])
         else:
             assert dropped == 0 and any("consumes it" in c for c in new[0].comments)
     # these are stack drops (the namespace's), as the kernel counts them: no rx_dropped
@@ -381,7 +383,7 @@ def oracle_vid(cfg, data):
 @given(st.data())
 def test_switch_confines_frames_to_their_vlan_and_learns_per_vlan(data):
     cfgs = data.draw(port_configs())
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     sw = RecordingSwitch(sim, len(cfgs))
     for nic, c in zip(sw.nics, cfgs):
         if c[0] == "access":
@@ -428,7 +430,7 @@ def test_switch_confines_frames_to_their_vlan_and_learns_per_vlan(data):
 
 
 def test_a_vlan_unaware_switch_keeps_its_path_and_passes_tags_through():
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     sw = RecordingSwitch(sim, 3)
     assert sw.ingress.__func__ is Switch.ingress and not sw.vlan_aware
     frame = Frame(MACS[1] + MACS[0] + TPID + b"\x00\x1e\x08\x00" + bytes(42), 1)
@@ -440,7 +442,7 @@ def test_a_vlan_unaware_switch_keeps_its_path_and_passes_tags_through():
 
 
 def test_switch_configuration_is_checked():
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     sw, other = RecordingSwitch(sim, 2), Switch(sim, "sw2")
     nic = sw.nics[0]
     with pytest.raises(ValueError, match=r"hosts/p0 is not cabled to switch sw2 \(it is on switch sw\)"):
@@ -457,7 +459,7 @@ def test_switch_configuration_is_checked():
 
 
 def test_switch_drops_are_counted_with_the_port_and_vlan():
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     seen = []
 
     class Obs:

@@ -30,6 +30,7 @@ from emunet.topology import Cluster
 from emunet.wire.checksum import ones_sum
 from emunet.wire.frame import LINKTYPE_RAW, Frame
 from emunet.wire.vxlan import TunnelTemplate, parse_tunnel
+from emunet.observe.capture import Capture
 
 PROPS = settings(deadline=None, max_examples=60)
 
@@ -39,7 +40,8 @@ LOCAL, REMOTE = "10.168.0.2", "10.168.0.3"
 def _vtep_pair():
     """Two namespaces with flannel.1 each, eth0s cabled back to back through a switch."""
     from emunet.devices.switch import Switch
-    sim = Simulator(seed=7, capture=True)
+    sim = Simulator(seed=7)
+    Capture.attach(sim)
     sw = Switch(sim, "lan0")
     out = []
     for name, ip, peer in (("a", LOCAL, REMOTE), ("b", REMOTE, LOCAL)):
@@ -101,11 +103,11 @@ def test_vxlan_encap_is_what_linux_sends_and_decap_returns_the_frame(inner, iden
     assert bytes(p[VXLAN].payload) == inner
     _scapy_checksums_valid(outer)
     # decapsulation by the real receive path: eth0 → ip_rcv → udp (checksum) → vxlan socket
-    before = len(sim.capture.on("b/flannel.1"))
+    before = len(Capture.of(sim).on("b/flannel.1"))
     small = b.drop_reasons["PKT_TOO_SMALL"]
     eb.receive(Frame(eb.mac + ea.mac + b"\x08\x00" + outer, 999))
     sim.run(until=sim.time + 0.001)
-    got = sim.capture.on("b/flannel.1")[before:]
+    got = Capture.of(sim).on("b/flannel.1")[before:]
     if len(inner) < 20 and inner[12:14] in (b"\x81\x00", b"\x88\xa8"):
         # a tagged inner frame too short to untag: __netif_receive_skb_core frees it on
         # flannel.1 before any tap (skb_vlan_untag), as on any device
@@ -150,7 +152,7 @@ addresses = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)
                         min_size=2, max_size=6))
 def test_every_packet_of_a_flow_gets_the_same_source_port_both_ways_on_one_kernel(
         src, dst, proto, sport, dport, key, packets):
-    sim = Simulator(seed=1, capture=False)
+    sim = Simulator(seed=1)
     ns = Namespace(sim, "n")
     vx = Vxlan(sim, "flannel.1", 1, "10.0.0.1", hashrnd=key)
     ns.add_device(vx)
@@ -202,7 +204,8 @@ _UDP = None
 def _udp_cluster():
     global _UDP
     if _UDP is None:
-        sim = Simulator(seed=3, capture=True)
+        sim = Simulator(seed=3)
+        Capture.attach(sim)
         c = Cluster(sim, backend="udp", runtime="docker")
         c.add_segment("lan0", "10.168.0.0/24")
         n1 = c.add_node("node1", "10.168.0.2", subnet="100.96.1.0/24")
@@ -235,7 +238,7 @@ def test_udp_backend_ip_in_udp_is_a_valid_datagram_around_the_packet(proto, ttl,
     tun1 = n1.ns.dev("flannel0")
     tun1.dev_queue_xmit(Frame(packet, pid, LINKTYPE_RAW))      # as the kernel routes a packet to flannel0
     sim.run(until=sim.time + 0.001)
-    wire = [r for r in sim.capture.on("node1/eth0") if r.pid == pid and r.direction == "out"]
+    wire = [r for r in Capture.of(sim).on("node1/eth0") if r.pid == pid and r.direction == "out"]
     assert len(wire) == 1
     e = Ether(wire[0].data)
     assert e.type == 0x0800 and e[IP].src == "10.168.0.2" and e[IP].dst == "10.168.0.3"
@@ -245,7 +248,7 @@ def test_udp_backend_ip_in_udp_is_a_valid_datagram_around_the_packet(proto, ttl,
     _scapy_checksums_valid(outer)
     _, _, _, inner = parse_tunnel(outer, vxlan=False)
     assert inner == _with_ttl(packet, ttl - 1)
-    written = [r for r in sim.capture.on("node2/flannel0") if r.pid == pid and r.direction == "in"]
+    written = [r for r in Capture.of(sim).on("node2/flannel0") if r.pid == pid and r.direction == "in"]
     assert len(written) == 1 and written[0].linktype == LINKTYPE_RAW
     assert written[0].data == _with_ttl(packet, ttl - 2)
 

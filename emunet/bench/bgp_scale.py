@@ -37,6 +37,7 @@ import attrs
 from emunet.control.bird import Bird, BgpPeer, StaticRoute
 from emunet.control.calico import CALICO_PEER, calico_export_to_bgp_peers
 from emunet.devices.switch import Nic, Switch
+from emunet.observe.capture import Capture
 from emunet.sim import S, Simulator
 from emunet.stack.namespace import Namespace
 from emunet.topology import nic_mac
@@ -142,6 +143,8 @@ class Fleet:
     switch: Switch
     nodes: list
     mode: str
+    #: every frame of the run, when built with ``capture=True``
+    capture: object = None
 
     def converged(self) -> bool:
         """Every node has every other node's block in its kernel table, from bird."""
@@ -168,10 +171,11 @@ class Fleet:
 
 def build(n: int, mode: str, seed: int = 1, capture: bool = False, node_builder=bird_node,
           switch_latency_ns: int = 1000) -> Fleet:
-    sim = Simulator(seed=seed, capture=capture)
+    sim = Simulator(seed=seed)
+    recorder = Capture.attach(sim) if capture else None
     sw = Switch(sim, "lan0", latency_ns=switch_latency_ns)
     nodes = [node_builder(sim, sw, spec) for spec in plan(n, mode)]
-    return Fleet(sim, sw, nodes, mode)
+    return Fleet(sim, sw, nodes, mode, recorder)
 
 
 def run_until_converged(fleet: Fleet, step: float = 0.05, limit: float = 900.0) -> bool:

@@ -24,6 +24,10 @@ import attrs
 from emunet.apps.ping import Ping
 from emunet.apps.udp import UdpEchoServer, UdpSender
 from emunet.bench.naive import scapy_per_hop
+from emunet.control.docker import DockerHost
+from emunet.observe.capture import Capture
+from emunet.scenarios.flannel_vxlan import build
+from emunet.sim import Simulator
 
 #: the UDP echo server's port in the bench (iperf's, free in every scenario)
 BENCH_PORT = 5001
@@ -45,16 +49,15 @@ class Endpoints:
 
 
 def _docker_bridge(capture: bool) -> Endpoints:
-    from emunet.control.docker import DockerHost
-    from emunet.sim import Simulator
-    sim = Simulator(seed=1, capture=capture)
+    sim = Simulator(seed=1)
+    if capture:
+        Capture.attach(sim)
     host = DockerHost(sim)
     a, b = host.run("c1"), host.run("c2")
     return Endpoints(sim, a.ns, b.ns, b.ip)
 
 
 def _flannel_vxlan(capture: bool) -> Endpoints:
-    from emunet.scenarios.flannel_vxlan import build
     lab = build(seed=1, capture=capture)
     lab.settle()   # leases known everywhere before the traffic starts
     return Endpoints(lab.sim, lab.client.ns, lab.server.ns, lab.server.ip)

@@ -83,7 +83,7 @@ def measure_one(mode: str, nodes: int, pods_per_node: int = 2, pairs: int = 100,
                          f"{nodes} nodes × {pods_per_node} pods")
     base_rss = peak_rss_mib()
     t0, c0 = time.perf_counter(), time.process_time()
-    sim = Simulator(seed=seed, capture=False)
+    sim = Simulator(seed=seed)
     cluster = BUILDERS[mode](sim, nodes, pods_per_node)
     build_s, build_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     build_events = sim.events_run

@@ -14,6 +14,7 @@ import time
 from emunet.apps.ping import Ping
 from emunet.observe.capture import Capture
 from emunet.observe.trace import Trace
+from emunet.scenarios import docker_bridge, flannel_vxlan
 
 MODES = ("none", "null", "trace", "capture", "capture+trace")
 
@@ -33,14 +34,12 @@ class NullObserver:
 
 
 def _docker_bridge():
-    from emunet.scenarios.docker_bridge import build
-    lab = build(seed=1, capture=False)
+    lab = docker_bridge.build(seed=1, capture=False)
     return lab.sim, lab.c1.ns, lab.c2.ip
 
 
 def _flannel_vxlan():
-    from emunet.scenarios.flannel_vxlan import build
-    lab = build(seed=1, capture=False)
+    lab = flannel_vxlan.build(seed=1, capture=False)
     lab.settle()
     return lab.sim, lab.client.ns, lab.server.ip
 
@@ -57,8 +56,7 @@ def measure(topology: str, mode: str, count: int) -> dict:
         trace = Trace()
         sim.observers.append(trace)
     if "capture" in mode:
-        capture = Capture(epoch_ns=sim.epoch_ns)
-        sim.observers.append(capture)
+        capture = Capture.attach(sim)
     ping = Ping(str(dst), count=count, interval=0.0001, linger=1.0)
     t0 = time.process_time()
     src.spawn(ping)

@@ -12,6 +12,7 @@ import ipaddress
 
 import attrs
 
+from emunet.apps.ping import Ping
 from emunet.control.gojson import go_json
 from emunet.devices.bridge import Bridge
 from emunet.devices.veth import veth_pair
@@ -52,7 +53,6 @@ class Container:
 
     def ping(self, dst: str, count: int = 1, **kw):
         """``docker exec NAME ping -c COUNT DST``: spawns ping; run the simulator to see it."""
-        from emunet.apps.ping import Ping
         return self.ns.spawn(Ping(dst, count=count, **kw))
 
     def spawn(self, process):

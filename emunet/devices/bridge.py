@@ -23,7 +23,7 @@ import attrs
 from emunet.devices.base import NetDevice
 from emunet.sim import S
 from emunet.wire.errors import Malformed
-from emunet.wire.ethernet import BROADCAST_MAC, ETH_HLEN, ZERO_MAC, EthernetView, mac_to_str
+from emunet.wire.ethernet import BROADCAST_MAC, ETH_HLEN, ZERO_MAC, EthernetView, mac_to_bytes, mac_to_str
 
 DEFAULT_AGEING_NS = 300 * S
 
@@ -92,7 +92,6 @@ class Bridge(NetDevice):
 
     def fdb_add(self, mac, port: NetDevice) -> FdbEntry:
         """``bridge fdb add MAC dev PORT master static``."""
-        from emunet.wire.ethernet import mac_to_bytes
         mac = mac_to_bytes(mac)
         entry = FdbEntry(mac, port, self.sim.now, is_static=True)
         self.fdb[mac] = entry

@@ -13,6 +13,7 @@ import re
 import attrs
 
 from emunet.observe.pcapng import PcapngWriter, write_classic_pcap
+from emunet.sim import DEFAULT_EPOCH_NS
 from emunet.wire.frame import LINKTYPE_ETHERNET
 
 
@@ -37,7 +38,28 @@ class DropRecord:
 
 
 class Capture:
-    """Records frames in memory; ``write`` saves them as pcapng."""
+    """Records frames in memory; ``write`` saves them as pcapng.
+
+    >>> sim = Simulator(seed=1)
+    >>> capture = Capture.attach(sim)       # from now on, every frame of this run
+    """
+
+    @classmethod
+    def attach(cls, sim, filter_ifaces=None) -> "Capture":
+        """A capture of ``sim``'s run, placed on the calendar where ``sim`` places it, and
+        subscribed to its reports (what tcpdump on every interface would see from now on)."""
+        capture = cls(epoch_ns=sim.epoch_ns, filter_ifaces=filter_ifaces)
+        sim.observers.append(capture)
+        return capture
+
+    @staticmethod
+    def of(sim):
+        """The capture attached to ``sim`` (the first, if several), or None."""
+        return next((o for o in sim.observers if isinstance(o, Capture)), None)
+
+    def detach(self, sim) -> None:
+        """Stop recording ``sim``'s frames (what was recorded stays)."""
+        sim.observers.remove(self)
 
     def __init__(self, epoch_ns: int = None, filter_ifaces=None):
         self.records = []
@@ -114,7 +136,6 @@ class Capture:
     # -- output -------------------------------------------------------------
     def write(self, path, epoch_ns: int = None) -> str:
         """Write every record to ``path`` as pcapng; returns the path."""
-        from emunet.sim import DEFAULT_EPOCH_NS
         epoch = epoch_ns if epoch_ns is not None else (self.epoch_ns if self.epoch_ns is not None
                                                        else DEFAULT_EPOCH_NS)
         tmp = f"{path}.partial"
@@ -133,7 +154,6 @@ class Capture:
 
     def write_per_interface(self, directory, prefix: str = "", epoch_ns: int = None) -> list:
         """One classic pcap per interface (``<prefix><ns>-<iface>.pcap``), as tcpdump -w would."""
-        from emunet.sim import DEFAULT_EPOCH_NS
         epoch = epoch_ns if epoch_ns is not None else (self.epoch_ns or DEFAULT_EPOCH_NS)
         paths = []
         for iface in self.interfaces():

@@ -29,7 +29,9 @@ import struct
 
 import attrs
 
-from emunet.sim import format_elapsed
+from emunet.observe.pcapng import PcapngWriter
+from emunet.observe.sequence import sequence_svg
+from emunet.sim import DEFAULT_EPOCH_NS, format_elapsed
 from emunet.wire.frame import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from emunet.wire.ipv4 import int_to_ip
 
@@ -526,8 +528,6 @@ class Trace:
 
     def write_pcapng(self, path, pid: int, epoch_ns: int = None, errors: bool = True) -> str:
         """The frames of the journey as pcapng, each commented with its step line."""
-        from emunet.observe.pcapng import PcapngWriter
-        from emunet.sim import DEFAULT_EPOCH_NS
         epoch = DEFAULT_EPOCH_NS if epoch_ns is None else epoch_ns
         steps = self.steps(pid, errors)
         # a decision comments the frame it leads to; what ends a packet (a drop, a delivery)
@@ -556,7 +556,6 @@ class Trace:
 
     def sequence_svg(self, pid: int, title: str = None, errors: bool = True) -> str:
         """The journey as a sequence picture (SVG): which device, when."""
-        from emunet.observe.sequence import sequence_svg
         return sequence_svg(self.steps(pid, errors), title)
 
 

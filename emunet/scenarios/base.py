@@ -1,7 +1,11 @@
 """What every scenario is: a built topology, its traffic, and a transcript."""
 import attrs
 
-from emunet.sim import Simulator
+from emunet.apps.ping import Ping
+from emunet.apps.udp import UdpEchoServer, UdpSender
+from emunet.observe.capture import Capture
+from emunet.observe.trace import Trace
+from emunet.sim import S, Simulator
 
 
 class Lab:
@@ -15,7 +19,9 @@ class Lab:
 
     def __init__(self, name: str, seed: int = 1, capture: bool = True):
         self.name = name
-        self.sim = Simulator(seed=seed, capture=capture)
+        self.sim = Simulator(seed=seed)
+        #: every frame of the run (None when built with ``capture=False``)
+        self.capture = Capture.attach(self.sim) if capture else None
         self.hosts = {}
         self.transcript = []
         self.processes = []
@@ -32,9 +38,6 @@ class Lab:
                      size: int = None, wait: float = 30.0, ttl: int = None):
         """Send one packet from ``src_ns`` to ``dst`` and return ``(trace, pid)``; the
         trace follows the packet (``trace.steps(pid)``, ``trace.format(pid)``)."""
-        from emunet.apps.ping import Ping
-        from emunet.apps.udp import UdpSender
-        from emunet.observe.trace import Trace
         trace = Trace()
         self.sim.observers.append(trace)
         self.settle()
@@ -97,22 +100,18 @@ class PodPairLab(Lab):
 
     @staticmethod
     def echo_server():
-        from emunet.apps.udp import UdpEchoServer
         return UdpEchoServer(UDP_PORT)
 
     def prompt(self, command: str) -> str:
         return f"kubectl exec {self.client.name} -- {command}"
 
     def traffic(self) -> None:
-        from emunet.apps.ping import Ping
-        from emunet.sim import S
         self.settle()
         dst = self.server.ip
         self.ping = self.spawn(self.client.ns, Ping(dst, count=1), self.prompt(f"ping -c 1 {dst}"))
         self.sim.after(1 * S, self._send_udp)
 
     def _send_udp(self) -> None:
-        from emunet.apps.udp import UdpSender
         self.sender = self.client.ns.spawn(UdpSender(self.server.ip, UDP_PORT, udp_payload()))
 
     def run(self) -> "Lab":
@@ -125,6 +124,15 @@ class PodPairLab(Lab):
             self.transcript.append(f"{UDP_SIZE} bytes sent, {sum(got)} bytes echoed back"
                                    + (f" from {s.replies[0][1][0]}:{s.replies[0][1][1]}" if got else ""))
         return self
+
+
+def ping_across(sim, capture, client, server):
+    """One ping from pod ``client`` to pod ``server`` of a freshly built cluster whose frames
+    ``capture`` records: (arrived, the drop reasons the packet met)."""
+    ping = client.ping(server.ip, linger=2.0)
+    sim.run(until=sim.time + 3)
+    drops = [f"{d.reason} at {d.where}" for d in capture.drops if d.pid in ping.pids]
+    return ping.received == 1, drops
 
 
 @attrs.define(frozen=True)

@@ -8,9 +8,10 @@ into /24 blocks, 10.20.0.0/24 on node1 (pods 10.20.0.2 and 10.20.0.3) and
 server on pod-3, port 7.
 """
 from emunet.control.calico import IpPool
-from emunet.scenarios.base import PodPairLab
+from emunet.observe.capture import Capture
+from emunet.scenarios.base import PodPairLab, ping_across
 from emunet.sim import Simulator
-from emunet.topology import CalicoCluster, ping_across
+from emunet.topology import CalicoCluster
 
 POOL = "10.20.0.0/16"
 
@@ -62,7 +63,8 @@ class CalicoLab(PodPairLab):
         """The same pool with two nodes on different subnets behind a router: does a ping
         from a pod on one reach a pod on the other?  (arrived, errors, drop reasons)
         ``observers`` (a Trace, say) watch that cluster from its start."""
-        sim = Simulator(seed=seed, capture=True)
+        sim = Simulator(seed=seed)
+        capture = Capture.attach(sim)
         sim.observers.extend(observers)
         c = CalicoCluster(sim, self.cluster.pool, as_num=self.cluster.as_num)
         c.add_segment("lan0", "192.168.0.0/24")
@@ -73,5 +75,6 @@ class CalicoLab(PodPairLab):
         while not c.established() and sim.time < self.settle_limit:
             sim.run(until=sim.time + 0.1)
         sim.run(until=sim.time + 0.5)
-        return ping_across(sim, a, b)
+        ok, drops = ping_across(sim, capture, a, b)
+        return ok, [], drops
 

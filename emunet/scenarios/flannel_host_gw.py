@@ -22,9 +22,9 @@ the router, which has none either and drops it (``IP_NOROUTE``; its ICMP
 pod network).  The capture's comments and ``emunet trace`` show it dying there.
 """
 from emunet.apps.ping import Ping
-from emunet.topology import Cluster
 from emunet.scenarios.flannel_udp import FlannelLab
 from emunet.sim import S
+from emunet.topology import Cluster
 
 
 class FlannelHostGw(FlannelLab):

@@ -28,8 +28,10 @@ Container-4 sees TTL 60 (64 minus two kernel forwards and two proxy hops).
 This module also holds :class:`FlannelLab`, which the VXLAN and host-gw
 scenarios build on.
 """
-from emunet.scenarios.base import PodPairLab
-from emunet.topology import Cluster, across_router
+from emunet.observe.capture import Capture
+from emunet.scenarios.base import PodPairLab, ping_across
+from emunet.sim import Simulator
+from emunet.topology import Cluster
 
 
 class FlannelLab(PodPairLab):
@@ -37,6 +39,24 @@ class FlannelLab(PodPairLab):
     flanneld has its lease and its peers'."""
 
     backend = "udp"
+
+    def seed_pair(self, runtime: str, pod: str) -> None:
+        """The seed's two nodes with this scenario's backend: node1 10.168.0.2 (subnet
+        100.96.1.0/24) and node2 10.168.0.3 (100.96.2.0/24) on lan0 (router 10.168.0.1),
+        network 100.96.0.0/16, two pods on each, ``pod``-1 (the client) and -2 on node1, -4
+        (the server, echoing on port 7) and -3 on node2; their attributes are ``pod`` without
+        its dash and the number (``container1``, ``pod4``)."""
+        c = self.cluster = Cluster(self.sim, backend=self.backend, network="100.96.0.0/16", runtime=runtime)
+        c.add_segment("lan0", "10.168.0.0/24", gateway="10.168.0.1")
+        self.node1 = c.add_node("node1", "10.168.0.2", subnet="100.96.1.0/24")
+        self.node2 = c.add_node("node2", "10.168.0.3", subnet="100.96.2.0/24")
+        attr = pod.replace("-", "")
+        for node, n, ip in ((self.node1, 1, "100.96.1.2"), (self.node1, 2, "100.96.1.3"),
+                            (self.node2, 4, "100.96.2.2"), (self.node2, 3, "100.96.2.3")):
+            setattr(self, f"{attr}{n}", c.add_pod(node, f"{pod}-{n}", ip))
+        self.client, self.server = getattr(self, f"{attr}1"), getattr(self, f"{attr}4")
+        self.hosts.update({"node1": self.node1, "node2": self.node2, "etcd": c.etcd, "cluster": c})
+        self._start_echo()
 
     def settle(self) -> None:
         if not self._settled:
@@ -55,22 +75,29 @@ class FlannelLab(PodPairLab):
         return across_router(c.backend, c.runtime, str(c.network), seed)
 
 
+def across_router(backend: str, runtime: str, network: str, seed: int = 1):
+    """Two flannel nodes on different subnets behind a router, one pod each, one ping.
+    Returns (arrived, flanneld errors on node1, drop reasons seen)."""
+    sim = Simulator(seed=seed)
+    capture = Capture.attach(sim)
+    c = Cluster(sim, backend=backend, runtime=runtime, network=network)
+    c.add_segment("lan0", "10.168.0.0/24")
+    c.add_segment("lan1", "10.168.1.0/24")
+    n1 = c.add_node("node1", "10.168.0.2")
+    n2 = c.add_node("node2", "10.168.1.2")
+    p1 = c.add_pod(n1, "a")
+    p2 = c.add_pod(n2, "b")
+    c.settle()
+    ok, drops = ping_across(sim, capture, p1, p2)
+    return ok, n1.flanneld.errors(), drops
+
+
 class FlannelUdp(FlannelLab):
     backend = "udp"
 
     def __init__(self, seed: int = 1, capture: bool = True):
         super().__init__("flannel-udp", seed, capture)
-        c = self.cluster = Cluster(self.sim, backend="udp", network="100.96.0.0/16", runtime="docker")
-        c.add_segment("lan0", "10.168.0.0/24", gateway="10.168.0.1")
-        self.node1 = c.add_node("node1", "10.168.0.2", subnet="100.96.1.0/24")
-        self.node2 = c.add_node("node2", "10.168.0.3", subnet="100.96.2.0/24")
-        self.container1 = c.add_pod(self.node1, "container-1", "100.96.1.2")
-        self.container2 = c.add_pod(self.node1, "container-2", "100.96.1.3")
-        self.container4 = c.add_pod(self.node2, "container-4", "100.96.2.2")
-        self.container3 = c.add_pod(self.node2, "container-3", "100.96.2.3")
-        self.client, self.server = self.container1, self.container4
-        self.hosts.update({"node1": self.node1, "node2": self.node2, "etcd": c.etcd, "cluster": c})
-        self._start_echo()
+        self.seed_pair("docker", "container")
 
 
 def build(seed: int = 1, capture: bool = True) -> FlannelUdp:

@@ -19,7 +19,6 @@ and node2's vxlan socket unwraps it into its flannel.1, whence it is forwarded
 to cni0 and pod-4.  The outer source port is the kernel's hash of the inner
 flow (:mod:`emunet.devices.vxlan`).
 """
-from emunet.topology import Cluster
 from emunet.scenarios.flannel_udp import FlannelLab
 
 
@@ -28,17 +27,7 @@ class FlannelVxlan(FlannelLab):
 
     def __init__(self, seed: int = 1, capture: bool = True):
         super().__init__("flannel-vxlan", seed, capture)
-        c = self.cluster = Cluster(self.sim, backend="vxlan", network="100.96.0.0/16", runtime="cni")
-        c.add_segment("lan0", "10.168.0.0/24", gateway="10.168.0.1")
-        self.node1 = c.add_node("node1", "10.168.0.2", subnet="100.96.1.0/24")
-        self.node2 = c.add_node("node2", "10.168.0.3", subnet="100.96.2.0/24")
-        self.pod1 = c.add_pod(self.node1, "pod-1", "100.96.1.2")
-        self.pod2 = c.add_pod(self.node1, "pod-2", "100.96.1.3")
-        self.pod4 = c.add_pod(self.node2, "pod-4", "100.96.2.2")
-        self.pod3 = c.add_pod(self.node2, "pod-3", "100.96.2.3")
-        self.client, self.server = self.pod1, self.pod4
-        self.hosts.update({"node1": self.node1, "node2": self.node2, "etcd": c.etcd, "cluster": c})
-        self._start_echo()
+        self.seed_pair("cni", "pod")
 
 
 def build(seed: int = 1, capture: bool = True) -> FlannelVxlan:

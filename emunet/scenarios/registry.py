@@ -53,11 +53,11 @@ def run_scenario(name: str, out_dir: str = None, seed: int = 1, per_interface: b
     try:
         lab.run()
     finally:
-        if out_dir is not None and lab.sim.capture is not None:
+        if out_dir is not None and lab.capture is not None:
             os.makedirs(out_dir, exist_ok=True)
-            lab.sim.capture.write(os.path.join(out_dir, f"{name}.pcapng"))
+            lab.capture.write(os.path.join(out_dir, f"{name}.pcapng"))
             if per_interface:
                 sub = os.path.join(out_dir, name)
                 os.makedirs(sub, exist_ok=True)
-                lab.sim.capture.write_per_interface(sub)
+                lab.capture.write_per_interface(sub)
     return lab

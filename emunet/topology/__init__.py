@@ -4,9 +4,9 @@ Calico's (:mod:`~emunet.topology.calico`).  They sit above the control planes: a
 starts flanneld, Felix or confd on a machine, no control plane imports a builder.
 """
 from emunet.topology.calico import CalicoCluster, CalicoNode, calico_cluster
-from emunet.topology.flannel import Cluster, Node, across_router, cni_mac, flannel_cluster
-from emunet.topology.underlay import Machine, Pod, Segment, Underlay, nic_mac, ping_across
+from emunet.topology.flannel import Cluster, Node, cni_mac, flannel_cluster
+from emunet.topology.underlay import Machine, Pod, Segment, Underlay, nic_mac
 
-__all__ = ["Underlay", "Segment", "Machine", "Pod", "nic_mac", "ping_across",
-           "Cluster", "Node", "flannel_cluster", "cni_mac", "across_router",
+__all__ = ["Underlay", "Segment", "Machine", "Pod", "nic_mac",
+           "Cluster", "Node", "flannel_cluster", "cni_mac",
            "CalicoCluster", "CalicoNode", "calico_cluster"]

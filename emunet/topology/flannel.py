@@ -25,9 +25,9 @@ from emunet.control.flannel import PREFIX, Flanneld, network_config_json
 from emunet.devices.bridge import Bridge
 from emunet.devices.switch import Nic
 from emunet.devices.veth import veth_pair
-from emunet.sim import Simulator, US
+from emunet.sim import US
 from emunet.stack.namespace import Namespace
-from emunet.topology.underlay import Machine, Pod, Segment, Underlay, ping_across
+from emunet.topology.underlay import Machine, Pod, Segment, Underlay
 from emunet.wire.ethernet import eth_random_addr
 
 
@@ -208,20 +208,4 @@ def flannel_cluster(sim, nodes: int, backend: str = "vxlan", pods_per_node: int 
     return c
 
 
-def across_router(backend: str, runtime: str, network: str, seed: int = 1):
-    """Two flannel nodes on different subnets behind a router, one pod each, one ping.
-    Returns (arrived, flanneld errors on node1, drop reasons seen)."""
-    sim = Simulator(seed=seed, capture=True)
-    c = Cluster(sim, backend=backend, runtime=runtime, network=network)
-    c.add_segment("lan0", "10.168.0.0/24")
-    c.add_segment("lan1", "10.168.1.0/24")
-    n1 = c.add_node("node1", "10.168.0.2")
-    n2 = c.add_node("node2", "10.168.1.2")
-    p1 = c.add_pod(n1, "a")
-    p2 = c.add_pod(n2, "b")
-    c.settle()
-    ok, _, drops = ping_across(sim, p1, p2)
-    return ok, n1.flanneld.errors(), drops
-
-
-__all__ = ["cni_mac", "Node", "Cluster", "flannel_cluster", "across_router"]
+__all__ = ["cni_mac", "Node", "Cluster", "flannel_cluster"]

@@ -165,13 +165,4 @@ class Underlay:
         machine.segment.switch.connect(machine.eth0)
 
 
-def ping_across(sim, client, server, errors=()):
-    """One ping from pod ``client`` to pod ``server`` of a freshly built cluster;
-    (arrived, ``errors``, the drop reasons the packet met)."""
-    ping = client.ping(server.ip, linger=2.0)
-    sim.run(until=sim.time + 3)
-    drops = [f"{d.reason} at {d.where}" for d in sim.capture.drops if d.pid in ping.pids]
-    return ping.received == 1, list(errors), drops
-
-
-__all__ = ["nic_mac", "Segment", "Pod", "Machine", "Underlay", "ping_across"]
+__all__ = ["nic_mac", "Segment", "Pod", "Machine", "Underlay"]

@@ -18,7 +18,8 @@ import struct
 
 from emunet.wire.checksum import ones_sum
 from emunet.wire.errors import Malformed
-from emunet.wire.ipv4 import IP_DF, IPPROTO_UDP
+from emunet.wire.ipv4 import IP_DF, IPPROTO_UDP, Ipv4View
+from emunet.wire.udp import UdpView
 
 VXLAN_HLEN = 8
 #: the I flag ("VNI present") in the first byte
@@ -139,8 +140,6 @@ def _fold(s: int) -> int:
 def parse_tunnel(packet: bytes, vxlan: bool = True):
     """Split an outer IP packet into ``(ip_header, udp_header, vxlan_header_or_None, payload)``
     after the checks a receiver makes (lengths, header checksum, UDP checksum, VXLAN flags)."""
-    from emunet.wire.ipv4 import Ipv4View
-    from emunet.wire.udp import UdpView
     ipv = Ipv4View.check(packet, 0)
     if ipv.proto != IPPROTO_UDP:
         raise Malformed("UNHANDLED_PROTO", f"IP protocol {ipv.proto}, not UDP")

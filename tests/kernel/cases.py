@@ -11,6 +11,7 @@ import time
 from emunet.sim import Simulator
 from emunet.control.docker import DockerHost
 from emunet.wire.ethernet import mac_to_str
+from emunet.observe.capture import Capture
 
 from tests.kernel.harness import Topology, run, wait_quiet
 
@@ -22,7 +23,7 @@ def emunet_frames(sim, labels) -> dict:
     so tcpdump -i lo (and our AF_PACKET capture) shows each packet once."""
     out = {}
     for key in labels:
-        recs = sim.capture.on(key)
+        recs = Capture.of(sim).on(key)
         if key.endswith("/lo"):
             recs = [r for r in recs if r.direction == "in"]
         out[key] = [(r.time_ns, bytes(r.data), r.direction) for r in recs]
@@ -35,6 +36,7 @@ class DockerModel:
 
     def __init__(self, seed: int = 1, containers=(("c1", "172.17.0.7"), ("c2", "172.17.0.8"))):
         self.sim = Simulator(seed=seed)
+        Capture.attach(self.sim)
         self.host = DockerHost(self.sim)
         self.containers = {name: self.host.run(name, ip=ip) for name, ip in containers}
 
@@ -256,6 +258,7 @@ class Nodes:
         import ipaddress
 
         self.sim = sim = Simulator(seed=seed)
+        Capture.attach(self.sim)
         self.node = {}
         self.pod = {}
         self.lan = None
@@ -435,6 +438,7 @@ class VlanStick:
         from emunet.stack.namespace import Namespace
 
         self.sim = sim = Simulator(seed=seed)
+        Capture.attach(self.sim)
         sw = Namespace(sim, "sw")
         br = sw.add_device(Bridge(sim, "br0", b"\x02\x01\x00\x00\x00\x01"))
         br.set_up()
@@ -494,6 +498,7 @@ class CalicoHosts:
         from emunet.stack.namespace import Namespace
 
         self.sim = sim = Simulator(seed=seed)
+        Capture.attach(self.sim)
         self.host = {}
         self.pod = {}
         (a, a_cidr, _, _), (b, b_cidr, _, _) = hosts

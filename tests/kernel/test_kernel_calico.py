@@ -12,6 +12,7 @@ from emunet.apps.ping import Ping
 from emunet.apps.udp import UdpEchoServer, UdpSender
 
 from emunet.control.calico import veth_name
+from emunet.observe.capture import Capture
 from tests.kernel.cases import (CalicoHosts, KernelUdpEcho, Mirror, emunet_frames,
                                 kernel_udp, settle, steady_clock)
 from tests.kernel.compare import compare, compare_timing, dissect
@@ -140,6 +141,7 @@ def test_proxy_arp_rules_delay_forwarding_and_route(netns):
     from emunet.sim import Simulator
 
     sim = Simulator(seed=3)
+    Capture.attach(sim)
     host = Namespace(sim, "host")
     bare = Namespace(sim, "bare")
     up0, down0 = veth_pair(sim, "eth0", "eth0", mac=b"\x42\x01\xc0\xa8\x00\x02",

@@ -22,6 +22,7 @@ from emunet.devices.veth import veth_pair
 from emunet.sim import Simulator
 from emunet.stack.namespace import Namespace
 from emunet.wire.frame import Frame
+from emunet.observe.capture import Capture
 
 from tests.kernel.cases import Mirror, VlanStick, emunet_frames, settle
 from tests.kernel.compare import compare
@@ -93,6 +94,7 @@ def _frames():
 
 def _model():
     sim = Simulator(seed=1)
+    Capture.attach(sim)
     a, b = Namespace(sim, "a"), Namespace(sim, "b")
     ea, eb = veth_pair(sim, "eth0", "eth0", mac=A_MAC, peer_mac=B_MAC)
     a.add_device(ea)
