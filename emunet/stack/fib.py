@@ -44,11 +44,6 @@ class Route:
         if self.scope not in SCOPES:
             raise ValueError(f"unknown route scope {self.scope!r}")
 
-    def joined(self, table: str) -> None:
-        """The route is now in ``table`` (whether it prints as "default" depends on it)."""
-        self.table = table
-        self._dst_text = None
-
     @property
     def gateway(self) -> int:
         """``via`` as an integer (0 without a gateway), parsed once: every packet routed
@@ -61,10 +56,10 @@ class Route:
     @property
     def dst_text(self) -> str:
         """The destination as ``ip route`` prints it; formatted once (ipaddress's __str__ is
-        slow, and every captured hop names its route), after the route joined its table."""
+        slow, and every captured hop names its route)."""
         text = self._dst_text
         if text is None:
-            if self.dst.prefixlen == 0 and self.table == "main":
+            if self.dst.prefixlen == 0:
                 text = "default"
             elif self.dst.prefixlen == 32:
                 text = str(self.dst.network_address)
@@ -73,20 +68,31 @@ class Route:
             self._dst_text = text
         return text
 
-    def show(self) -> str:
-        """The line ``ip route show`` prints (the ``table main`` part omitted)."""
+    @property
+    def linkdown(self) -> bool:
+        """``RTNH_F_LINKDOWN``: the device is up but has no carrier (its routes stay usable)."""
+        dev = self.dev
+        return (dev is not None and self.type in ("unicast", "broadcast") and dev.admin_up
+                and not dev.carrier)
+
+    def show(self, table: str = None, omit_dev: bool = False) -> str:
+        """The line ``ip route show`` prints for this route (iproute2's ``print_route``, less
+        the space it ends every line with): ``table NAME`` when ``table`` is given and is not
+        main, no ``dev`` when ``omit_dev`` (``ip route show dev DEV``), ``scope`` whenever it
+        is not universe, ``proto`` unless boot."""
         parts = []
         if self.type != "unicast":
             parts.append(self.type)
         parts.append(self.dst_text)
         if self.via:
             parts.append(f"via {self.via}")
-        if self.dev is not None:
+        if self.dev is not None and not omit_dev:
             parts.append(f"dev {self.dev.name}")
-        if self.proto != "boot":
+        if table is not None and table != "main":
+            parts.append(f"table {table}")
+        if self.proto and self.proto != "boot":
             parts.append(f"proto {self.proto}")
-        default_scope = {"local": "host", "broadcast": "link"}.get(self.type, "universe")
-        if self.scope != default_scope:
+        if self.scope != "universe":
             parts.append(f"scope {self.scope}")
         if self.src:
             parts.append(f"src {self.src}")
@@ -94,7 +100,7 @@ class Route:
             parts.append(f"metric {self.metric}")
         if self.onlink:
             parts.append("onlink")
-        if self.dev is not None and not self.dev.running and self.type == "unicast":
+        if self.linkdown:
             parts.append("linkdown")
         return " ".join(parts)
 
@@ -129,8 +135,9 @@ class RoutingTable:
         return sum(len(_routes(v)) for d in self._by_len.values() for v in d.values())
 
     def routes(self) -> list:
-        """Routes in the order ``ip route`` prints them: by destination address, then length."""
-        return sorted(self, key=lambda r: (int(r.dst.network_address), r.dst.prefixlen, r.metric))
+        """Routes in the order a dump (``ip route``) walks ``fib_trie``: by destination
+        address, the longer prefix first, then by metric."""
+        return sorted(self, key=lambda r: (int(r.dst.network_address), -r.dst.prefixlen, r.metric))
 
     def invalidate(self) -> None:
         self._cache.clear()
@@ -141,7 +148,7 @@ class RoutingTable:
             self.notifiers.call(event, route)
 
     def add(self, route: Route, replace: bool = False) -> Route:
-        route.joined(self.name)
+        route.table = self.name
         plen = route.dst.prefixlen
         net = int(route.dst.network_address)
         nets = self._by_len.setdefault(plen, {})

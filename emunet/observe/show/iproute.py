@@ -9,7 +9,7 @@ NOARP and NONE entries (iproute2's default filter).
 import ipaddress
 
 from emunet.observe.show.iplink import CANNOT_FIND, pick_dev
-from emunet.observe.show.kernel import neigh_entries, scope_value, table_routes
+from emunet.observe.show.kernel import neigh_entries, table_routes
 from emunet.wire.ethernet import mac_to_str
 from emunet.wire.ipv4 import int_to_ip, ip_to_int
 
@@ -19,45 +19,6 @@ _TABLE_ID = {"default": 253, "main": 254, "local": 255}
 
 
 # -- routes ----------------------------------------------------------------------
-def _route_linkdown(r) -> bool:
-    return (r.dev is not None and r.type in ("unicast", "broadcast") and r.dev.admin_up
-            and not r.dev.carrier)
-
-
-def _dst_text(r) -> str:
-    if r.dst.prefixlen == 0:
-        return "default"
-    if r.dst.prefixlen == 32:
-        return str(r.dst.network_address)
-    return str(r.dst)
-
-
-def _route_line(r, table: str = None, omit_dev: bool = False) -> str:
-    parts = []
-    if r.type != "unicast":
-        parts.append(r.type)
-    parts.append(_dst_text(r))
-    if r.via:
-        parts.append(f"via {r.via}")
-    if r.dev is not None and not omit_dev:
-        parts.append(f"dev {r.dev.name}")
-    if table is not None and table != "main":
-        parts.append(f"table {table}")
-    if r.proto and r.proto != "boot":
-        parts.append(f"proto {r.proto}")
-    if scope_value(r.scope) != 0:
-        parts.append(f"scope {r.scope}")
-    if r.src:
-        parts.append(f"src {r.src}")
-    if r.metric:
-        parts.append(f"metric {r.metric}")
-    if r.onlink:
-        parts.append("onlink")
-    if _route_linkdown(r):
-        parts.append("linkdown")
-    return " ".join(parts) + " "
-
-
 def _table_order(names) -> list:
     """``ip route show table all`` walks the table hash by id: 1..252, main, local."""
     def table_id(n):
@@ -79,8 +40,8 @@ def ip_route(ns, table: str = "main", dev: str = None) -> str:
         for r in table_routes(ns, name):
             if only is not None and r.dev is not only:
                 continue
-            out.append(_route_line(r, table=name if table == "all" else None,
-                                   omit_dev=only is not None))
+            out.append(r.show(table=name if table == "all" else None,
+                              omit_dev=only is not None) + " ")   # iproute2 ends each line with a space
     return "".join(line + "\n" for line in out)
 
 

@@ -155,15 +155,10 @@ def _route_visible(r) -> bool:
     return r.dev is None or r.dev.admin_up or r.type == "local"
 
 
-def _trie_order(routes) -> list:
-    """``fib_trie`` walk order: by key, the longer prefix first, then by metric."""
-    return sorted(routes, key=lambda r: (int(r.dst.network_address), -r.dst.prefixlen, r.metric))
-
-
 def table_routes(ns, name: str) -> list:
     """The routes of table ``name`` as a dump walks them, without those the kernel would
     have flushed."""
-    return [r for r in _trie_order(ns.fib.tables[name]) if _route_visible(r)]
+    return [r for r in ns.fib.tables[name].routes() if _route_visible(r)]
 
 
 def neigh_entries(ns) -> list:
