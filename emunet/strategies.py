@@ -33,8 +33,10 @@ Strategies:
 Scapy is imported on first use, so importing this module stays cheap.  Hypothesis is
 an optional extra of emunet: ``pip install 'emunet[strategies]'``.
 """
+import functools
 import ipaddress
 import struct
+import types
 
 try:
     from hypothesis import strategies as st
@@ -51,26 +53,15 @@ __all__ = [
     "malformed_frames", "MALFORMATIONS", "fix_ipv4_checksum",
 ]
 
-_SCAPY = None
-
-
+@functools.lru_cache(maxsize=None)
 def _scapy():
-    """The Scapy layers we build with (imported lazily: Scapy takes a second to load)."""
-    global _SCAPY
-    if _SCAPY is None:
-        from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP, IPOption_Router_Alert
-        from scapy.layers.l2 import ARP, Dot1Q, Ether
-        from scapy.packet import Raw
-
-        class _S:
-            pass
-
-        s = _S()
-        s.Ether, s.Dot1Q, s.ARP, s.IP, s.ICMP, s.UDP, s.TCP, s.Raw = \
-            Ether, Dot1Q, ARP, IP, ICMP, UDP, TCP, Raw
-        s.IPOption_NOP, s.IPOption_Router_Alert = IPOption_NOP, IPOption_Router_Alert
-        _SCAPY = s
-    return _SCAPY
+    """The Scapy layers we build with (imported on first use: Scapy takes a second to load)."""
+    from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP, IPOption_Router_Alert
+    from scapy.layers.l2 import ARP, Dot1Q, Ether
+    from scapy.packet import Raw
+    return types.SimpleNamespace(Ether=Ether, Dot1Q=Dot1Q, ARP=ARP, IP=IP, ICMP=ICMP, UDP=UDP,
+                                 TCP=TCP, Raw=Raw, IPOption_NOP=IPOption_NOP,
+                                 IPOption_Router_Alert=IPOption_Router_Alert)
 
 
 def _strat(value, default):

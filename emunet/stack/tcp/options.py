@@ -9,10 +9,9 @@ import struct
 
 from emunet.stack.tcp.constants import TCP_MAX_WSCALE
 from emunet.stack.tcp.seq import MASK
-from emunet.wire.tcp import (TCP_SYN, TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK_PERM,
-                             TCPOPT_TIMESTAMP, TCPOPT_WINDOW, TcpView)
+from emunet.wire.tcp import (TCP_SYN, TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK,
+                             TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP, TCPOPT_WINDOW, TcpView)
 
-TCPOPT_SACK = 5
 
 
 def parse_options(seg: TcpView) -> dict:
