@@ -95,7 +95,7 @@ class Ipip(NetDevice):
     def set_up(self) -> "Ipip":
         if self.ns is not None:
             # the module's protocol handler for IPPROTO_IPIP (tunnel4_rcv → ipip_rcv)
-            self.ns.ipv4.protocols.setdefault(IPPROTO_IPIP, self.ns_rcv)
+            self.ns.ipv4.inet_add_protocol(IPPROTO_IPIP, self.ns_rcv)
         return super().set_up()
 
     @property
@@ -132,7 +132,7 @@ class Ipip(NetDevice):
         outer_output(self, r, dst, packet, frame, note, CSUM_IP + frame.csum_level)
 
     # -- receive -------------------------------------------------------------------
-    def ns_rcv(self, dev, frame, ipv: Ipv4View) -> None:
+    def ns_rcv(self, dev, frame, ipv: Ipv4View, broadcast: bool) -> None:
         """``ipip_rcv``: the namespace delivered a protocol-4 packet to us."""
         if not self.admin_up:
             self.ns.count_drop("NO_SOCKET", dev, frame, f"IPIP packet and {self.name} is down")

@@ -102,6 +102,7 @@ def jhash2(words, initval: int) -> int:
 
 _PORT_PROTOS = (6, 17, 33, 132, 136)   # TCP, UDP, DCCP, SCTP, UDP-Lite: proto_ports_offset() = 0
 #: from an IPv4 header: the fragment field, the protocol, the source and destination
+_VLAN_ETHERTYPES = (ETH_P_8021Q, ETH_P_8021AD)
 _IPV4_KEYS = struct.Struct("<6xHxB2xII")
 _PORTS_LE = struct.Struct("<HH")
 
@@ -113,7 +114,7 @@ def flow_keys(frame: bytes):
     etype = (frame[12] << 8) | frame[13] if n >= ETH_HLEN else 0
     off = ETH_HLEN
     vlan = 0
-    if etype in (ETH_P_8021Q, ETH_P_8021AD) and n >= 18:
+    if etype in _VLAN_ETHERTYPES and n >= 18:
         tci = (frame[14] << 8) | frame[15]
         # vlan_id:12, vlan_dei:1, vlan_priority:3 in a u16, then the TPID as stored (be16)
         vlan = (tci & 0xFFFF) | (int.from_bytes(frame[12:14], "little") << 16)

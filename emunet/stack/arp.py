@@ -71,7 +71,7 @@ class Arp:
         ns = self.ns
         if not (dev.conf.get("proxy_arp") or ns.sysctl.get("net.ipv4.conf.all.proxy_arp")):
             return False
-        if not ns.forwarding(dev):
+        if not ns.ipv4.forwarding(dev):
             return False
         r = ns.fib.lookup(tip)
         if r is None or r.type != "unicast" or r.dev is dev:

@@ -38,6 +38,7 @@ class Icmp:
         self.echo_ignore_broadcasts = True
         self.in_msgs = 0
         self.out_msgs = 0
+        ns.ipv4.inet_add_protocol(IPPROTO_ICMP, self.rcv)
 
     def rcv(self, dev, frame, ipv: Ipv4View, broadcast: bool) -> None:
         """``icmp_rcv``."""

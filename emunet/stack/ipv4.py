@@ -10,24 +10,47 @@ Every drop is counted on the namespace under a reason named after the kernel's
 import errno
 
 from emunet.wire.errors import Malformed
-from emunet.wire.ethernet import BROADCAST_MAC, ETHERTYPE_IP, ZERO_MAC
-from emunet.wire.frame import CSUM_IP, CSUM_L4, LINKTYPE_ETHERNET, LINKTYPE_RAW, Frame
-from emunet.wire.ipv4 import (IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Ipv4View, int_to_ip,
-                              ttl_decreased)
+from emunet.wire.ethernet import BROADCAST_MAC, ZERO_MAC
+from emunet.wire.frame import CSUM_IP, CSUM_L4, LINKTYPE_RAW, Frame
+from emunet.wire.ipv4 import Ipv4View, int_to_ip, ttl_decreased
+
+
+#: the routes a locally generated packet cannot take, and the errno its socket sees
+_UNROUTABLE = {"blackhole": errno.EINVAL, "unreachable": errno.EHOSTUNREACH, "prohibit": errno.EACCES}
 
 
 class Ipv4:
     """One namespace's IPv4 input, forwarding and output.
 
-    ``protocols`` is ``inet_protos``: IP protocol number -> handler(dev, frame, ipv) for
-    protocols beyond ICMP, UDP and TCP (``inet_add_protocol``; IPIP registers one for
-    tunl0)."""
+    ``protocols`` is ``inet_protos``: IP protocol number -> handler(dev, frame, ipv,
+    broadcast), filled by :meth:`inet_add_protocol` (ICMP, UDP and TCP as the namespace
+    starts; IPIP when tunl0 comes up)."""
 
     def __init__(self, ns):
         self.ns = ns
         self.sim = ns.sim
         self.fib = ns.fib
+        self.neigh = ns.neigh
+        #: the namespace's addresses and sysctls (its dicts, which it keeps current)
+        self.local_ips = ns.local_ips
+        self.sysctl = ns.sysctl
         self.protocols = {}
+
+    def forwarding(self, dev) -> bool:
+        """``IN_DEV_FORWARD``: ``net.ipv4.conf.<dev>.forwarding``, which follows
+        ``ip_forward`` unless set on the device."""
+        fwd = dev.conf.get("forwarding")
+        return bool(self.sysctl["net.ipv4.ip_forward"] if fwd is None else fwd)
+
+    def accept_local(self, dev) -> bool:
+        """``IN_DEV_ACCEPT_LOCAL``: the device's ``accept_local`` or ``conf.all``'s."""
+        return bool(dev.conf.get("accept_local") or self.sysctl.get("net.ipv4.conf.all.accept_local"))
+
+    def inet_add_protocol(self, proto: int, handler) -> None:
+        """``inet_add_protocol``: packets of IP protocol ``proto`` delivered here go to
+        ``handler(dev, frame, ipv, broadcast)``; a protocol already taken stays with its
+        first handler."""
+        self.protocols.setdefault(proto, handler)
 
     # -- input --------------------------------------------------------------
     def ip_rcv(self, dev, frame: Frame, off: int, broadcast: bool) -> None:
@@ -39,31 +62,30 @@ class Ipv4:
         forwarded), one of this namespace's own addresses unless ``accept_local``
         (``IP_LOCAL_SOURCE``: ``fib_validate_source`` with rp_filter off).  What comes in on
         ``lo`` was routed on the way out and is not looked at again."""
-        ns = self.ns
         try:
             # the header checksum of a frame the sending stack's IP output built is right by
             # construction (Frame.csum_level)
             ipv = Ipv4View.check(frame.data, off, verify=not frame.csum_level)
         except Malformed as e:
-            ns.count_drop(e.reason, dev, frame, e.detail)
+            self.ns.count_drop(e.reason, dev, frame, e.detail)
             return
         dst = ipv.daddr
-        local_ips = ns.local_ips
+        local_ips = self.local_ips
         if not dev.loopback:
             src = ipv.saddr
             s8 = src >> 24
             if s8 >= 224 or s8 == 127 or (s8 == 0 and dst != 0xFFFFFFFF):
-                ns.count_drop("IP_INVALID_SOURCE", dev, frame, f"martian source {int_to_ip(src)}")
+                self.ns.count_drop("IP_INVALID_SOURCE", dev, frame, f"martian source {int_to_ip(src)}")
                 return
-            if src in local_ips and not ns.accept_local(dev):
+            if src in local_ips and not self.accept_local(dev):
                 r = self.fib.lookup(dst)
                 # validated where the kernel validates: local or broadcast delivery, and a
                 # unicast route it forwards on (no route or forwarding off fail earlier)
                 if dst == 0xFFFFFFFF or (r is not None and (r.type in ("local", "broadcast") or (
-                        r.type == "unicast" and ns.forwarding(dev)))):
-                    ns.count_drop("IP_LOCAL_SOURCE", dev, frame,
-                                  f"martian source {int_to_ip(src)}: our own address, received on "
-                                  f"{dev.name} (accept_local=0)")
+                        r.type == "unicast" and self.forwarding(dev)))):
+                    self.ns.count_drop("IP_LOCAL_SOURCE", dev, frame,
+                                       f"martian source {int_to_ip(src)}: our own address, received "
+                                       f"on {dev.name} (accept_local=0)")
                     return
         if dst in local_ips or dst == 0xFFFFFFFF:
             self.ip_local_deliver(dev, frame, ipv, dst == 0xFFFFFFFF)
@@ -80,34 +102,27 @@ class Ipv4:
                 return
             r = self.fib.main.lookup(dst)   # a local-table route of another kind: main decides
         if broadcast or dst >> 28 == 0xE:
-            ns.count_drop("OTHERHOST", dev, frame, "link-layer broadcast for another host")
+            self.ns.count_drop("OTHERHOST", dev, frame, "link-layer broadcast for another host")
             return
-        if not ns.forwarding(dev):
-            ns.count_drop("IP_INADDRERRORS", dev, frame, f"{int_to_ip(dst)} is not ours and ip_forward=0")
+        if not self.forwarding(dev):
+            self.ns.count_drop("IP_INADDRERRORS", dev, frame,
+                               f"{int_to_ip(dst)} is not ours and ip_forward=0")
             return
         self.ip_forward(dev, frame, ipv, r)
 
     def ip_local_deliver(self, dev, frame: Frame, ipv: Ipv4View, broadcast: bool) -> None:
-        """``ip_local_deliver`` → ``ip_protocol_deliver_rcu``: the transport protocol's handler."""
-        ns = self.ns
+        """``ip_local_deliver`` → ``ip_protocol_deliver_rcu``: the handler ``inet_protos``
+        has for the packet's protocol, or protocol unreachable."""
         if ipv.is_fragment:
-            ns.count_drop("IP_FRAG", dev, frame, "fragment reassembly is not modelled")
+            self.ns.count_drop("IP_FRAG", dev, frame, "fragment reassembly is not modelled")
             return
-        proto = ipv.proto
-        if proto == IPPROTO_ICMP:
-            ns.icmp.rcv(dev, frame, ipv, broadcast)
-        elif proto == IPPROTO_UDP:
-            ns.udp.rcv(dev, frame, ipv, broadcast)
-        elif proto == IPPROTO_TCP:
-            ns.tcp.rcv(dev, frame, ipv, broadcast)
-        else:
-            handler = self.protocols.get(proto)
-            if handler is not None:
-                handler(dev, frame, ipv)
-                return
-            ns.count_drop("UNHANDLED_PROTO", dev, frame, f"IP protocol {proto}")
-            if not broadcast:
-                ns.icmp.send_error(ipv.packet(), 3, 2, 0, frame.pid)
+        handler = self.protocols.get(ipv.proto)
+        if handler is not None:
+            handler(dev, frame, ipv, broadcast)
+            return
+        self.ns.count_drop("UNHANDLED_PROTO", dev, frame, f"IP protocol {ipv.proto}")
+        if not broadcast:
+            self.ns.icmp.send_error(ipv.packet(), 3, 2, 0, frame.pid)
 
     # -- forward ------------------------------------------------------------
     def ip_forward(self, dev, frame: Frame, ipv: Ipv4View, r) -> None:
@@ -116,38 +131,37 @@ class Ipv4:
         layer.  The route comes first, as in ``ip_rcv_finish``: a packet with TTL 1 to an
         unroutable address earns "net unreachable", not "time exceeded" (the kernel test
         ``test_icmp_errors_of_routers_on_the_host_gw_path`` shows it)."""
-        ns = self.ns
         dst = ipv.daddr
         if r is None:
-            ns.count_drop("IP_NOROUTE", dev, frame, f"no route to {int_to_ip(dst)}")
-            ns.icmp.send_error(ipv.packet(), 3, 0, 0, frame.pid)
+            self.ns.count_drop("IP_NOROUTE", dev, frame, f"no route to {int_to_ip(dst)}")
+            self.ns.icmp.send_error(ipv.packet(), 3, 0, 0, frame.pid)
             return
         if r.type != "unicast":
-            ns.count_drop("IP_NOROUTE", dev, frame, f"{r.type} route {r.dst}")
+            self.ns.count_drop("IP_NOROUTE", dev, frame, f"{r.type} route {r.dst}")
             if r.type == "unreachable":
-                ns.icmp.send_error(ipv.packet(), 3, 1, 0, frame.pid)
+                self.ns.icmp.send_error(ipv.packet(), 3, 1, 0, frame.pid)
             elif r.type == "prohibit":
-                ns.icmp.send_error(ipv.packet(), 3, 13, 0, frame.pid)
+                self.ns.icmp.send_error(ipv.packet(), 3, 13, 0, frame.pid)
             return
         if ipv.ttl <= 1:
-            ns.count_drop("TTL_EXPIRED", dev, frame, f"TTL {ipv.ttl} at {ns.name}")
-            ns.icmp.send_error(ipv.packet(), 11, 0, 0, frame.pid)
+            self.ns.count_drop("TTL_EXPIRED", dev, frame, f"TTL {ipv.ttl} at {self.ns.name}")
+            self.ns.icmp.send_error(ipv.packet(), 11, 0, 0, frame.pid)
             return
         out = r.dev
         length = ipv.total_length   # the packet without link-layer padding
         if length > out.mtu:
             if ipv.df:
-                ns.count_drop("PKT_TOO_BIG", dev, frame,
+                self.ns.count_drop("PKT_TOO_BIG", dev, frame,
                               f"{length} bytes with DF > MTU {out.mtu} of {out.name}")
-                ns.icmp.send_error(ipv.packet(), 3, 4, out.mtu, frame.pid)
+                self.ns.icmp.send_error(ipv.packet(), 3, 4, out.mtu, frame.pid)
                 return
-            ns.count_drop("PKT_TOO_BIG", dev, frame, "fragmentation is not modelled")
+            self.ns.count_drop("PKT_TOO_BIG", dev, frame, "fragmentation is not modelled")
             return
         nh = r.gateway or dst
         note = None   # what the hop decided is written only when someone observes
         if self.sim.observers:
             hop = f"route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-            ns.note(dev, frame, f"forward: {hop}")
+            self.ns.note(dev, frame, f"forward: {hop}")
             note = f"forwarded: {hop}"
         # the header is right (written or checked, then patched incrementally); whatever the
         # sender vouched for beyond it, the forwarded bytes still carry
@@ -167,34 +181,25 @@ class Ipv4:
 
         ``src`` None means "the route's preferred source".  Returns 0 or an errno, as
         the sending socket would see it."""
-        ns = self.ns
         d = int.from_bytes(dst, "big")
         r = self.fib.lookup(d)
-        # the drop names what was being sent: an ICMP error that cannot be routed back still
-        # says which packet it was about
-        what = f" ({note})" if note else ""
-        if r is None:
-            ns.count_drop("IP_NOROUTE", None, None, f"no route to {int_to_ip(d)} from {ns.name}{what}", pid)
-            return errno.ENETUNREACH
-        if r.type in ("blackhole", "unreachable", "prohibit"):
-            ns.count_drop("IP_NOROUTE", None, None, f"{r.type} route for {int_to_ip(d)}{what}", pid)
-            return {"blackhole": errno.EINVAL, "unreachable": errno.EHOSTUNREACH,
-                    "prohibit": errno.EACCES}[r.type]
+        if r is None or r.type in _UNROUTABLE:
+            return self._no_route(d, r, pid, note)
         if src is None:
             src = self.fib.source_for(d)
         if ident is None:
             ident = self.ip_select_ident(dst)
-        ttl = ns.sysctl["net.ipv4.ip_default_ttl"] if ttl is None else ttl
+        ttl = self.sysctl["net.ipv4.ip_default_ttl"] if ttl is None else ttl
         packet = Ipv4View.emit(src, dst, proto, len(payload), ident, ttl, tos, df) + payload
         observed = bool(self.sim.observers)
         if r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback):
-            self.ip_finish_output2(ns.lo, d, packet, pid,
+            self.ip_finish_output2(self.ns.lo, d, packet, pid,
                                    f"{note}; route local {int_to_ip(d)} dev lo" if observed else None, CSUM_L4)
             return 0
         out = r.dev
         if len(packet) > out.mtu:
-            ns.count_drop("PKT_TOO_BIG", out, None, f"{len(packet)} bytes > MTU {out.mtu} of {out.name}"
-                          + ("" if df else "; fragmentation is not modelled"), pid)
+            self.ns.count_drop("PKT_TOO_BIG", out, None, f"{len(packet)} bytes > MTU {out.mtu} of {out.name}"
+                               + ("" if df else "; fragmentation is not modelled"), pid)
             return errno.EMSGSIZE
         nh = r.gateway or d
         # the header is ours and so is the payload's checksum (every caller builds it with
@@ -203,6 +208,19 @@ class Ipv4:
                                f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
                                if observed else None, CSUM_L4)
         return 0
+
+    def _no_route(self, d: int, r, pid: int, note: str) -> int:
+        """A locally generated packet with no route (``r`` None) or an unreachable kind of
+        route: dropped and counted, and the errno the sending socket sees."""
+        # the drop names what was being sent: an ICMP error that cannot be routed back still
+        # says which packet it was about
+        what = f" ({note})" if note else ""
+        if r is None:
+            self.ns.count_drop("IP_NOROUTE", None, None,
+                               f"no route to {int_to_ip(d)} from {self.ns.name}{what}", pid)
+            return errno.ENETUNREACH
+        self.ns.count_drop("IP_NOROUTE", None, None, f"{r.type} route for {int_to_ip(d)}{what}", pid)
+        return _UNROUTABLE[r.type]
 
     def ip_finish_output2(self, dev, nexthop: int, packet: bytes, pid: int, note: str,
                           csum_level: int = CSUM_IP) -> None:
@@ -213,15 +231,9 @@ class Ipv4:
             dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW, csum_level), note)
         elif dev.noarp:
             dst_mac = ZERO_MAC if dev.loopback else BROADCAST_MAC
-            self.send_ether(dev, dst_mac, packet, pid, note, csum_level)
+            self.neigh.hh_output(dev, dst_mac, packet, pid, note, csum_level)
         else:
-            self.ns.neigh.output(dev, nexthop, packet, pid, note, csum_level)
-
-    def send_ether(self, dev, dst_mac: bytes, packet: bytes, pid: int, note: str,
-                   csum_level: int = CSUM_IP) -> None:
-        """``dev_hard_header`` for an IPv4 packet to ``dst_mac``, then ``dev_queue_xmit``:
-        how a resolved (or NOARP) neighbour sends."""
-        dev.dev_queue_xmit(Frame(dst_mac + dev.mac + ETHERTYPE_IP + packet, pid, LINKTYPE_ETHERNET, csum_level), note)
+            self.neigh.output(dev, nexthop, packet, pid, note, csum_level)
 
 
 __all__ = ["Ipv4"]

@@ -291,16 +291,6 @@ class Namespace:
         if self.sim.observers and frame is not None:
             self.sim.note(dev, frame, text)
 
-    def forwarding(self, dev) -> bool:
-        """``IN_DEV_FORWARD``: ``net.ipv4.conf.<dev>.forwarding``, which follows
-        ``ip_forward`` unless set on the device."""
-        fwd = dev.conf.get("forwarding")
-        return bool(self.sysctl["net.ipv4.ip_forward"] if fwd is None else fwd)
-
-    def accept_local(self, dev) -> bool:
-        """``IN_DEV_ACCEPT_LOCAL``: the device's ``accept_local`` or ``conf.all``'s."""
-        return bool(dev.conf.get("accept_local") or self.sysctl.get("net.ipv4.conf.all.accept_local"))
-
     # -- receive ------------------------------------------------------------
     def deliver_skb(self, dev: NetDevice, frame: Frame) -> None:
         """The end of ``__netif_receive_skb_core`` for a frame no rx_handler took: its

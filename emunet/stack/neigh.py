@@ -19,8 +19,8 @@ import attrs
 
 from emunet.sim import S
 from emunet.wire.arp import ARPOP_REQUEST
-from emunet.wire.ethernet import BROADCAST_MAC, ZERO_MAC, mac_to_str
-from emunet.wire.frame import CSUM_IP, LINKTYPE_RAW, Frame
+from emunet.wire.ethernet import BROADCAST_MAC, ETHERTYPE_IP, ZERO_MAC, mac_to_str
+from emunet.wire.frame import CSUM_IP, LINKTYPE_ETHERNET, LINKTYPE_RAW, Frame
 from emunet.wire.ipv4 import int_to_ip
 
 # skb truesize of a small packet: the data rounded up plus sk_buff and skb_shared_info;
@@ -123,6 +123,14 @@ class NeighTable:
             del self.entries[key]
 
     # -- datapath -----------------------------------------------------------
+    def hh_output(self, dev, dst_mac: bytes, packet: bytes, pid: int, note: str,
+                  csum_level: int = CSUM_IP) -> None:
+        """How a neighbour with a link-layer address sends (``neigh_hh_output``, and the end of
+        ``neigh_resolve_output``): the Ethernet header to ``dst_mac`` for an IPv4 packet
+        (``dev_hard_header``), then ``dev_queue_xmit``."""
+        dev.dev_queue_xmit(Frame(dst_mac + dev.mac + ETHERTYPE_IP + packet, pid, LINKTYPE_ETHERNET,
+                                 csum_level), note)
+
     def output(self, dev, nexthop: int, packet: bytes, pid: int, note: str, csum_level: int = CSUM_IP) -> None:
         """``neigh_resolve_output``: send ``packet`` (an IP packet) to ``nexthop`` via ``dev``
         (``csum_level`` as for ``Ipv4.ip_finish_output2``; a packet that waits for ARP is sent
@@ -134,14 +142,14 @@ class NeighTable:
         now = self.sim.now
         n.used = now
         if state in ("REACHABLE", "PERMANENT", "NOARP", "DELAY", "PROBE"):
-            self.ns.ipv4.send_ether(dev, n.lladdr, packet, pid, note, csum_level)
+            self.hh_output(dev, n.lladdr, packet, pid, note, csum_level)
             return
         if state == "STALE":
             n.state, n.updated = "DELAY", now
             self._set_timer(n, self.params.delay_first_probe_ns)
             if self.sim.observers:
                 note = f"{note}; neigh {int_to_ip(nexthop)} STALE → DELAY"
-            self.ns.ipv4.send_ether(dev, n.lladdr, packet, pid, note, csum_level)
+            self.hh_output(dev, n.lladdr, packet, pid, note, csum_level)
             return
         if state != "INCOMPLETE":
             # NONE or FAILED: start resolving
@@ -248,7 +256,7 @@ class NeighTable:
             if self.sim.observers:
                 # a packet queued while nobody observed has no note of its own
                 note = f"{note + '; ' if note is not None else ''}neigh {int_to_ip(n.ip)} resolved"
-            self.ns.ipv4.send_ether(n.dev, n.lladdr, packet, pid, note)
+            self.hh_output(n.dev, n.lladdr, packet, pid, note)
 
     def update(self, dev, ip: int, lladdr: bytes, state: str, create: bool) -> Neighbour:
         """``neigh_update`` from a received ARP packet (``override`` set, as ``arp_process`` does)."""

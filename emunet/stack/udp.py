@@ -84,6 +84,7 @@ class Udp:
         self.in_datagrams = 0
         self.no_ports = 0
         self.in_errors = 0
+        ns.ipv4.inet_add_protocol(IPPROTO_UDP, self.rcv)
 
     def socket(self) -> UdpSocket:
         return UdpSocket(self)
@@ -146,8 +147,10 @@ class Udp:
         """``udp_rcv``: checksum, socket lookup, delivery or port unreachable."""
         try:
             # the checksum of a datagram the sending stack built is right (Frame.csum_level)
-            udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr,
-                                verify=frame.csum_level < CSUM_L4)
+            if frame.csum_level < CSUM_L4:
+                udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
+            else:
+                udp = UdpView.check(frame.data, ipv.payload_offset, ipv.end, verify=False)
         except Malformed as e:
             self.in_errors += 1
             self.ns.count_drop(e.reason, dev, frame, e.detail)

@@ -29,6 +29,7 @@ class Tcp:
         self.sim = ns.sim
         for k, v in DEFAULT_SYSCTLS.items():
             ns.sysctl.setdefault(k, v)
+        ns.ipv4.inet_add_protocol(IPPROTO_TCP, self.rcv)
         self.conns = {}      # (lip, lport, rip, rport) -> socket (incl. SYN_RECV and time-wait)
         self.listeners = {}  # (ip, port) -> listening socket
         self.ports = {}      # port -> [sockets bound to it]
@@ -175,8 +176,10 @@ class Tcp:
         """``tcp_v4_rcv``: checksum, socket lookup, state machine; never raises on input."""
         try:
             # the checksum of a segment the sending stack built is right (Frame.csum_level)
-            seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr,
-                                verify=frame.csum_level < CSUM_L4)
+            if frame.csum_level < CSUM_L4:
+                seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end, ipv.saddr, ipv.daddr)
+            else:
+                seg = TcpView.check(frame.data, ipv.payload_offset, ipv.end, verify=False)
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return
