@@ -9,7 +9,7 @@ from scapy.utils import rdpcap
 from emunet.scenarios import SCENARIOS, run_scenario
 from tests.tshark import needs_tshark, problems
 
-PCAPS = os.path.join(os.path.dirname(__file__), "..", "pcaps")
+PCAPS = os.path.join(os.path.dirname(__file__), "..", "..", "pcaps")
 
 
 @pytest.fixture(scope="module")
