@@ -3,8 +3,6 @@
 Scapy and tshark are the independent readers of the bytes; the switch's properties are
 checked against a small oracle written from IEEE 802.1Q's rules (classify, filter, learn
 (VID, MAC), forward or flood within the VLAN, tag or untag per egress port)."""
-import os
-
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -499,7 +497,3 @@ def test_draw_labels_ports_and_vlan_devices(lab):
     assert '"router/eth0" -- "switch/sw0" [label="trunk 10,20"' in src
     assert '"stray/eth0" -- "switch/sw0" [label="access 20"' in src
     assert '"router/eth0.10" -- "router/eth0" [label="vlan 10 on"' in src
-
-
-def test_the_golden_capture_is_committed():
-    assert os.path.exists(os.path.join(os.path.dirname(__file__), "..", "..", "pcaps", "vlan.pcapng"))
