@@ -4,17 +4,13 @@
   single examples slow now and then) and few enough examples that the property
   files run in well under a minute on two cores;
 * ``dev``: more examples, for a thorough run before a release
-  (``HYPOTHESIS_PROFILE=dev pytest tests/test_props_*.py tests/test_malformed.py``);
+  (``HYPOTHESIS_PROFILE=dev pytest tests/wire/test_views.py tests/devices/test_bridge.py
+  tests/stack/test_fib.py tests/devices/test_malformed.py``);
 * ``debug``: a handful of examples with verbose output.
-
-And the fixture the show tests share (the others are builders in tests/showlab.py).
 """
 import os
 
-import pytest
 from hypothesis import HealthCheck, settings, Verbosity
-
-from emunet.scenarios import docker_bridge
 
 settings.register_profile(
     "ci", deadline=None, max_examples=50, print_blob=True,
@@ -26,9 +22,3 @@ settings.register_profile(
 )
 settings.register_profile("debug", deadline=None, max_examples=10, verbosity=Verbosity.verbose)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-
-@pytest.fixture(scope="module")
-def docker_lab():
-    """The docker-bridge scenario (seed 1) run to its end, for the show tests."""
-    return docker_bridge.build(seed=1, capture=False).run()

@@ -2,7 +2,7 @@
 
 The notebooks in ``notebooks/`` are committed *with* their outputs, so they read on
 GitHub as they run.  Those outputs must be what the notebook prints today:
-``tests/test_notebooks.py`` executes each one and compares.  After changing the model or
+``tests/scenarios/test_notebooks.py`` executes each one and compares.  After changing the model or
 a notebook, refresh them with::
 
     python3 -m tests.notebooks            # every notebooks/*.ipynb

@@ -5,10 +5,10 @@ model, and the command line that runs them and the tools control planes install
 
 The ground truth is Linux 6.18 with iproute2 6.1, net-tools 2.10 and bridge-utils 1.7,
 run on a topology identical to the docker-bridge scenario (``tests/kernel/reference/``)
-and on extra namespaces built to see the less common states (the ``tests/test_show_*.py``
-files cite what each rule comes from).  Counters come from the model
-(:class:`~emunet.devices.base.DeviceStats`); everything else is what those tools print
-for the same state.
+and on extra namespaces built to see the less common states (the
+``tests/observe/test_show_*.py`` files cite what each rule comes from).  Counters come from
+the model (:class:`~emunet.devices.base.DeviceStats`); everything else is what those tools
+print for the same state.
 
 One module per tool family, as the tools' own source trees divide them: :mod:`.iplink`
 and :mod:`.iproute` (iproute2's ``ip``, whose command line is :mod:`.iproute2`),

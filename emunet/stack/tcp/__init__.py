@@ -1,7 +1,7 @@
 """TCP (``net/ipv4/tcp*.c``): small, callback-driven, and byte-for-byte Linux on the wire.
 
 What it models (the kernel's own captures in ``tests/kernel/reference/`` are the ground
-truth ``tests/test_tcp.py`` holds it to):
+truth ``tests/stack/test_tcp.py`` holds it to):
 
 * **Handshake.**  The SYN carries ``MSS, SACK_PERM, TS, NOP, WS`` laid out as
   ``02 04 mss | 04 02 08 0a tsval tsecr | 01 03 03 ws`` (``tcp_options_write``), window

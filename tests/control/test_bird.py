@@ -450,7 +450,7 @@ def test_show_command_runs_birdc_in_the_scenario():
 @needs_tshark
 def test_tshark_reads_the_border_capture():
     import os
-    path = os.path.join(os.path.dirname(__file__), "..", "pcaps", "bgp-border.pcapng")
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "pcaps", "bgp-border.pcapng")
     assert problems(path) == []
     updates = {}
     opens = {}

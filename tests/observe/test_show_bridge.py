@@ -1,7 +1,7 @@
 """``bridge fdb``, ``bridge link``, ``brctl show`` and ``brctl showmacs``
 (emunet.observe.show.bridge), with ``ip link``, ``ip addr`` and ``ifconfig`` of the same
 devices, against what Linux printed for the ``emushow-*`` namespaces described in
-tests/showlab.py.
+tests/observe/showlab.py.
 """
 from emunet.devices.bridge import Bridge, FdbEntry
 from emunet.devices.veth import veth_pair
@@ -9,7 +9,7 @@ from emunet.observe import show
 from emunet.observe.show import run_command
 from emunet.sim import Simulator
 from emunet.stack.namespace import Namespace
-from tests.showlab import FakeLab
+from tests.observe.showlab import FakeLab
 
 
 def bridge_lab():

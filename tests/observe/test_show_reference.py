@@ -29,7 +29,7 @@ import pytest
 from emunet.observe.show import run_command
 from emunet.scenarios import docker_bridge
 
-REF = pathlib.Path(__file__).parent / "kernel" / "reference"
+REF = pathlib.Path(__file__).parent.parent / "kernel" / "reference"
 NETNS = {"host": "emuref-host", "c1": "emuref-c1", "c2": "emuref-c2"}
 REF_VETH = {"c1": "veth1a2b3c4", "c2": "veth5d6e7f8"}
 

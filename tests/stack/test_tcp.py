@@ -20,7 +20,7 @@ from emunet.wire.ipv4 import ip_to_int
 from emunet.wire.tcp import TcpView
 from emunet.observe.capture import Capture
 
-REF = Path(__file__).parent / "kernel" / "reference"
+REF = Path(__file__).parent.parent / "kernel" / "reference"
 #: the sysctls of the kernel that made the reference captures (6.18): 32 MiB tcp_rmem[2]
 #: gives window scale 10, and the first four SYN retransmissions are 1 s apart
 KERNEL_6_18 = {"net.ipv4.tcp_rmem": (4096, 131072, 33554432), "net.core.rmem_max": 4194304,

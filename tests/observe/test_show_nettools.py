@@ -1,10 +1,10 @@
 """``ifconfig``, ``route``, ``arp`` and ``netstat`` (emunet.observe.show.nettools) against
 what Linux prints.
 
-Two sources of truth besides the kernel reference (tests/test_show_reference.py): the
+Two sources of truth besides the kernel reference (tests/observe/test_show_reference.py): the
 seed (``/work/shared/seed``), what ``route``, ``arp`` and ``ifconfig`` print in the
 containers of the story, modulo its collapsed whitespace; and the ``emushow-*``
-namespaces described in tests/showlab.py, whose output is pasted verbatim.
+namespaces described in tests/observe/showlab.py, whose output is pasted verbatim.
 """
 import pytest
 
@@ -12,7 +12,7 @@ from emunet.observe import show
 from emunet.observe.show import run_command
 from emunet.observe.show.nettools import bytes_scaled
 from emunet.scenarios import docker_bridge
-from tests.showlab import neighbour_lab, routed_lab
+from tests.observe.showlab import neighbour_lab, routed_lab
 
 
 # -- the seed --------------------------------------------------------------------

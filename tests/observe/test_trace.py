@@ -16,7 +16,7 @@ from emunet.observe.show import run_command
 from emunet.observe.trace import Trace, describe, layers
 from emunet.scenarios import get
 from emunet.wire.ethernet import mac_to_str
-from tests.test_stack import routed
+from tests.stack.test_ipv4 import routed
 from tests.tshark import needs_tshark, problems
 
 

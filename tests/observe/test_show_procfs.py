@@ -1,11 +1,11 @@
 """``sysctl`` and ``cat /proc/net/{route,arp}`` (emunet.observe.show.procfs) against what
-Linux prints; the ``emushow-*`` namespaces are described in tests/showlab.py.
+Linux prints; the ``emushow-*`` namespaces are described in tests/observe/showlab.py.
 """
 import pytest
 
 from emunet.observe import show
 from emunet.observe.show import run_command
-from tests.showlab import neighbour_lab, routed_lab
+from tests.observe.showlab import neighbour_lab, routed_lab
 
 
 def test_sysctl(docker_lab):

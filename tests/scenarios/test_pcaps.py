@@ -9,7 +9,7 @@ from scapy.utils import rdpcap
 from emunet.scenarios import SCENARIOS, run_scenario
 from tests.tshark import needs_tshark, problems
 
-PCAPS = os.path.join(os.path.dirname(__file__), "..", "pcaps")
+PCAPS = os.path.join(os.path.dirname(__file__), "..", "..", "pcaps")
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +19,14 @@ def fresh(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "emunet", "run", "--all", "--quiet", "--out", str(out)],
                    check=True)
     return out
+
+
+def test_a_capture_is_committed_for_every_registered_scenario_and_no_other(fresh):
+    """`emunet run --all` writes one capture per registered scenario, and pcaps/ holds
+    exactly those: a scenario dropped from the registry leaves no capture unchecked."""
+    want = sorted(f"{name}.pcapng" for name in SCENARIOS)
+    assert sorted(os.listdir(fresh)) == want
+    assert sorted(os.listdir(PCAPS)) == want
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -79,5 +87,14 @@ def test_capture_is_written_even_when_the_run_fails(tmp_path, monkeypatch):
     monkeypatch.setitem(registry.SCENARIOS, "boom", registry.Scenario("boom", "", lambda seed: Boom(seed)))
     with pytest.raises(RuntimeError):
         run_scenario("boom", str(tmp_path))
+    # everything up to the crash is there and readable: the docker-bridge run's frames up
+    # to c2's probe 5 s later, each as the committed capture has it
     pkts = rdpcap(str(tmp_path / "boom.pcapng"))
-    assert len(pkts) >= 20  # everything up to the crash is there and readable
+    committed = rdpcap(os.path.join(PCAPS, "docker-bridge.pcapng"))
+    assert 20 <= len(pkts) < len(committed)
+
+    def frame(p):
+        return bytes(p), p.time, p.sniffed_on, p.direction, p.comments
+
+    assert [frame(p) for p in pkts] == [frame(p) for p in committed[:len(pkts)]]
+    assert committed[len(pkts)].time - pkts[-1].time > 1  # the rest came after the crash

@@ -5,7 +5,7 @@ from scapy.layers.l2 import Ether
 
 from emunet.apps.http import WELCOME_PAGE
 from emunet.scenarios import host_network
-from emunet.scenarios.registry import SCENARIOS, run_scenario
+from emunet.scenarios.registry import run_scenario
 from emunet.sim import S
 
 from tests.tshark import needs_tshark, problems, fields
@@ -15,10 +15,6 @@ PAGE_LINES = WELCOME_PAGE.decode().splitlines()
 
 def _run(seed=1):
     return host_network.build(seed=seed).run()
-
-
-def test_registered():
-    assert "host-network" in SCENARIOS
 
 
 def test_transcript():

@@ -50,14 +50,15 @@ def test_outer_headers_are_read_from_the_bytes():
     assert measure("flannel-udp")["outer"] == "Eth/IPv4/UDP 8285→8285/inner IPv4"
 
 
-def test_the_cli_prints_the_table():
+def test_the_cli_prints_the_table(table):
     from emunet.cli import main
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        assert main(["compare", "--backends", "flannel-vxlan,flannel-host-gw"]) == 0
+        assert main(["compare", "--backends", ",".join(NAMES)]) == 0
     out = buf.getvalue()
-    assert out.splitlines()[0].split() == ["flannel-vxlan", "flannel-host-gw"]
+    assert out.splitlines()[0].split() == NAMES
     assert "encapsulation overhead" in out
+    assert out == table
 
 
 def test_calico_backends_measured_the_same_way():

@@ -3,8 +3,6 @@
 Scapy and tshark are the independent readers of the bytes; the switch's properties are
 checked against a small oracle written from IEEE 802.1Q's rules (classify, filter, learn
 (VID, MAC), forward or flood within the VLAN, tag or untag per egress port)."""
-import os
-
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -19,7 +17,7 @@ from emunet.stack.namespace import Namespace
 from emunet.wire.dot1q import Dot1QView, push_tag
 from emunet.wire.frame import Frame
 from emunet.observe.capture import Capture
-from tests.test_malformed import tagged_outcome
+from tests.devices.test_malformed import tagged_outcome
 from tests.tshark import fields, needs_tshark, problems
 
 pytest.importorskip("scapy")
@@ -281,7 +279,7 @@ _TAGGED_INPUT = st.one_of(
 def test_tagged_frames_on_a_parent_are_delivered_or_dropped_with_a_reason(frames):
     """VID 10 and 20 have devices on b's eth0, 0 / 30 / 4095 do not; nothing raises; a frame
     too short to untag is dropped before the capture; a VID with a device reaches it,
-    untagged; the others meet check_vlan_id (tests/test_malformed.py:tagged_outcome)."""
+    untagged; the others meet check_vlan_id (tests/devices/test_malformed.py:tagged_outcome)."""
     sim, a, b = pair()
     eth0 = b.dev("eth0")
     subs = {vid: vlan_add(b, "eth0", vid) for vid in (10, 20)}
@@ -499,7 +497,3 @@ def test_draw_labels_ports_and_vlan_devices(lab):
     assert '"router/eth0" -- "switch/sw0" [label="trunk 10,20"' in src
     assert '"stray/eth0" -- "switch/sw0" [label="access 20"' in src
     assert '"router/eth0.10" -- "router/eth0" [label="vlan 10 on"' in src
-
-
-def test_the_golden_capture_is_committed():
-    assert os.path.exists(os.path.join(os.path.dirname(__file__), "..", "pcaps", "vlan.pcapng"))

@@ -182,11 +182,3 @@ def test_when_node2s_lease_expires_node1_forgets_it_and_the_next_packet_dies_in_
     assert p.received == 0
     drops = [d for d in lab.capture.drops if d.pid == p.pids[0]]
     assert [(d.reason, d.where) for d in drops] == [("IP_NOROUTE", "node1/flannel0")]
-
-
-def test_same_seed_same_capture(tmp_path):
-    a = flannel_udp.build(seed=1).run()
-    b = flannel_udp.build(seed=1).run()
-    a.capture.write(str(tmp_path / "a.pcapng"))
-    b.capture.write(str(tmp_path / "b.pcapng"))
-    assert (tmp_path / "a.pcapng").read_bytes() == (tmp_path / "b.pcapng").read_bytes()

@@ -8,7 +8,7 @@ import pytest
 
 from emunet import cli
 from emunet.observe.show import run_command
-from tests.showlab import FakeLab, route_lab
+from tests.observe.showlab import FakeLab, route_lab
 
 
 def test_seed_docker_network_inspect(docker_lab):

@@ -6,6 +6,7 @@ The outputs are compared with the committed ones (``tests/notebooks.py`` says wh
 compared); a difference means the notebook is stale: ``python3 -m tests.notebooks``
 refreshes it.
 """
+import ast
 import difflib
 import pprint
 import shutil
@@ -13,16 +14,41 @@ import shutil
 import nbformat
 import pytest
 
+from emunet.scenarios import SCENARIOS
 from tests import notebooks as nbtools
 
 PATHS = nbtools.notebooks()
 
 
-def test_there_are_notebooks_for_the_chapters():
-    names = [p.name for p in PATHS]
-    for chapter in ("docker-bridge", "host-network", "flannel-udp", "calico-ipip", "flannel-vxlan",
-                    "calico-vxlan", "bgp-border", "calico-bgp", "calico-bgp-rr", "vlan", "flannel-host-gw"):
-        assert any(chapter in n for n in names), f"no notebook for {chapter}"
+def scenarios_run(path) -> list:
+    """The scenarios a notebook's code builds: the names it passes to the registry's
+    ``get`` (imported from emunet.scenarios), in the order they appear."""
+    cells = [ast.parse(c.source) for c in nbformat.read(str(path), as_version=4).cells
+             if c.cell_type == "code"]
+    getters = {a.asname or a.name for tree in cells for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom)
+               and node.module in ("emunet.scenarios", "emunet.scenarios.registry")
+               for a in node.names if a.name == "get"}
+    names = []
+    for tree in cells:
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                 and n.func.id in getters and n.args and isinstance(n.args[0], ast.Constant)]
+        names += [n.args[0].value for n in sorted(calls, key=lambda n: (n.lineno, n.col_offset))]
+    return names
+
+
+def test_every_scenario_has_a_notebook_that_runs_it():
+    """Each chapter builds the scenario it is named after (``NN-<scenario>.ipynb`` calls
+    ``get("<scenario>")`` first), every name a notebook builds is registered, and every
+    registered scenario is built by some notebook."""
+    assert PATHS, "no notebooks/*.ipynb"
+    run = {p.stem: scenarios_run(p) for p in PATHS}
+    for stem, names in run.items():
+        assert names, f"{stem}.ipynb builds no scenario"
+        assert stem.split("-", 1)[1] == names[0], f"{stem}.ipynb first builds {names[0]!r}"
+        assert set(names) <= set(SCENARIOS), f"{stem}.ipynb builds {set(names) - set(SCENARIOS)}"
+    built = {n for names in run.values() for n in names}
+    assert sorted(SCENARIOS) == sorted(built), f"no notebook runs {sorted(set(SCENARIOS) - built)}"
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="the notebooks draw with Graphviz's dot, "

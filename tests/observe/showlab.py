@@ -1,6 +1,6 @@
-"""The labs the show tests run commands in (tests/test_show_*.py).
+"""The labs the show tests run commands in (tests/observe/test_show_*.py).
 
-Besides the docker-bridge scenario (the ``docker_lab`` fixture, tests/conftest.py), the
+Besides the docker-bridge scenario (the ``docker_lab`` fixture, tests/observe/conftest.py), the
 tests rebuild namespaces the module's author built on a kernel (6.18, iproute2 6.1,
 net-tools 2.10, bridge-utils 1.7) while writing it, named ``emushow-*``, for states the
 reference topology never reaches: a bridge without ports, a veth whose peer is down,

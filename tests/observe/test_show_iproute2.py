@@ -1,6 +1,6 @@
 """``ip link``, ``ip addr``, ``ip route``, ``ip route get`` and ``ip neigh``
 (emunet.observe.show.iplink, .iproute) against what Linux printed for the ``emushow-*``
-namespaces described in tests/showlab.py (pasted verbatim), with the other tools' view of
+namespaces described in tests/observe/showlab.py (pasted verbatim), with the other tools' view of
 the same devices where one test builds them.
 """
 import ipaddress
@@ -14,7 +14,7 @@ from emunet.observe import show
 from emunet.observe.show import run_command
 from emunet.sim import Simulator
 from emunet.stack.namespace import Namespace
-from tests.showlab import neighbour_lab, route_lab, routed_lab
+from tests.observe.showlab import neighbour_lab, route_lab, routed_lab
 
 
 LO_LOCAL = """\
