@@ -1,7 +1,6 @@
 """Calico's VXLAN mode on the seed's nodes: what Felix and the CNI plugin program, and the
 frames on the wire (Scapy and tshark reading them)."""
 import json
-import os
 
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP

@@ -1,6 +1,6 @@
 """Flannel's host-gw backend: plain routes on one L2 segment, refused across a router."""
 import pytest
-from scapy.layers.inet import ICMP, IP
+from scapy.layers.inet import IP
 from scapy.layers.l2 import Ether
 
 from emunet.scenarios import flannel_host_gw

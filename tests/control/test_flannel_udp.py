@@ -1,7 +1,5 @@
 """The seed's Flannel UDP walkthrough, frame by frame and table by table."""
-import errno
 import json
-import os
 
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP, UDPerror
@@ -10,7 +8,6 @@ from scapy.layers.l2 import Ether
 from emunet.apps.udp import UdpSender
 from emunet.scenarios import flannel_udp
 from emunet.scenarios.base import udp_payload
-from emunet.sim import S
 from emunet.wire.frame import LINKTYPE_RAW
 from emunet.observe.capture import Capture
 from tests.tshark import needs_tshark, fields, problems

@@ -15,8 +15,7 @@ import shutil
 import tempfile
 import time
 
-import pytest
-
+from emunet.apps.http import Curl, Nginx
 from tests.kernel.cases import DockerModel, Mirror, emunet_frames, settle
 from tests.kernel.compare import compare
 from tests.kernel.harness import Topology, run
@@ -46,15 +45,6 @@ for head, body in responses:
 """
 
 
-def _tcp_missing() -> str:
-    try:
-        from emunet.apps.http import Curl, Nginx  # noqa: F401
-        from emunet.stack.tcp import TcpSocket    # noqa: F401
-    except ImportError as e:
-        return f"emunet's TCP and HTTP programs have not landed yet ({e})"
-    return ""
-
-
 def _responses(ecap, server_ip: str, iface: str) -> list:
     """The server's replies in emunet's capture, split where nginx split them (header, page)."""
     from tests.kernel.compare import dissect
@@ -73,11 +63,6 @@ def _responses(ecap, server_ip: str, iface: str) -> list:
 
 
 def test_curl_to_a_host_network_server_over_docker0_and_lo_and_a_refused_port(netns):
-    missing = _tcp_missing()
-    if missing:
-        pytest.skip(missing)
-    from emunet.apps.http import Curl, Nginx
-
     curl_version = re.match(r"curl (\S+)", run(["curl", "--version"]).stdout).group(1)
     model = DockerModel(containers=(("c1", "172.17.0.7"),))
     host, c1 = model.host.ns, model.containers["c1"].ns
