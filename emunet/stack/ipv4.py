@@ -70,14 +70,13 @@ class Ipv4:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return
         dst = ipv.daddr
-        local_ips = self.local_ips
         if not dev.loopback:
             src = ipv.saddr
             s8 = src >> 24
             if s8 >= 224 or s8 == 127 or (s8 == 0 and dst != 0xFFFFFFFF):
                 self.ns.count_drop("IP_INVALID_SOURCE", dev, frame, f"martian source {int_to_ip(src)}")
                 return
-            if src in local_ips and not self.accept_local(dev):
+            if src in self.local_ips and not self.accept_local(dev):
                 r = self.fib.lookup(dst)
                 # validated where the kernel validates: local or broadcast delivery, and a
                 # unicast route it forwards on (no route or forwarding off fail earlier)
@@ -87,7 +86,7 @@ class Ipv4:
                                        f"martian source {int_to_ip(src)}: our own address, received "
                                        f"on {dev.name} (accept_local=0)")
                     return
-        if dst in local_ips or dst == 0xFFFFFFFF:
+        if dst in self.local_ips or dst == 0xFFFFFFFF:
             self.ip_local_deliver(dev, frame, ipv, dst == 0xFFFFFFFF)
             return
         # the local table, then main (one probe of the FIB's per-destination memory)
@@ -116,13 +115,14 @@ class Ipv4:
         if ipv.is_fragment:
             self.ns.count_drop("IP_FRAG", dev, frame, "fragment reassembly is not modelled")
             return
-        handler = self.protocols.get(ipv.proto)
-        if handler is not None:
-            handler(dev, frame, ipv, broadcast)
+        try:
+            handler = self.protocols[ipv.proto]
+        except KeyError:
+            self.ns.count_drop("UNHANDLED_PROTO", dev, frame, f"IP protocol {ipv.proto}")
+            if not broadcast:
+                self.ns.icmp.send_error(ipv.packet(), 3, 2, 0, frame.pid)
             return
-        self.ns.count_drop("UNHANDLED_PROTO", dev, frame, f"IP protocol {ipv.proto}")
-        if not broadcast:
-            self.ns.icmp.send_error(ipv.packet(), 3, 2, 0, frame.pid)
+        handler(dev, frame, ipv, broadcast)
 
     # -- forward ------------------------------------------------------------
     def ip_forward(self, dev, frame: Frame, ipv: Ipv4View, r) -> None:
