@@ -73,7 +73,6 @@ def _cmd_bgp_scale(args) -> int:
 
 
 def _cmd_trace(args) -> int:
-    import json
     lab = get(args.scenario).build(args.seed)
     trace, pid = lab.trace_packet(args.src, args.to, args.proto, args.dport, args.size, ttl=args.ttl)
     if args.svg:
@@ -141,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=_cmd_draw)
     c = sub.add_parser("compare", help="send the same traffic over several backends and compare")
     c.add_argument("--backends", default="flannel-udp,flannel-vxlan,flannel-host-gw,calico-bgp,calico-ipip,"
-                                          "calico-vxlan")
+                   "calico-vxlan")
     c.add_argument("--seed", type=int, default=1)
     c.set_defaults(fn=_cmd_compare)
     b = sub.add_parser("bench", help="measure the datapath (hop-rate) or cluster build cost (scale), "

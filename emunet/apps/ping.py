@@ -1,5 +1,6 @@
 """``ping`` as iputils prints it, over a ping socket in the model's stack."""
 import math
+import os
 import struct
 
 from emunet.apps.base import Process
@@ -99,11 +100,10 @@ class Ping(Process):
         self.pids.append(pid)
         self._last_send_ns = self.sim.now
         err = self.ns.ipv4.ip_send(None, self.dst_int.to_bytes(4, "big"), IPPROTO_ICMP, msg, pid,
-                              ttl=self.ttl, tos=self.tos, df=self.df,
-                              note=f"ping: echo request id {self.ident} seq {seq}"
-                              if self.sim.observers else None)
+                                   ttl=self.ttl, tos=self.tos, df=self.df,
+                                   note=f"ping: echo request id {self.ident} seq {seq}"
+                                   if self.sim.observers else None)
         if err:
-            import os
             self.eprint(f"ping: connect: {os.strerror(err)}")
             self.exit(2)
             return

@@ -127,8 +127,8 @@ def measure_one(mode: str, nodes: int, pods_per_node: int = 2, pairs: int = 100,
 
 def _child_env() -> dict:
     """The environment for a child that imports this very ``emunet`` (a worktree's, say)."""
-    import emunet
-    root = os.path.dirname(os.path.dirname(os.path.abspath(emunet.__file__)))
+    # the checkout holding this package: emunet/bench/scale.py is three levels below it
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env

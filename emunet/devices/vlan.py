@@ -143,7 +143,7 @@ class Vlan(NetDevice):
         """``vlan_dev_hard_start_xmit``: insert the tag, queue on the lower."""
         data = frame.data
         self.lower.dev_queue_xmit(frame.derive(data[:12] + self._tag + data[12:]),
-                        f"802.1Q tag VID {self.vid} inserted by {self.name}")
+                                  f"802.1Q tag VID {self.vid} inserted by {self.name}")
 
     def vlan_rx(self, frame, tci: bytes) -> None:
         """The second half of ``vlan_do_receive``: the frame, its tag removed, is ours."""

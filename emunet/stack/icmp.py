@@ -79,7 +79,7 @@ class Icmp:
             self.ns.note(None, frame, f"ICMP echo request id {icmp.ident} seq {icmp.seq} → echo reply")
             note = f"icmp echo reply to {int_to_ip(ipv.saddr)}"
         self.ns.ipv4.ip_send(ipv.dst, ipv.src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=ipv.tos, df=False,
-                        note=note)
+                             note=note)
 
     def _error_rcv(self, dev, frame, ipv, icmp) -> None:
         """Hand an ICMP error to the socket whose packet it quotes (``icmp_unreach``)."""
@@ -151,7 +151,7 @@ class Icmp:
                  (3, 2): "protocol unreachable"}
         what = names.get((type_, code), f"type {type_} code {code}")
         return self.ns.ipv4.ip_send(saddr, src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=0xC0, df=False,
-                               note=f"icmp {what} to {int_to_ip(int.from_bytes(src, 'big'))} "
+                                    note=f"icmp {what} to {int_to_ip(int.from_bytes(src, 'big'))} "
                                     f"(about packet #{pid})") == 0
 
 

@@ -152,7 +152,7 @@ class Ipv4:
         if length > out.mtu:
             if ipv.df:
                 self.ns.count_drop("PKT_TOO_BIG", dev, frame,
-                              f"{length} bytes with DF > MTU {out.mtu} of {out.name}")
+                                   f"{length} bytes with DF > MTU {out.mtu} of {out.name}")
                 self.ns.icmp.send_error(ipv.packet(), 3, 4, out.mtu, frame.pid)
                 return
             self.ns.count_drop("PKT_TOO_BIG", dev, frame, "fragmentation is not modelled")

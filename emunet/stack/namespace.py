@@ -171,16 +171,16 @@ class Namespace:
         self.local_ips[key] = a
         # the local table: the address itself, and the broadcast address
         self.fib.local.add(Route(ipaddress.IPv4Network(f"{ip}/32"), dev=dev, src=str(ip),
-                                   scope="host", type="local", proto="kernel"), replace=True)
+                                 scope="host", type="local", proto="kernel"), replace=True)
         if bcast is not None:
             self.fib.local.add(Route(ipaddress.IPv4Network(f"{bcast}/32"), dev=dev, src=str(ip),
-                                       scope="link", type="broadcast", proto="kernel"), replace=True)
+                                     scope="link", type="broadcast", proto="kernel"), replace=True)
         if dev.loopback:
             self.fib.local.add(Route(net, dev=dev, src=str(ip), scope="host", type="local",
-                                       proto="kernel"), replace=True)
+                                     proto="kernel"), replace=True)
         elif not noprefixroute and net.prefixlen < 32:
             self.fib.main.add(Route(net, dev=dev, src=str(ip), scope="link", proto="kernel"),
-                                replace=True)
+                              replace=True)
         return a
 
     def addr_del(self, dev, cidr: str) -> None:

@@ -197,11 +197,12 @@ class NeighTable:
                 src_ip = cand
         if src_ip is None:
             src_ip = self.ns.select_source(n.dev, n.ip)
+        probe = n.probes - (0 if unicast else self.params.ucast_solicit)
         self.ns.arp.arp_send(n.dev, ARPOP_REQUEST,
-                         dst_mac=n.lladdr if unicast else BROADCAST_MAC,
-                         sha=n.dev.mac, spa=src_ip, tha=ZERO_MAC, tpa=n.ip.to_bytes(4, "big"),
-                         note=f"neigh {int_to_ip(n.ip)} {n.state}: ARP probe {n.probes - (0 if unicast else self.params.ucast_solicit)}"
-                              f" ({'unicast' if unicast else 'broadcast'})")
+                             dst_mac=n.lladdr if unicast else BROADCAST_MAC,
+                             sha=n.dev.mac, spa=src_ip, tha=ZERO_MAC, tpa=n.ip.to_bytes(4, "big"),
+                             note=f"neigh {int_to_ip(n.ip)} {n.state}: ARP probe {probe} "
+                                  f"({'unicast' if unicast else 'broadcast'})")
 
     def _set_timer(self, n: Neighbour, delay_ns) -> None:
         if n.timer is not None:

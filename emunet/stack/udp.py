@@ -137,8 +137,8 @@ class Udp:
             sock.inet_id = (sock.inet_id + 1) & 0xFFFF
             ident = sock.inet_id
         err = self.ns.ipv4.ip_send(src, dstb, IPPROTO_UDP, seg, pid, df=True, ident=ident,
-                              note=f"udp {sock.local[1]} → {int_to_ip(dst)}:{dport}"
-                              if self.sim.observers else None)
+                                   note=f"udp {sock.local[1]} → {int_to_ip(dst)}:{dport}"
+                                   if self.sim.observers else None)
         if err:
             raise _oserror(err, "sendto()")
         return len(data)

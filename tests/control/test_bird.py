@@ -341,7 +341,7 @@ def _speaker_and_peer(opening, later=(), remote_as=64513):
     sim = Simulator(seed=5)
     sw, (r1, r2) = _pair(sim)
     bird = r1.spawn(Bird("10.0.0.1", 64512, peers=[BgpPeer("10.0.0.2", remote_as, name="peer",
-                                                             passive=True)],
+                                                           passive=True)],
                          static_routes=[StaticRoute("10.9.0.0/24")], export="all", direct=None))
     peer = r2.spawn(_ScriptedPeer("10.0.0.1", opening, later))
     sim.run(until=5)

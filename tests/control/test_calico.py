@@ -111,7 +111,7 @@ def test_tshark_reads_originator_id_and_cluster_list_on_reflected_updates(rr, tm
 
 def test_ipip_crosssubnet_tunnels_only_to_the_other_subnet(ipip):
     assert _routes(ipip, "node1")[3:5] == ["10.20.1.0/24 via 192.168.0.3 dev eth0 proto bird ",
-                                          "10.20.2.0/24 via 192.168.1.2 dev tunl0 proto bird onlink "]
+                                           "10.20.2.0/24 via 192.168.1.2 dev tunl0 proto bird onlink "]
     tunl0 = ipip.node1.ns.dev("tunl0")
     assert tunl0.mtu == 1480 and ipip.pod1.eth0.mtu == 1480
     assert "inet 10.20.0.0/32 scope global tunl0" in run_command(ipip, "node1", "ip addr show tunl0")

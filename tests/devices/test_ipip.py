@@ -111,6 +111,6 @@ def test_ip_link_shows_tunl0_as_the_kernel_does():
     sim, n1, _ = _pair()
     text = ip_link(n1, "tunl0")
     assert text.splitlines()[0].split(" ", 1)[1].startswith("tunl0@NONE: <NOARP,UP,LOWER_UP> mtu 1480 qdisc noqueue "
-                                           "state UNKNOWN mode DEFAULT group default qlen 1000")
+                                                            "state UNKNOWN mode DEFAULT group default qlen 1000")
     assert text.splitlines()[1] == "    link/ipip 0.0.0.0 brd 0.0.0.0"
     assert n1.dev("tunl0").details() == "ipip any remote any local any ttl inherit nopmtudisc"

@@ -417,7 +417,7 @@ def _arp(**kw):
 def _icmp_bad_checksum():
     from scapy.layers.inet import ICMP, IP
     good = bytes(Ether(dst=mac(A_MAC), src=mac(B_MAC)) / IP(version=4, id=1, flags=0, ttl=64, src="10.0.0.2",
-                                                             dst="10.0.0.1") / ICMP(type=8, id=7, seq=1) / b"ping")
+                                                            dst="10.0.0.1") / ICMP(type=8, id=7, seq=1) / b"ping")
     right = struct.unpack_from("!H", good, 36)[0]
     return _patched(good, 36, "!H", right ^ 0x0101, fix_ip=False)
 
@@ -425,7 +425,7 @@ def _icmp_bad_checksum():
 def _tcp_doff(doff):
     from scapy.layers.inet import IP, TCP
     good = bytes(Ether(dst=mac(A_MAC), src=mac(B_MAC)) / IP(version=4, id=1, flags=2, ttl=64, src="10.0.0.2",
-                                                             dst="10.0.0.1")
+                                                            dst="10.0.0.1")
                  / TCP(sport=1, dport=80, seq=1, ack=0, flags="S", window=1000))
     return _patched(good, 46, "!B", doff << 4, fix_ip=False)
 
@@ -476,7 +476,7 @@ def test_named_udp_without_checksum_is_accepted_to_a_socket():
     sock = setup.ns.udp.socket()
     sock.bind(("0.0.0.0", 5678))
     data = bytes(Ether(dst=mac(A_MAC), src=mac(B_MAC)) / IP(version=4, id=1, flags=0, ttl=64, src="10.0.0.2",
-                                                             dst="10.0.0.1") / UDP(sport=1234, dport=5678, chksum=0)
+                                                            dst="10.0.0.1") / UDP(sport=1234, dport=5678, chksum=0)
                  / b"payload!")
     assert feed(setup, "valid", data) is None
     assert sock.received == [(b"payload!", ("10.0.0.2", 1234))]

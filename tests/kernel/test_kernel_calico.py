@@ -183,8 +183,8 @@ def test_proxy_arp_rules_delay_forwarding_and_route(netns):
     for p, dst in ((pa, "192.168.0.2"), (pb, "192.168.0.2"), (pc, "192.168.0.3")):
         p.spawn(Ping(dst, count=1, linger=5.0))
     sim.after(1200 * MS, lambda: pa.arp.arp_send(pa.dev("eth0"), 1, dst_mac=CALI_MAC, sha=pa_mac,
-                                             spa=bytes([10, 20, 0, 2]), tha=bytes(6),
-                                             tpa=bytes([169, 254, 1, 1]), note="a unicast ARP request"))
+                                                 spa=bytes([10, 20, 0, 2]), tha=bytes(6),
+                                                 tpa=bytes([169, 254, 1, 1]), note="a unicast ARP request"))
     sim.run(until=5.0)
     ecap = emunet_frames(sim, labels)
     rep = compare("proxy ARP rules", kcap, ecap)

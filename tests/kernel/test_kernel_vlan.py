@@ -85,7 +85,7 @@ def _frames():
         ("VID 10 ARP request", bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=A_MAC, type=0x8100)
                                      / Dot1Q(prio=0, dei=0, vlan=10, type=0x0806) / arp)),
         ("VID 10 ethertype 0x88b5", bytes(Ether(**eth, type=0x8100) / Dot1Q(prio=0, dei=0, vlan=10,
-                                                                           type=0x88B5) / (b"x" * 46))),
+                                                                            type=0x88B5) / (b"x" * 46))),
         ("18-byte tagged frame", bytes.fromhex("02000000000b02000000000a8100000a0800")),
         ("802.1ad VID 10 echo", b"".join((qinq[:12], b"\x88\xa8", qinq[14:]))),
         ("VID 0 then VID 10 echo", qinq[:12] + b"\x81\x00\x00\x00" + qinq[12:]),

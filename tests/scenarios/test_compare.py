@@ -33,7 +33,7 @@ def test_frames_copies_and_hops(table):
     assert _row(table, "user/kernel copies per packet, sending node") == ["3", "1", "1"]
     assert _row(table, "user/kernel copies per packet, end to end") == ["6", "2", "2"]
     assert _row(table, "IP hops (TTL 64 → at the server pod)") == ["4", "(TTL", "60)", "2", "(TTL", "62)",
-                                                                 "2", "(TTL", "62)"]
+                                                                   "2", "(TTL", "62)"]
 
 
 def test_only_host_gw_needs_one_l2_segment(table):

@@ -218,7 +218,7 @@ def _arp_reply_delay(sim, cali, eth0, dst_mac):
     from emunet.wire.ethernet import mac_to_bytes
     t0, before = sim.now, len(Capture.of(sim).on("host/cali0"))
     eth0.ns.arp.arp_send(eth0, 1, dst_mac=mac_to_bytes(dst_mac), sha=eth0.mac, spa=bytes([10, 20, 0, 2]),
-                     tha=bytes(6), tpa=bytes([169, 254, 1, 1]), note="who-has 169.254.1.1")
+                         tha=bytes(6), tpa=bytes([169, 254, 1, 1]), note="who-has 169.254.1.1")
     sim.run(until=sim.time + 2)
     replies = [r.time_ns for r in Capture.of(sim).on("host/cali0")[before:]
                if r.direction == "out" and bytes(r.data[20:22]) == b"\x00\x02"]

@@ -168,7 +168,7 @@ def test_handshake_options_windows_and_ip_fields_default_profile():
     sim, host, c1, c2 = make_lab()
     c2.ns.spawn(Server(response=b"x" * 89, close_after=50 * US))
     cl = c1.ns.spawn(Client("172.17.0.8", data=b"GET / HTTP/1.1\r\nHost: 172.17.0.8\r\n"
-                                              b"User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"))
+                            b"User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"))
     sim.run(until=2)
     pk = tcp_pkts(sim, "c1/eth0")
     syn, synack, ack, get, sack = pk[:5]
@@ -420,14 +420,14 @@ def _from_c2(c1, c2, cl, flags, seq, ack, payload=b"", options=None):
     t = TCP(sport=80, dport=cl.sock.local[1], seq=seq, ack=ack, flags=flags, window=509,
             options=options if options is not None else [])
     return Ether(src=mac_c2, dst=mac_c1) / IP(src="172.17.0.8", dst="172.17.0.7", flags="DF",
-                                               id=1) / t / payload
+                                              id=1) / t / payload
 
 
 def test_an_ack_to_a_closed_port_gets_rst_with_its_ack_as_seq():
     sim, c1, c2, srv, cl = _established()
     pkt = Ether(src=c2.ns.dev("eth0").mac, dst=c1.ns.dev("eth0").mac) / \
         IP(src="172.17.0.8", dst="172.17.0.7", flags="DF") / TCP(sport=80, dport=4444, seq=5,
-                                                                  ack=123456, flags="A")
+                                                                 ack=123456, flags="A")
     n = len(Capture.of(sim).records)
     _inject(c1.ns, "eth0", pkt)
     sim.run(until=0.2)
@@ -491,7 +491,7 @@ def test_malformed_segments_are_counted_as_drops_never_raised():
        window=st.integers(0, 65535), opts=st.binary(max_size=40), payload=st.binary(max_size=64),
        to_listener=st.booleans())
 def test_any_segment_with_a_valid_checksum_is_handled_without_raising(flags, seq, ack, window, opts,
-                                                                        payload, to_listener):
+                                                                      payload, to_listener):
     sim, host, c1, c2 = make_lab()
     srv = c2.ns.spawn(Server(response=b"ok"))
     cl = c1.ns.spawn(Client("172.17.0.8", data=b"x\r\n\r\n"))

@@ -213,7 +213,7 @@ class Bird(Process):
                 sk.close()
                 return
         self.events.append((self.sim.now, "bgp", f"Unexpected connect from unknown address "
-                                                  f"{rip} (port {sk.remote[1]})"))
+                            f"{rip} (port {sk.remote[1]})"))
         sk.close()
 
     def stop(self) -> None:

@@ -227,7 +227,7 @@ class Tcp:
         self.out_rsts += 1
         # ``tcp_v4_send_reset`` reflects the offending segment's TOS (``arg.tos``)
         self.ns.ipv4.ip_send(ipv.dst, ipv.src, IPPROTO_TCP, out, pid, tos=ipv.tos, df=True, ident=0,
-                        note=f"tcp RST{'|ACK' if rflags & TCP_ACK else ''} to "
+                             note=f"tcp RST{'|ACK' if rflags & TCP_ACK else ''} to "
                              f"{int_to_ip(ipv.saddr)}:{seg.sport}"
                              f"{': ' + why if why else ''}")
 

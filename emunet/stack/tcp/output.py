@@ -194,7 +194,7 @@ class TcpOutput:
                 f"{' ack ' + str(dist(ack, self.irs)) if flags & TCP_ACK else ''} "
                 f"len {len(payload)} win {window}: {note} ({self.state})")
         return self.ns.ipv4.ip_send(src, dst, IPPROTO_TCP, seg, pid, ttl=ttl, tos=self.ip_tos, df=True,
-                               ident=ident, note=text)
+                                    ident=ident, note=text)
 
     def _event_ack_sent(self) -> None:
         """``tcp_event_ack_sent``: any segment with ACK answers what was pending."""

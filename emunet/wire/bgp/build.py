@@ -19,8 +19,8 @@ import struct
 import sys
 
 from emunet.wire.bgp.path_attrs import (AGGREGATOR, AS_PATH, ATOMIC_AGGREGATE, ATTR_EXTENDED, ATTR_FLAGS,
-                                   CLUSTER_LIST, COMMUNITIES, LOCAL_PREF, MULTI_EXIT_DISC, NEXT_HOP,
-                                   ORIGIN, ORIGINATOR_ID, PathAttributes)
+                                        CLUSTER_LIST, COMMUNITIES, LOCAL_PREF, MULTI_EXIT_DISC, NEXT_HOP,
+                                        ORIGIN, ORIGINATOR_ID, PathAttributes)
 from emunet.wire.bgp.message import (AFI_IPV4, MAX_LEN, NOTIFICATION, OPEN, ROUTE_REFRESH, SAFI_UNICAST,
                                      UPDATE, Keepalive, Nlri, Open, RouteRefresh, Update)
 from emunet.wire.bgp.notification import Notification
@@ -72,8 +72,8 @@ def open_message(msg: Open) -> bytes:
             chain = layer if chain is None else chain / layer
         params.append(s.BGPOptParam(param_type=2, param_value=chain))
     pkt = s.BGPHeader(type=OPEN) / s.BGPOpen(version=msg.version, my_as=msg.my_as,
-                                            hold_time=msg.hold_time, bgp_id=msg.bgp_id,
-                                            opt_params=params)
+                                             hold_time=msg.hold_time, bgp_id=msg.bgp_id,
+                                             opt_params=params)
     return bytes(pkt)
 
 
