@@ -57,10 +57,6 @@ class Capture:
         """The capture attached to ``sim`` (the first, if several), or None."""
         return next((o for o in sim.observers if isinstance(o, Capture)), None)
 
-    def detach(self, sim) -> None:
-        """Stop recording ``sim``'s frames (what was recorded stays)."""
-        sim.observers.remove(self)
-
     def __init__(self, epoch_ns: int = None, filter_ifaces=None):
         self.records = []
         self.drops = []

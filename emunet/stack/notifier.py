@@ -22,9 +22,6 @@ class NotifierChain:
         if callback not in self.callbacks:
             self.callbacks.append(callback)
 
-    def unregister(self, callback) -> None:
-        self.callbacks.remove(callback)
-
     def call(self, event: str, obj) -> None:
         for callback in self.callbacks:
             callback(event, obj)
