@@ -24,6 +24,7 @@ from emunet.stack.fib import Fib, Route, parse_prefix
 from emunet.stack.icmp import Icmp
 from emunet.stack.ipv4 import Ipv4
 from emunet.stack.neigh import NeighTable
+from emunet.stack.netfilter import Netfilter
 from emunet.stack.notifier import NotifierChain
 from emunet.stack.tcp import Tcp
 from emunet.stack.udp import Udp
@@ -78,6 +79,7 @@ class Namespace:
                        "net.ipv4.conf.all.arp_accept": 0}
         self.neigh = NeighTable(self)
         self.arp = Arp(self)
+        self.netfilter = Netfilter(self)
         self.ipv4 = Ipv4(self)
         self.icmp = Icmp(self)
         self.udp = Udp(self)
