@@ -1,6 +1,7 @@
 """Netfilter in one namespace (``struct netns_ipv4``'s iptables tables, ``struct
 netns_ct``): the tables, conntrack, and the hook functions the IPv4 path calls."""
 from emunet.stack.netfilter.hooks import TABLES
+from emunet.stack.netfilter.ipset import ipset as ipset_command
 
 
 class Netfilter:
@@ -34,3 +35,9 @@ class Netfilter:
     def rules_changed(self) -> None:
         """A table, chain, rule or policy changed: recompute what the hooks must do."""
         self.active = bool(self.tables)
+
+    def ipset(self, argv, stdin: str = "") -> str:
+        """``ipset ARGV`` (a list or a string) in this namespace; ``stdin`` feeds
+        ``ipset restore``.  What the tool prints; its errors raise
+        :class:`~emunet.stack.netfilter.ipset.IpsetError` (:mod:`~emunet.stack.netfilter.ipset`)."""
+        return ipset_command(self, argv, stdin)
