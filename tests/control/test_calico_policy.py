@@ -11,7 +11,6 @@
   the destination's node.
 """
 import ipaddress
-import random
 import types
 
 import pytest
@@ -58,7 +57,8 @@ def test_static_chains_hash_as_a_real_node_shows_them():
 
 
 ACCESS_NGINX = NetworkPolicy("access-nginx", LabelSelector({"run": "nginx"}), namespace="alpha",
-                             ingress=[NetworkPolicyRule([NetworkPolicyPeer(pod_selector=LabelSelector({"run": "access"}))])])
+                             ingress=[NetworkPolicyRule([NetworkPolicyPeer(
+                                 pod_selector=LabelSelector({"run": "access"}))])])
 COMPLEX = NetworkPolicy(
     "access-nginx-complex", LabelSelector({"run": "nginx"}), namespace="alpha", policy_types=["Ingress", "Egress"],
     ingress=[NetworkPolicyRule([NetworkPolicyPeer(ip_block=IPBlock("10.63.48.0/22", ["10.63.48.4/32"]))],
@@ -95,7 +95,8 @@ def test_policy_chain_set_and_rule_hashes_are_a_real_clusters():
 
 
 @pytest.mark.parametrize("sel, want", [
-    (LabelSelector(match_expressions=[("toast", "DoesNotExist", ())]), "projectcalico.org/orchestrator == 'k8s' && ! has(toast)"),
+    (LabelSelector(match_expressions=[("toast", "DoesNotExist", ())]),
+     "projectcalico.org/orchestrator == 'k8s' && ! has(toast)"),
     (LabelSelector({"label": "value"}), "projectcalico.org/orchestrator == 'k8s' && label == 'value'"),
     (LabelSelector(), "projectcalico.org/orchestrator == 'k8s'"),
     (LabelSelector(match_expressions=[("toast", "In", ("butter", "jam"))]),
@@ -107,7 +108,8 @@ def test_pod_selectors_convert_as_calicos_conversion_tests_expect(sel, want):
 
 def test_one_rule_per_protocol_and_peer_in_protocol_order():
     np = NetworkPolicy("test.policy", LabelSelector({"label": "value"}), ingress=[NetworkPolicyRule(
-        [NetworkPolicyPeer(pod_selector=LabelSelector({"k": "v"})), NetworkPolicyPeer(pod_selector=LabelSelector({"k2": "v2"}))],
+        [NetworkPolicyPeer(pod_selector=LabelSelector({"k": "v"})),
+         NetworkPolicyPeer(pod_selector=LabelSelector({"k2": "v2"}))],
         [NetworkPolicyPort("UDP", 90), NetworkPolicyPort("TCP", 80), NetworkPolicyPort("TCP", 81)])])
     res = k8s_network_policy_to_calico(np)
     assert [(r["protocol"], r["source"]["selector"], r["destination"]["ports"]) for r in res["spec"]["ingress"]] == [
@@ -321,7 +323,8 @@ def test_the_reference_and_the_engine_agree_on_a_hand_made_case():
     web = LabelSelector({"app": "web"})
     pols = [NetworkPolicy("deny", web, policy_types=["Ingress"]),
             NetworkPolicy("allow", web, ingress=[NetworkPolicyRule(
-                [NetworkPolicyPeer(pod_selector=LabelSelector({"role": "frontend"}))], [NetworkPolicyPort("TCP", 80)])])]
+                [NetworkPolicyPeer(pod_selector=LabelSelector({"role": "frontend"}))],
+                [NetworkPolicyPort("TCP", 80)])])]
     nss, eps = _program(pods, pols)
     cases = [("node1-pod0", "node2-pod0", "TCP", 80, True), ("node1-pod1", "node2-pod0", "TCP", 80, False),
              ("node1-pod0", "node2-pod0", "UDP", 80, False), ("node2-pod0", "node1-pod1", "TCP", 80, True),
@@ -329,3 +332,39 @@ def test_the_reference_and_the_engine_agree_on_a_hand_made_case():
     for n, (src, dst, proto, port, want) in enumerate(cases):
         assert reference_allows(pods, pols, src, dst, proto, port) == want
         assert engine_allows(nss, eps, src, dst, proto, port, 41000 + n) == want
+
+
+# -- Felix following the datastore ------------------------------------------------------
+def test_felix_programs_a_policy_when_it_arrives_and_removes_it_when_it_goes():
+    """A VXLAN cluster (no BGP, so nothing but Felix touches the tables): the policy's
+    chains and set appear on the node whose pod it selects and nowhere else, Felix's
+    jumps are inserted once, and a deleted policy leaves no chain and no set."""
+    from emunet.control.calico import IpPool
+    from emunet.topology import CalicoCluster
+    sim = Simulator(seed=1)
+    c = CalicoCluster(sim, IpPool("10.20.0.0/16", block_size=24, vxlan_mode="Always"), felix_iptables=True)
+    c.add_segment("lan0", "192.168.0.0/24")
+    n1, n2 = c.add_node("node1", "192.168.0.2"), c.add_node("node2", "192.168.0.3")
+    c.add_pod(n1, "client", labels={"role": "frontend"})
+    web = c.add_pod(n2, "web", labels={"app": "web"})
+    sim.run(until=1)
+    before = n2.ns.netfilter.iptables_save()
+    assert "cali-pi-" not in before and f":cali-tw-{web.veth_host.name} - [0:0]" in before
+    assert n2.ns.netfilter.ipset("list -n") == "cali40all-vxlan-net\n"
+    c.add_network_policy(NetworkPolicy("allow", LabelSelector({"app": "web"}), ingress=[NetworkPolicyRule(
+        [NetworkPolicyPeer(pod_selector=LabelSelector({"role": "frontend"}))])]))
+    sim.run(until=2)
+    chain = policy_chain_name("cali-pi-", "default/knp.default.allow")
+    during = n2.ns.netfilter.iptables_save()
+    assert f":{chain} - [0:0]" in during and during.count("-j cali-FORWARD") == 1
+    assert "cali-pi-" not in n1.ns.netfilter.iptables_save()
+    sets = n2.ns.netfilter.ipset("list")
+    assert "Name: cali40s:" in sets and "Members:\n10.20.0." in sets
+    c.delete_network_policy("allow")
+    sim.run(until=3)
+    after = n2.ns.netfilter.iptables_save()
+    assert chain not in after
+    assert n2.ns.netfilter.ipset("list -n") == "cali40all-vxlan-net\n"
+    program, text = n2.felix.dataplane.log[-2]
+    assert program == "iptables-restore --noflush" and f"-X {chain}\n" in text
+    assert n2.felix.dataplane.log[-1][0] == "ipset" and n2.felix.dataplane.log[-1][1].startswith("destroy cali40s:")

@@ -18,9 +18,8 @@ v3.26.4).
   selector with ``&& projectcalico.org/namespace == '<ns>'``, each rule's selector
   namespaced and parsed (its IP set id), nets normalised, the protocol lowercased.
 
-Not modelled (refused when a policy is made): ``namespaceSelector`` peers, named ports,
-``matchExpressions`` operators other than In, NotIn, Exists and DoesNotExist (the whole
-API set), IPv6 blocks.
+Not modelled (refused when a policy is made): ``namespaceSelector`` peers (every pod is
+in its policy's namespace here), named ports, IPv6 blocks.
 """
 import ipaddress
 
@@ -240,7 +239,7 @@ def _port_text(lo: int, hi: int):
     return lo if lo == hi else f"{lo}:{hi}"
 
 
-def _calico_rules(rules, namespace: str, ingress: bool) -> list:
+def _calico_rules(rules, ingress: bool) -> list:
     """``k8sRuleToCalico`` for each rule: one Allow rule per protocol (sorted) and peer."""
     out = []
     for r in rules:
@@ -284,8 +283,8 @@ def k8s_network_policy_to_calico(np: NetworkPolicy) -> dict:
             "metadata": {"name": K8S_POLICY_PREFIX + np.name, "namespace": np.namespace},
             "spec": {"order": POLICY_ORDER,
                      "selector": np.pod_selector.to_calico(),
-                     "ingress": _calico_rules(np.ingress, np.namespace, True),
-                     "egress": _calico_rules(np.egress, np.namespace, False),
+                     "ingress": _calico_rules(np.ingress, True),
+                     "egress": _calico_rules(np.egress, False),
                      "types": list(np.policy_types)}}
 
 

@@ -298,7 +298,8 @@ class RuleRenderer:
             groups.setdefault(n[:len(common) + 1] if len(n) > len(common) else common, []).append(n)
         end = [Rule(action=DROP, comment=("Unknown interface",))]
         chains = []
-        for root, pfx, flag in ((CHAIN_FROM_WL, "cali-fw-", "--in-interface"), (CHAIN_TO_WL, "cali-tw-", "--out-interface")):
+        for root, pfx, flag in ((CHAIN_FROM_WL, "cali-fw-", "--in-interface"),
+                                (CHAIN_TO_WL, "cali-tw-", "--out-interface")):
             root_rules, children = [], []
             for prefix, members in groups.items():
                 if len(members) > 1:
@@ -348,8 +349,10 @@ class RuleRenderer:
 
     def profile_chains(self, name: str, inbound, outbound) -> list:
         """``ProfileToIptablesChains``."""
-        return [Chain(profile_chain_name("cali-pri-", name), self.rules_to_iptables(inbound, f"Profile {name} ingress")),
-                Chain(profile_chain_name("cali-pro-", name), self.rules_to_iptables(outbound, f"Profile {name} egress"))]
+        return [Chain(profile_chain_name("cali-pri-", name),
+                      self.rules_to_iptables(inbound, f"Profile {name} ingress")),
+                Chain(profile_chain_name("cali-pro-", name),
+                      self.rules_to_iptables(outbound, f"Profile {name} egress"))]
 
     def rules_to_iptables(self, rules, chain_comment: str) -> tuple:
         """``ProtoRulesToIptablesRules``: the first rule carries the chain's comment (an
