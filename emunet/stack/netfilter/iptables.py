@@ -491,12 +491,15 @@ class Iptables:
             return f"iptables {VERSION}\n"
         if p.table not in TABLES:
             raise self._error(prog, f"table '{p.table}' does not exist", VERSION_PROBLEM)
-        table = self.netfilter.get_table(p.table)
         if p.command in ("L", "S"):
+            # listing registers nothing (iptables-nft shows a table it has not made
+            # with its built-in chains, nft_xt_fake_builtin_chains)
+            table = self.netfilter.tables.get(p.table) or Table.builtin(p.table)
             out = self._list(table, p, prog)
             if p.zero:
-                self._zero(table, p.chain, None)
+                self._zero(table, p.chain, getattr(p, "zero_rulenum", 0) or None)
             return out
+        table = self.netfilter.get_table(p.table)
         work = table.clone()
         try:
             self._apply(work, p, prog)
