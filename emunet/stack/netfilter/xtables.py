@@ -551,7 +551,9 @@ class Table:
             for num, rule in enumerate(chain.rules, 1):
                 conds = list(rule.ip.compile())
                 for m in rule.matches:
-                    conds.append(m.compile(rule.ip))
+                    cond = m.compile(rule.ip)
+                    if cond is not None:        # -m comment never fails
+                        conds.append(cond)
                 judges = False
                 if rule.target is not None:
                     kind, arg = K_TARGET, rule.target.compile(rule.ip)
