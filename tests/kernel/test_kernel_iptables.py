@@ -380,3 +380,33 @@ def test_jumps_nested_deeper_than_the_kernel_allows_are_refused_alike(real):
         except IptablesError as e:
             got = (e.message + "\n", e.status)
         assert got == (p.stderr, p.returncode), depth
+
+
+#: command lines that change the rules, run one after the other on both
+SEQUENCE = [
+    "-N A", "-N B", "-N C", "-A FORWARD -j A", "-I A -s 10.0.0.1,10.0.0.2 -j B", "-I A 3 -j C",
+    "-A A -s 1.2.3.4,5.6.7.8 -d 9.9.9.9/8 -j ACCEPT", "-I B -p tcp --dport 22 -j DROP",
+    "-I B 2 -p udp --sport 53 -j RETURN", "-A C -j DROP", "-A C -j DROP", "-D C -j DROP",
+    "-R B 1 -p tcp --dport 23 -j DROP", "-E C CC", "-nvL", "-w -A CC -m comment --comment 'after rename'",
+    "-D A 1", "-t nat -N X", "-t nat -A PREROUTING -j X", "-t nat -A X -p tcp -j DNAT --to-destination 1.1.1.1:1",
+    "-t nat -A X -j RETURN", "-t nat -I X 3 -j RETURN", "-t nat -F X", "-t nat -D PREROUTING -j X",
+    "-t nat -X X", "-P FORWARD DROP", "-Z", "-F A", "-F", "-X CC", "-X", "-P FORWARD ACCEPT",
+    "-N D", "-I D 1 -j RETURN", "-I D 2 -j ACCEPT", "-t mangle -A OUTPUT -j MARK --set-mark 1", "-t mangle -F",
+]
+
+
+def test_a_sequence_of_commands_leaves_the_same_rules(real):
+    with Topology("iptseq") as t:
+        ns = t.netns("fw")
+        ours = _ours()
+        for cmd in SEQUENCE:
+            head, _, quoted = cmd.partition(" '")
+            argv = head.split() + ([quoted.rstrip("'")] if quoted else [])
+            want = t.exec(ns, "iptables", *argv, check=False)
+            try:
+                got = (ours.run(argv), "", 0)
+            except IptablesError as e:
+                got = ("", e.message + "\n", e.status)
+            assert got == (want.stdout, want.stderr, want.returncode), cmd
+            for table in ("filter", "nat", "mangle"):
+                assert _our_save(ours, table=table) == _real_save(t, ns, "-t", table), cmd

@@ -32,15 +32,16 @@ class Netfilter:
         return t
 
     def iptables(self, argv) -> str:
-        """Run ``iptables ARGS`` here (a list, or one string split on blanks); what it
-        prints.  Refusals raise :class:`~emunet.stack.netfilter.xtables.IptablesError`."""
+        """Run ``iptables ARGS`` here (a list, or one string split as a shell would); what
+        it prints.  Refusals raise :class:`~emunet.stack.netfilter.xtables.IptablesError`."""
         from emunet.stack.netfilter.iptables import Iptables
         return Iptables(self).run(argv)
 
-    def iptables_restore(self, text: str, noflush: bool = False) -> None:
-        """``iptables-restore [--noflush]`` of ``text`` here: all of it or nothing."""
+    def iptables_restore(self, text: str, noflush: bool = False, counters: bool = False) -> None:
+        """``iptables-restore [--noflush] [--counters]`` of ``text`` here: all of it or
+        nothing."""
         from emunet.stack.netfilter.iptables import Iptables
-        Iptables(self).restore(text, noflush=noflush)
+        Iptables(self).restore(text, noflush=noflush, counters=counters)
 
     def rules_changed(self) -> None:
         """A table, chain, rule or policy changed: recompute what the hooks must do."""
