@@ -532,6 +532,8 @@ class Iptables:
         chains = t.chains
         if cmd in ("A", "I", "R", "C", "D"):
             jump = p.rules[0].jump if p.rules else None
+            if p.goto and jump is None:
+                jump = p.jumpto         # -g ACCEPT: a goto names a chain, never a verdict
             if jump is not None and jump not in chains:
                 raise _ChainMissing(jump)
         if cmd in ("A", "I", "D", "DN", "R", "C") and p.chain not in chains:
