@@ -13,8 +13,8 @@ from emunet.stack.namespace import Namespace
 from emunet.stack.netfilter.iptables import Iptables
 from emunet.stack.netfilter.xtables import IptablesError
 from tests.kernel.harness import Topology, run
-from tests.stack.netfilter.rulesets import (BAD_COMMANDS, BAD_RESTORES, COUNTERS, DOCKER, REFERENCE, RULESETS,
-                                            SEQUENCE, SHOWS, load_reference)
+from tests.stack.netfilter.rulesets import (BAD_COMMANDS, BAD_RESTORES, COUNTERS, DOCKER, NOFLUSH, REFERENCE,
+                                            RULESETS, SEQUENCE, SHOWS, load_reference)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +127,24 @@ def test_refused_restores_print_iptables_restore_texts_and_change_nothing(real, 
     finally:
         run(["ip", "netns", "exec", ns, "sh", "-c",
              "for t in filter nat; do iptables -t $t -F; iptables -t $t -X; done; iptables -P FORWARD ACCEPT"])
+
+
+def test_noflush_restores_change_what_they_name_alike(real):
+    with Topology("iptnf") as t:
+        ns = t.netns("fw")
+        run(["ip", "netns", "exec", ns, "iptables-restore"], input=DOCKER)
+        ours = _ours()
+        ours.restore(DOCKER)
+        for text in NOFLUSH:
+            p = run(["ip", "netns", "exec", ns, "iptables-restore", "--noflush"], input=text, check=False)
+            try:
+                ours.restore(text, noflush=True)
+                got = ("", 0)
+            except IptablesError as e:
+                got = (e.message + "\n", e.status)
+            assert got == (p.stderr, p.returncode), text
+            for table in ("filter", "nat"):
+                assert _our_save(ours, table=table) == _real_save(t, ns, "-t", table), text
 
 
 def test_jumps_nested_deeper_than_the_kernel_allows_are_refused_alike(real):

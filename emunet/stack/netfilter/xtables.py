@@ -680,7 +680,8 @@ class Table:
             if pkt.notes is not None:
                 pkt.note(pkt.why)
             return NF_DROP
-        if pkt.notes is not None:
+        # an empty chain's ACCEPT judged nothing worth a line in a trace
+        if pkt.notes is not None and chain.rules:
             pkt.note(f"{self.name} {chain_name} policy ACCEPT")
         return NF_ACCEPT
 

@@ -275,6 +275,23 @@ BAD_RESTORES = [
     "*filter\n-t nat -A FORWARD -j ACCEPT\nCOMMIT\n",
     "*filter\n:-X - [0:0]\nCOMMIT\n",
     "*filter\n-X INPUT\nCOMMIT\n",
+    "-A FORWARD -j ACCEPT\nCOMMIT\n",
+    "*filter\n:X\nCOMMIT\n",
+    "*filter\n-N X\n-N X\nCOMMIT\n",
+    "*filter\n[1:2 -A FORWARD\nCOMMIT\n",
+    "*filter\n-A FORWARD -j ACCEPT\n*nat\nCOMMIT\n",
+    "*nat\n-A POSTROUTING -j DROP\nCOMMIT\n",
+    "*filter\n-w -A FORWARD\nCOMMIT\n",
+    "*filter\n:ACCEPT - [0:0]\nCOMMIT\n",
+    "*filter\n-A FORWARD -j ACCEPT\nCOMMIT\n*filter\n-A INPUT -p tcp --dport 1 -j ACCEPT\n-A INPUT -m nope\nCOMMIT\n",
+]
+
+#: --noflush restores applied one after the other to DOCKER's rules
+NOFLUSH = [
+    "*filter\n:DOCKER - [0:0]\n-A DOCKER -d 172.17.0.9/32 -p tcp -m tcp --dport 443 -j ACCEPT\nCOMMIT\n",
+    "*nat\n:KUBE-SERVICES - [0:0]\n-A PREROUTING -j KUBE-SERVICES\n-A KUBE-SERVICES -j RETURN\nCOMMIT\n",
+    "*filter\n-D FORWARD -j DOCKER-USER\n-I FORWARD 1 -j DOCKER-USER\n-X DOCKER-USER\nCOMMIT\n",
+    "*nat\n:POSTROUTING DROP [0:0]\nCOMMIT\n",
 ]
 
 
