@@ -19,6 +19,7 @@ Where the model differs from the real tool, on purpose:
   for anything else) and ``-L`` without ``-n`` prints addresses, not host names; services
   and protocols come from a built-in copy of netbase's tables.
 """
+import copy
 import shlex
 import time
 
@@ -92,6 +93,7 @@ class _Parsed:
         self.counters = None
         self.rules = []             # the Rules the command means (one per address pair)
         self.zero = False           # -L/-S with -Z
+        self.zero_rulenum = 0
 
 
 class Iptables:
@@ -157,8 +159,12 @@ class Iptables:
             if p.command is not None and p.command not in _COMPAT.get(cmd, ()):
                 raise ParameterProblem(f"Cannot use -{_CMD_CHAR.get(cmd, cmd)} with "
                                        f"-{_CMD_CHAR.get(p.command, p.command)}")
-            if p.command is None or cmd not in ("Z", "ZN"):
-                p.command = cmd if p.command is None else p.command
+            if p.command is None:
+                p.command = cmd
+            elif cmd in ("L", "S"):
+                # -Z then -L: list, then zero (CMD_LIST|CMD_ZERO)
+                p.zero, p.zero_rulenum = True, p.rulenum
+                p.command = cmd
 
         def set_option(letter):
             if letter in p.options:
@@ -469,7 +475,10 @@ class Iptables:
             for d_addr, d_mask in dsts:
                 ip = p.ip.copy(src=s_addr, smsk=s_mask, dst=d_addr, dmsk=d_mask)
                 verdict = "" if p.target is not None else p.jumpto
-                rule = Rule(ip, p.matches, p.target, verdict, p.goto)
+                # each rule its own extensions (a statistic nth counter is per rule)
+                matches, target = (p.matches, p.target) if not p.rules else \
+                    copy.deepcopy((p.matches, p.target))
+                rule = Rule(ip, matches, target, verdict, p.goto)
                 if p.counters is not None:
                     rule.packets, rule.bytes = p.counters
                 p.rules.append(rule)
@@ -498,7 +507,7 @@ class Iptables:
             table = self.netfilter.tables.get(p.table) or Table.builtin(p.table)
             out = self._list(table, p, prog)
             if p.zero:
-                self._zero(table, p.chain, getattr(p, "zero_rulenum", 0) or None)
+                self._zero(table, p.chain, p.zero_rulenum or None)
             return out
         # only a command that adds something makes the table (iptables-nft flushes,
         # zeroes or deletes in a table it has not made without making it)
