@@ -15,6 +15,8 @@ Where the model differs from the real tool, on purpose:
   its ``COMMIT``, so tables before a failing one would stay).
 - ``iptables-save`` dates its comment lines with the simulator's clock
   (``sim.wall_ns``, UTC, in ``ctime``'s format), so the same run prints the same text.
+- Built-in chains always exist here; iptables-nft makes a base chain in the kernel only
+  when something names it, so ``-Z -v`` there names fewer chains in a fresh table.
 - Names are not resolved: ``-s``/``-d`` take addresses (``host/network `NAME' not found``
   for anything else) and ``-L`` without ``-n`` prints addresses, not host names; services
   and protocols come from a built-in copy of netbase's tables.
@@ -368,10 +370,12 @@ class Iptables:
                 set_option(letter)
                 if len(arg) + 1 > 16:
                     raise ParameterProblem(f"interface name `{arg}' must be shorter than IFNAMSIZ (15)")
+                # "+" alone matches every name: iptables-nft keeps no test for it
+                name = "" if arg == "+" else arg
                 if letter == "i":
-                    p.ip.iniface, p.ip.inv_in = arg, invert
+                    p.ip.iniface, p.ip.inv_in = name, invert
                 else:
-                    p.ip.outiface, p.ip.inv_out = arg, invert
+                    p.ip.outiface, p.ip.inv_out = name, invert
             elif letter == "f":
                 set_option("f")
                 p.ip.frag = -1 if invert else 1
@@ -507,14 +511,14 @@ class Iptables:
             table = self.netfilter.tables.get(p.table) or Table.builtin(p.table)
             out = self._list(table, p, prog)
             if p.zero:
-                self._zero(table, p.chain, p.zero_rulenum or None)
+                out += self._zero(table, p.chain, p.zero_rulenum or None, bool(p.verbose))
             return out
         # only a command that adds something makes the table (iptables-nft flushes,
         # zeroes or deletes in a table it has not made without making it)
         known = self.netfilter.tables.get(p.table)
         work = known.clone() if known is not None else Table.builtin(p.table)
         try:
-            self._apply(work, p, prog)
+            out = self._apply(work, p, prog)
         except _NftError as e:
             if e.kernel:
                 raise IptablesError(f"{prog} {VERSION}:  {e.text}", e.status) from None
@@ -529,16 +533,18 @@ class Iptables:
             raise IptablesError(f"{prog} {VERSION}: {_commit_text(p, e)}", RESOURCE_PROBLEM) from None
         if known is None:
             if p.command not in ("A", "I", "N", "P", "R", "E"):
-                return ""
+                return out
             known = self.netfilter.get_table(p.table)
         known.replace(work)
         self.netfilter.rules_changed()
-        return ""
+        return out
 
-    def _apply(self, t: Table, p: _Parsed, prog: str) -> None:
-        """Carry out a changing command on table copy ``t`` (``nft_prepare``'s cases)."""
+    def _apply(self, t: Table, p: _Parsed, prog: str) -> str:
+        """Carry out a changing command on table copy ``t`` (``nft_prepare``'s cases);
+        what it prints."""
         cmd = p.command
         chains = t.chains
+        out = ""
         if cmd in ("A", "I", "R", "C", "D"):
             jump = p.rules[0].jump if p.rules else None
             if p.goto and jump is None:
@@ -588,7 +594,7 @@ class Iptables:
         elif cmd in ("Z", "ZN"):
             if p.chain is not None and p.chain not in chains:
                 raise _NftError("No chain/target/match by that name.")
-            self._zero(t, p.chain, p.rulenum if cmd == "ZN" else None)
+            out = self._zero(t, p.chain, p.rulenum if cmd == "ZN" else None, bool(p.verbose))
         elif cmd == "N":
             if p.chain in chains:
                 raise _NftError("Chain already exists.")
@@ -607,19 +613,24 @@ class Iptables:
             if p.counters is not None:
                 c.packets, c.bytes = p.counters
         t.changed()
+        return out
 
     @staticmethod
-    def _zero(t: Table, chain, rulenum) -> None:
-        for c in t.chains.values():
-            if chain is not None and c.name != chain:
-                continue
+    def _zero(t: Table, chain, rulenum, verbose: bool = False) -> str:
+        """``-Z [CHAIN [N]]``; with ``-v`` each chain zeroed is named
+        (``nft_chain_zero_counters``)."""
+        out = []
+        for c in (t.listing_order() if chain is None else [t.chains[chain]]):
             if rulenum is not None:
                 if rulenum <= len(c.rules):
                     c.rules[rulenum - 1].packets = c.rules[rulenum - 1].bytes = 0
                 continue
+            if verbose:
+                out.append(f"Zeroing chain `{c.name}'\n")
             c.packets = c.bytes = 0
             for r in c.rules:
                 r.packets = r.bytes = 0
+        return "".join(out)
 
     @staticmethod
     def _delete_chains(t: Table, name) -> None:

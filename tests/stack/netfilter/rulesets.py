@@ -304,5 +304,7 @@ SEQUENCE = [
     "-D A 1", "-t nat -N X", "-t nat -A PREROUTING -j X", "-t nat -A X -p tcp -j DNAT --to-destination 1.1.1.1:1",
     "-t nat -A X -j RETURN", "-t nat -I X 3 -j RETURN", "-t nat -F X", "-t nat -D PREROUTING -j X",
     "-t nat -X X", "-P FORWARD DROP", "-Z", "-F A", "-F", "-X CC", "-X", "-P FORWARD ACCEPT",
+    "-A FORWARD -i + -o eth0", "-L FORWARD -v -n", "-Z -L FORWARD -n -v", "-Z FORWARD -v",
+    "-Z FORWARD 1 -v", "-D FORWARD -o eth0",
     "-N D", "-I D 1 -j RETURN", "-I D 2 -j ACCEPT", "-t mangle -A OUTPUT -j MARK --set-mark 1", "-t mangle -F",
 ]
