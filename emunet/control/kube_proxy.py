@@ -762,7 +762,7 @@ class KubeProxy(Process):
                 rule = list(extra) + (["-m", "comment", "--comment", comment] if comment else []) + ["-j", dst]
                 try:
                     self._ipt(["-t", table, "-C", src] + rule)
-                except Exception:   # noqa: BLE001 -- iptables -C answers "does not exist" with an error
+                except ValueError:      # iptables -C: "Bad rule (does a matching rule exist in that chain?)"
                     self._ipt(["-t", table, "-I", src] + rule)
         existing = nat_chains_of(self.ns.netfilter.iptables_save())
         text, _active = sync_proxy_rules(self.config, self.services.values(),

@@ -72,12 +72,13 @@ class Node(Machine):
 
 
 class Cluster(Underlay):
-    """Nodes, segments, a router and an etcd, with flannel's ``backend``."""
+    """Nodes, segments, a router and an etcd, with flannel's ``backend``; ``ip_masq`` and
+    ``iptables_forward_rules`` are flanneld's ``--ip-masq`` and ``--iptables-forward-rules``."""
 
     def __init__(self, sim, backend="vxlan", network: str = "100.96.0.0/16", subnet_len: int = 24,
                  runtime: str = "cni", subnet_min: str = None, subnet_max: str = None,
                  etcd: EtcdStore = None, shared_kernel: bool = False, ip_masq: bool = False,
-                 latency_ns: int = 1 * US, bandwidth_bps: int = 10_000_000_000, router_name: str = "router"):
+                 iptables_forward_rules: bool = False, latency_ns: int = 1 * US, bandwidth_bps: int = 10_000_000_000, router_name: str = "router"):
         if runtime not in ("cni", "docker"):
             raise ValueError(f"runtime {runtime!r}: one of 'cni', 'docker'")
         super().__init__(sim, latency_ns, bandwidth_bps, router_name)
@@ -87,6 +88,7 @@ class Cluster(Underlay):
         self.bridge_name = "docker0" if runtime == "docker" else "cni0"
         self.etcd = etcd if etcd is not None else EtcdStore(sim)
         self.ip_masq = ip_masq
+        self.iptables_forward_rules = iptables_forward_rules
         # one random key for every node's flow hash if the nodes share a kernel (netns test beds)
         self.hashrnd = sim.rng.getrandbits(32) if shared_kernel else None
         self.nodes = {}
@@ -105,7 +107,8 @@ class Cluster(Underlay):
         node = Node(self, name, ns, eth0, ip, seg)
         self.nodes[name] = node
         node.flanneld = ns.spawn(Flanneld(self.etcd, "eth0", public_ip=public_ip, previous_subnet=subnet,
-                                          ip_masq=self.ip_masq, hashrnd=self.hashrnd))
+                                          ip_masq=self.ip_masq, hashrnd=self.hashrnd,
+                                          iptables_forward_rules=self.iptables_forward_rules))
         if not node.flanneld.running:
             raise RuntimeError(f"flanneld on {name} exited: " + "; ".join(node.flanneld.stderr[-2:]))
         if self.runtime == "docker":
