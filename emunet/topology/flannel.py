@@ -22,6 +22,7 @@ import ipaddress
 from emunet.control.docker import mac_from_ip
 from emunet.control.etcd import EtcdStore
 from emunet.control.flannel import PREFIX, Flanneld, network_config_json
+from emunet.control.kube_proxy import KubeProxy
 from emunet.devices.bridge import Bridge
 from emunet.devices.switch import Nic
 from emunet.devices.veth import veth_pair
@@ -42,6 +43,7 @@ class Node(Machine):
     def __init__(self, cluster: "Cluster", name: str, ns: Namespace, eth0: Nic, ip: str, segment: Segment):
         super().__init__(cluster, name, ns, eth0, ip, segment)
         self.flanneld = None
+        self.kube_proxy = None
         self.bridge = None
         self._next_host = 2
 
@@ -93,6 +95,8 @@ class Cluster(Underlay):
         self.hashrnd = sim.rng.getrandbits(32) if shared_kernel else None
         self.nodes = {}
         self.pods = {}
+        self.services = {}
+        self.endpoint_slices = {}
         self.etcd.put(f"{PREFIX}/config", network_config_json(str(self.network), backend, subnet_len,
                                                               SubnetMin=subnet_min, SubnetMax=subnet_max))
 
@@ -176,6 +180,34 @@ class Cluster(Underlay):
         node.pods.append(pod)
         self.pods[name] = pod
         return pod
+
+    # -- Kubernetes Services ----------------------------------------------------
+    def start_kube_proxy(self, cluster_cidr: str = None, **kw) -> None:
+        """``kube-proxy --proxy-mode=iptables --cluster-cidr=<the flannel network>`` on every
+        node (``kw``: :class:`~emunet.control.kube_proxy.KubeProxy`'s options), fed the
+        Services and EndpointSlices the cluster holds."""
+        for node in self.nodes.values():
+            if node.kube_proxy is None:
+                kp = node.kube_proxy = node.ns.spawn(
+                    KubeProxy(node.name, node.ip, cluster_cidr or str(self.network), **kw))
+                for svc in self.services.values():
+                    kp.on_service_update(svc)
+                for sl in self.endpoint_slices.values():
+                    kp.on_endpoint_slice_update(sl)
+
+    def apply_service(self, service) -> None:
+        """``kubectl apply`` of a Service: every kube-proxy's informer hears of it."""
+        self.services[(service.namespace, service.name)] = service
+        for node in self.nodes.values():
+            if node.kube_proxy is not None:
+                node.kube_proxy.on_service_update(service)
+
+    def apply_endpoint_slice(self, slice_) -> None:
+        """The EndpointSlice controller's update of a Service's endpoints."""
+        self.endpoint_slices[(slice_.namespace, slice_.service)] = slice_
+        for node in self.nodes.values():
+            if node.kube_proxy is not None:
+                node.kube_proxy.on_endpoint_slice_update(slice_)
 
     # -- time -----------------------------------------------------------------
     def settle(self, seconds: float = 0.01) -> None:
