@@ -44,6 +44,7 @@ import attrs
 
 from emunet.apps.base import Process
 from emunet.sim import S
+from emunet.stack.netfilter.xtables import IptablesError
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
@@ -762,7 +763,7 @@ class KubeProxy(Process):
                 rule = list(extra) + (["-m", "comment", "--comment", comment] if comment else []) + ["-j", dst]
                 try:
                     self._ipt(["-t", table, "-C", src] + rule)
-                except ValueError:      # iptables -C: "Bad rule (does a matching rule exist in that chain?)"
+                except IptablesError:   # iptables -C: "Bad rule (does a matching rule exist in that chain?)"
                     self._ipt(["-t", table, "-I", src] + rule)
         existing = nat_chains_of(self.ns.netfilter.iptables_save())
         text, _active = sync_proxy_rules(self.config, self.services.values(),

@@ -52,6 +52,10 @@ class K8sService(FlannelLab):
         super().__init__("k8s-service", seed, capture)
         self.seed_pair("cni", "pod", ip_masq=True, iptables_forward_rules=True)
         c = self.cluster
+        for node in (self.node1, self.node2):
+            # kubeadm's prerequisite (br_netfilter loaded): bridged IPv4 meets iptables, so
+            # pod-2's answer to pod-1 across cni0 is un-DNATed by conntrack like any other
+            node.ns.set_sysctl("net.bridge.bridge-nf-call-iptables", 1)
         self.web = {p.ip: p.ns.spawn(Nginx()) for p in (self.pod4, self.pod3, self.pod2)}
         c.start_kube_proxy()
         c.apply_service(SERVICE)

@@ -16,6 +16,8 @@ again, in order, since the order matters.  Before the masquerade rules, ``recycl
 deletes the set written for the network and subnet the previous ``subnet.env`` named,
 when both differ from the current ones (with no previous file, the set for 0.0.0.0/0).
 """
+from emunet.stack.netfilter.xtables import IptablesError
+
 MULTICAST = "224.0.0.0/4"
 
 
@@ -44,7 +46,7 @@ def _run(ns, table: str, op: str, chain: str, rulespec: list) -> bool:
     is not there ("Bad rule (does a matching rule exist in that chain?)")."""
     try:
         ns.netfilter.iptables(["-t", table, op, chain, *rulespec])
-    except ValueError as e:
+    except IptablesError as e:
         if "does a matching rule exist" in str(e) or "No chain/target/match by that name" in str(e):
             return False
         raise
