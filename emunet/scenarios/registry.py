@@ -27,6 +27,9 @@ _MODULES = [
      "Calico IPIP CrossSubnet: tunl0 (protocol 4) to a node behind a router, plain routing on the same subnet"),
     ("calico-vxlan", "emunet.scenarios.calico_vxlan",
      "two nodes, Calico in VXLAN mode: vxlan.calico (VNI 4096, UDP 4789) programmed by Felix, no BGP"),
+    ("calico-policy", "emunet.scenarios.calico_policy",
+     "Calico NetworkPolicy: default-deny ingress on a web pod, allow the frontend; Felix's cali-* chains "
+     "accept one curl and drop the other's SYN"),
     ("vlan", "emunet.scenarios.vlan",
      "two 802.1Q VLANs on one switch, a router on a stick (eth0.10, eth0.20), a host on the wrong VLAN"),
     ("bgp-border", "emunet.scenarios.bgp_border",
