@@ -14,6 +14,9 @@ _MODULES = [
      "two nodes, Flannel's UDP backend: flannel0 TUN, flanneld encapsulating IP in UDP 8285"),
     ("flannel-vxlan", "emunet.scenarios.flannel_vxlan",
      "two nodes, Flannel's VXLAN backend: flannel.1 VTEP, VNI 1, UDP 8472"),
+    ("k8s-service", "emunet.scenarios.k8s_service",
+     "a ClusterIP Service on the flannel-vxlan cluster: kube-proxy's DNAT, a node's connection "
+     "masqueraded, three endpoints chosen by the statistic rules"),
     ("flannel-host-gw", "emunet.scenarios.flannel_host_gw",
      "two nodes on one L2 segment, Flannel's host-gw backend: plain routes via the peer node"),
     ("calico-bgp", "emunet.scenarios.calico_bgp",
