@@ -136,6 +136,7 @@ class Outcome:
 
 
 def F(length, offset, mf=True, df=False):
+    """A :class:`Frag`, MF set and DF clear unless said."""
     return Frag(length, df, mf, offset)
 
 
