@@ -9,8 +9,8 @@ At each hook the functions run in the kernel's priority order (``nf_hook_entries
 * OUTPUT: raw, conntrack, mangle, nat (destination), filter;
 * POSTROUTING: mangle, nat (source), conntrack confirm.
 
-Conntrack is loaded, as the kernel loads it, once the nat table exists or a rule needs it
-(``-m conntrack``, ``-m state``).  A namespace with no table pays one attribute test per
+Conntrack is loaded, as the kernel loads it, while a rule needs it (a NAT target,
+``-m conntrack``, ``-m state``).  A namespace with no table pays one attribute test per
 hook (the kernel's static key): :attr:`Netfilter.active`.
 """
 from emunet.stack.netfilter import br_netfilter, nat
@@ -24,8 +24,10 @@ from emunet.stack.netfilter.iptables import Iptables
 from emunet.stack.netfilter.skb import NfPacket
 from emunet.stack.netfilter.xtables import Table
 
-#: the matches whose rules load conntrack (``nf_ct_netns_get`` in their ``checkentry``)
+#: the matches and targets whose rules need conntrack (``nf_ct_netns_get`` in their
+#: ``checkentry``); a nat table holding only standard verdicts does not (FINDINGS §14)
 _CT_MATCHES = ("conntrack", "state")
+_CT_TARGETS = ("DNAT", "SNAT", "MASQUERADE")
 
 
 class Netfilter:
@@ -62,16 +64,22 @@ class Netfilter:
         return t
 
     def needs_conntrack(self) -> bool:
-        """Whether anything loaded needs connection tracking: the nat table, or a rule
-        whose match or target uses it."""
-        if "nat" in self.tables:
-            return True
-        return any(m.name in _CT_MATCHES for t in self.tables.values() for c in t.chains.values()
-                   for r in c.rules for m in r.matches)
+        """Whether a rule loaded needs connection tracking: a NAT target, or a match on
+        the connection's state."""
+        for t in self.tables.values():
+            for c in t.chains.values():
+                for r in c.rules:
+                    if (r.target is not None and r.target.name in _CT_TARGETS) or \
+                            any(m.name in _CT_MATCHES for m in r.matches):
+                        return True
+        return False
 
     def rules_changed(self) -> None:
         """A table, chain, rule or policy changed: register the hook functions anew."""
-        if self.conntrack is None and self.needs_conntrack():
+        # conntrack's hooks stay while a rule needs them; its table outlives them, as the
+        # module does
+        tracked = self.needs_conntrack()
+        if tracked and self.conntrack is None:
             self.conntrack = Conntrack(self.sim)
         entries = ([], [], [], [], [])
         for name, table in self.tables.items():
@@ -84,7 +92,7 @@ class Netfilter:
                 else:
                     entries[hook].append((prio, f"{name} {chain}", self._table_fn(table, chain)))
         ct = self.conntrack
-        if ct is not None:
+        if tracked:
             for hook in (NF_INET_PRE_ROUTING, NF_INET_LOCAL_OUT):
                 entries[hook].append((NF_IP_PRI_CONNTRACK, "conntrack", ct.conntrack_in))
             for hook in (NF_INET_POST_ROUTING, NF_INET_LOCAL_IN):
