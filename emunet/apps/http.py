@@ -223,18 +223,23 @@ def _parse_version(v: str) -> tuple:
 
 
 class Curl(Process):
-    """``curl [-s] [-S] http://IP[:PORT]/PATH``: one GET, the body on stdout.
+    """``curl [-s] [-S] [--local-port N] http://IP[:PORT]/PATH``: one GET, the body on
+    stdout.
 
-    Exit codes as curl's: 0, 7 (could not connect), 52 (empty reply), 56 (receive
-    failure).  Host names are not resolved: the model has no DNS.
+    ``local_port`` binds the socket to that source port before connecting (curl's
+    ``bindlocal``, without ``SO_REUSEADDR``); a port in use fails with ``bind failed
+    with errno 98: Address already in use`` (checked with curl 7.88.1).  Exit codes as
+    curl's: 0, 7 (could not connect), 45 (could not bind the local port), 52 (empty
+    reply), 56 (receive failure).  Host names are not resolved: the model has no DNS.
     """
 
     name = "curl"
 
     def __init__(self, url: str, silent: bool = True, show_error: bool = False,
-                 version: str = "7.74.0"):
+                 version: str = "7.74.0", local_port: int = None):
         super().__init__()
         self.url = url
+        self.local_port = local_port
         self.silent = silent
         self.show_error = show_error
         self.version = version
@@ -265,6 +270,12 @@ class Curl(Process):
         self.sock.on_connected = self._connected
         self.sock.on_data = self._data
         self.sock.on_close = self._closed
+        if self.local_port is not None:
+            try:
+                self.sock.bind(("0.0.0.0", self.local_port))
+            except OSError as e:
+                self._fail(45, f"bind failed with errno {e.errno}: {os.strerror(e.errno)}")
+                return
         try:
             self.sock.connect((self.host, self.port))
         except OSError as e:
