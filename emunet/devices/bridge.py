@@ -12,6 +12,10 @@ ns-3's ``BridgeNetDevice::ReceiveFromDevice`` has it:
   (no hairpin: drop);
 * an unknown MAC: flood to every other port.
 
+With ``br_netfilter`` on (``net.bridge.bridge-nf-call-iptables=1`` and rules loaded), an
+IPv4 frame meets iptables' PREROUTING before this decision, and FORWARD and POSTROUTING
+for each port it goes out of (:mod:`emunet.stack.netfilter.br_netfilter`).
+
 Entries age out ``ageing_time`` after they were last refreshed, on the virtual
 clock (default 300 s, the kernel's 30000 centiseconds).  A capture on the
 bridge's own interface shows every frame the bridge handles, as tcpdump on
@@ -23,7 +27,7 @@ import attrs
 from emunet.devices.base import NetDevice
 from emunet.sim import S
 from emunet.wire.errors import Malformed
-from emunet.wire.ethernet import BROADCAST_MAC, ETH_HLEN, ZERO_MAC, EthernetView, mac_to_bytes, mac_to_str
+from emunet.wire.ethernet import BROADCAST_MAC, ETH_HLEN, ETHERTYPE_IP, ZERO_MAC, EthernetView, mac_to_bytes, mac_to_str
 
 DEFAULT_AGEING_NS = 300 * S
 
@@ -132,6 +136,16 @@ class Bridge(NetDevice):
         if not self.admin_up:
             port.count_drop("BRIDGE_DOWN", frame, f"{self.name} is down")
             return
+        nfpkt = None
+        if data[12:14] == ETHERTYPE_IP:
+            nf = self.ns.netfilter
+            if nf.active and nf.bridge_hooks(self):
+                got = nf.br_nf_pre_routing(self, port, frame)
+                if got is None:
+                    return
+                frame, nfpkt = got
+                data = frame.data
+                dst = data[0:6]
         learned = self._learn(port, src)
         observed = bool(self.sim.observers)
         if dst[0] & 1:
@@ -139,14 +153,14 @@ class Bridge(NetDevice):
             note = f"{learned}{kind} → flood and up the stack"
             if observed:
                 self.sim.frame(self, frame, "in", note)
-            self._flood(port, frame)
-            self._pass_up(frame)
+            self._flood(port, frame, nfpkt)
+            self._pass_up(frame, nfpkt)
             return
         entry = self.fdb_lookup(dst)
         if entry is not None and entry.is_local:
             if observed:
                 self.sim.frame(self, frame, "in", f"{learned}to the bridge's own MAC → up the stack")
-            self._pass_up(frame)
+            self._pass_up(frame, nfpkt)
         elif entry is not None:
             if entry.port is port:
                 if observed:
@@ -155,11 +169,15 @@ class Bridge(NetDevice):
                 return
             if observed:
                 self.sim.frame(self, frame, "in", f"{learned}fdb hit {mac_to_str(dst)} → {entry.port.name}")
+            if nfpkt is not None:
+                frame = self.ns.netfilter.br_nf_forward(self, port, entry.port, frame, nfpkt)
+                if frame is None:
+                    return
             entry.port.dev_queue_xmit(frame, f"forwarded by {self.name}")
         else:
             if observed:
                 self.sim.frame(self, frame, "in", f"{learned}fdb miss {mac_to_str(dst)} → flood")
-            self._flood(port, frame)
+            self._flood(port, frame, nfpkt)
 
     def _learn(self, port, src: bytes) -> str:
         entry = self.fdb.get(src)
@@ -173,17 +191,31 @@ class Bridge(NetDevice):
         entry.updated = self.sim.now
         return f"{mac_to_str(src)} moved to {port.name}; " if moved else ""
 
-    def _flood(self, ingress, frame) -> None:
+    def _flood(self, ingress, frame, nfpkt=None) -> None:
         self.flood_count += 1
         for p in self.ports:
             if p is not ingress and p.running:
-                p.dev_queue_xmit(frame, f"flooded by {self.name}")
+                out = frame
+                if nfpkt is not None:
+                    out = self.ns.netfilter.br_nf_forward(self, ingress, p, frame, nfpkt.clone())
+                    if out is None:
+                        continue
+                p.dev_queue_xmit(out, f"flooded by {self.name}")
 
-    def _pass_up(self, frame) -> None:
-        """``br_pass_frame_up``: the bridge's own interface receives the frame."""
+    def _pass_up(self, frame, nfpkt=None) -> None:
+        """``br_pass_frame_up``: the bridge's own interface receives the frame (which met
+        PREROUTING already if ``nfpkt`` is given: the stack takes it as it is)."""
         self.stats.rx_packets += 1
         self.stats.rx_bytes += len(frame.data)
-        self.ns.deliver_skb(self, frame)
+        if nfpkt is None:
+            self.ns.deliver_skb(self, frame)
+            return
+        bridged = self.ns.netfilter.bridged
+        bridged[frame] = nfpkt
+        try:
+            self.ns.deliver_skb(self, frame)
+        finally:
+            bridged.pop(frame, None)
 
     def ndo_start_xmit(self, frame) -> None:
         """``br_dev_xmit``: a frame the host stack sends out of the bridge interface."""

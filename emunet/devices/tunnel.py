@@ -25,7 +25,7 @@ def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_level: in
     out of the route's device, if it fits its MTU."""
     ns = dev.ns
     if r.type == "local":
-        ns.ipv4.ip_finish_output2(ns.lo, remote, packet, frame.pid, note, csum_level)
+        ns.ipv4.ip_local_out(ns.lo, remote, packet, frame.pid, note, csum_level)
         return
     out = r.dev
     if len(packet) > out.mtu:
@@ -34,7 +34,7 @@ def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_level: in
         return
     if note is not None:
         note = f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-    ns.ipv4.ip_finish_output2(out, r.gateway or remote, packet, frame.pid, note, csum_level)
+    ns.ipv4.ip_local_out(out, r.gateway or remote, packet, frame.pid, note, csum_level)
 
 
 __all__ = ["outer_route", "outer_output"]

@@ -9,6 +9,8 @@ Every drop is counted on the namespace under a reason named after the kernel's
 """
 import errno
 
+from emunet.stack.netfilter.hooks import (NF_ACCEPT, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
+                                          NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING)
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import BROADCAST_MAC, ZERO_MAC
 from emunet.wire.frame import CSUM_IP, CSUM_L4, LINKTYPE_RAW, Frame
@@ -34,6 +36,7 @@ class Ipv4:
         #: the namespace's addresses and sysctls (its dicts, which it keeps current)
         self.local_ips = ns.local_ips
         self.sysctl = ns.sysctl
+        self.nf = ns.netfilter
         self.protocols = {}
 
     def forwarding(self, dev) -> bool:
@@ -69,6 +72,17 @@ class Ipv4:
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return
+        pkt = None
+        if self.nf.active:
+            # NF_INET_PRE_ROUTING, unless a bridge's br_netfilter ran it on this frame already
+            pkt = self.nf.bridged.pop(frame, None) if self.nf.bridged else None
+            if pkt is None:
+                pkt = self.nf.packet(frame.data[off:ipv.end], frame.pid)
+                before = pkt.data
+                if not self.nf_hook(NF_INET_PRE_ROUTING, pkt, dev, None, dev, frame):
+                    return
+                if pkt.data is not before:
+                    frame, ipv = self.nf_rewritten(frame, off, pkt)
         dst = ipv.daddr
         if not dev.loopback:
             src = ipv.saddr
@@ -87,17 +101,17 @@ class Ipv4:
                                        f"on {dev.name} (accept_local=0)")
                     return
         if dst in self.local_ips or dst == 0xFFFFFFFF:
-            self.ip_local_deliver(dev, frame, ipv, dst == 0xFFFFFFFF)
+            self.ip_local_deliver(dev, frame, ipv, dst == 0xFFFFFFFF, pkt)
             return
         # the local table, then main (one probe of the FIB's per-destination memory)
         r = self.fib.lookup(dst)
         if r is not None and r.table == "local":
             if r.type == "broadcast" and r.dst.prefixlen == 32:
-                self.ip_local_deliver(dev, frame, ipv, True)
+                self.ip_local_deliver(dev, frame, ipv, True, pkt)
                 return
             if r.type == "local":
                 # RTN_LOCAL covers prefixes too: 127.0.0.0/8 on lo, AnyIP routes
-                self.ip_local_deliver(dev, frame, ipv, False)
+                self.ip_local_deliver(dev, frame, ipv, False, pkt)
                 return
             r = self.fib.main.lookup(dst)   # a local-table route of another kind: main decides
         if broadcast or dst >> 28 == 0xE:
@@ -107,14 +121,45 @@ class Ipv4:
             self.ns.count_drop("IP_INADDRERRORS", dev, frame,
                                f"{int_to_ip(dst)} is not ours and ip_forward=0")
             return
-        self.ip_forward(dev, frame, ipv, r)
+        self.ip_forward(dev, frame, ipv, r, pkt)
 
-    def ip_local_deliver(self, dev, frame: Frame, ipv: Ipv4View, broadcast: bool) -> None:
-        """``ip_local_deliver`` → ``ip_protocol_deliver_rcu``: the handler ``inet_protos``
-        has for the packet's protocol, or protocol unreachable."""
+    # -- netfilter ----------------------------------------------------------
+    def nf_hook(self, hook: int, pkt, indev, outdev, dev, frame) -> bool:
+        """``NF_HOOK``: run netfilter's ``hook`` on ``pkt``; False if it did not accept the
+        packet (a drop is counted as ``NETFILTER_DROP``, naming the table, chain and rule).
+        ``dev`` and ``frame`` say where to report the drop and the notes."""
+        verdict = self.nf.nf_hook(hook, pkt, indev, outdev)
+        if pkt.notes:
+            for text in pkt.notes:
+                self.ns.note(dev, frame, f"netfilter: {text}")
+            pkt.notes.clear()
+        if verdict == NF_ACCEPT:
+            return True
+        if verdict == 0:
+            self.ns.count_drop("NETFILTER_DROP", dev, frame, pkt.why or "netfilter", pkt.pid)
+        return False
+
+    @staticmethod
+    def nf_rewritten(frame: Frame, off: int, pkt):
+        """The frame and header view after netfilter rewrote the packet (NAT): its
+        checksums were updated incrementally, so a receiver checks them again."""
+        frame = frame.derive(frame.data[:off] + pkt.data)
+        return frame, Ipv4View(frame.data, off)
+
+    def ip_local_deliver(self, dev, frame: Frame, ipv: Ipv4View, broadcast: bool, pkt=None) -> None:
+        """``ip_local_deliver`` → ``ip_protocol_deliver_rcu``: NF_INET_LOCAL_IN, then the
+        handler ``inet_protos`` has for the packet's protocol, or protocol unreachable."""
         if ipv.is_fragment:
             self.ns.count_drop("IP_FRAG", dev, frame, "fragment reassembly is not modelled")
             return
+        if self.nf.active:
+            if pkt is None:
+                pkt = self.nf.packet(frame.data[ipv.off:ipv.end], frame.pid)
+            before = pkt.data
+            if not self.nf_hook(NF_INET_LOCAL_IN, pkt, dev, None, dev, frame):
+                return
+            if pkt.data is not before:
+                frame, ipv = self.nf_rewritten(frame, ipv.off, pkt)
         try:
             handler = self.protocols[ipv.proto]
         except KeyError:
@@ -125,7 +170,7 @@ class Ipv4:
         handler(dev, frame, ipv, broadcast)
 
     # -- forward ------------------------------------------------------------
-    def ip_forward(self, dev, frame: Frame, ipv: Ipv4View, r) -> None:
+    def ip_forward(self, dev, frame: Frame, ipv: Ipv4View, r, pkt=None) -> None:
         """``ip_route_input`` then ``ip_forward``: with ``r``, the main table's route for the
         destination (None: no route), check TTL and MTU, then out through the neighbour
         layer.  The route comes first, as in ``ip_rcv_finish``: a packet with TTL 1 to an
@@ -163,10 +208,22 @@ class Ipv4:
             hop = f"route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
             self.ns.note(dev, frame, f"forward: {hop}")
             note = f"forwarded: {hop}"
+        packet = ttl_decreased(frame.data, ipv.off, ipv.end)
+        if self.nf.active:
+            # NF_INET_FORWARD sees the TTL already decreased, then ip_output's POSTROUTING
+            if pkt is None:
+                pkt = self.nf.packet(packet, frame.pid)
+            else:
+                pkt.data = packet
+                pkt.reparse()
+            pkt.nexthop = nh
+            if not self.nf_hook(NF_INET_FORWARD, pkt, dev, out, dev, frame) or \
+                    not self.nf_hook(NF_INET_POST_ROUTING, pkt, None, out, dev, frame):
+                return
+            packet = pkt.data
         # the header is right (written or checked, then patched incrementally); whatever the
         # sender vouched for beyond it, the forwarded bytes still carry
-        self.ip_finish_output2(out, nh, ttl_decreased(frame.data, ipv.off, ipv.end), frame.pid, note,
-                               frame.csum_level or CSUM_IP)
+        self.ip_finish_output2(out, nh, packet, frame.pid, note, frame.csum_level or CSUM_IP)
 
     # -- output -------------------------------------------------------------
     def ip_select_ident(self, dst: bytes) -> int:
@@ -192,11 +249,28 @@ class Ipv4:
         ttl = self.sysctl["net.ipv4.ip_default_ttl"] if ttl is None else ttl
         packet = Ipv4View.emit(src, dst, proto, len(payload), ident, ttl, tos, df) + payload
         observed = bool(self.sim.observers)
-        if r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback):
+        local = r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback)
+        out = self.ns.lo if local else r.dev
+        if self.nf.active:
+            pkt = self.nf.packet(packet, pid)
+            if not self.nf_hook(NF_INET_LOCAL_OUT, pkt, None, out, out, self._raw(packet, pid, observed)):
+                return errno.EPERM
+            if pkt.daddr != d:
+                # a DNAT in OUTPUT: ip_route_me_harder routes the packet again
+                d = pkt.daddr
+                r = self.fib.lookup(d)
+                if r is None or r.type in _UNROUTABLE:
+                    return self._no_route(d, r, pid, note)
+                local = r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback)
+                out = self.ns.lo if local else r.dev
+            pkt.nexthop = d if local else (r.gateway or d)
+            if not self.nf_hook(NF_INET_POST_ROUTING, pkt, None, out, out, self._raw(pkt.data, pid, observed)):
+                return errno.EPERM
+            packet = pkt.data
+        if local:
             self.ip_finish_output2(self.ns.lo, d, packet, pid,
                                    f"{note}; route local {int_to_ip(d)} dev lo" if observed else None, CSUM_L4)
             return 0
-        out = r.dev
         if len(packet) > out.mtu:
             self.ns.count_drop("PKT_TOO_BIG", out, None, f"{len(packet)} bytes > MTU {out.mtu} of {out.name}"
                                + ("" if df else "; fragmentation is not modelled"), pid)
@@ -208,6 +282,26 @@ class Ipv4:
                                f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
                                if observed else None, CSUM_L4)
         return 0
+
+    @staticmethod
+    def _raw(packet: bytes, pid: int, observed: bool):
+        """A locally generated packet as a frame, for the notes and drops of its hooks."""
+        return Frame(packet, pid, LINKTYPE_RAW) if observed else None
+
+    def ip_local_out(self, out, nexthop: int, packet: bytes, pid: int, note: str, csum_level: int) -> bool:
+        """``ip_local_out`` for a packet a device built and routed itself (a tunnel's outer
+        packet): NF_INET_LOCAL_OUT and NF_INET_POST_ROUTING, then out of ``out`` to
+        ``nexthop``.  False if netfilter did not let it through."""
+        if self.nf.active:
+            observed = bool(self.sim.observers)
+            pkt = self.nf.packet(packet, pid)
+            pkt.nexthop = nexthop
+            if not self.nf_hook(NF_INET_LOCAL_OUT, pkt, None, out, out, self._raw(packet, pid, observed)) or \
+                    not self.nf_hook(NF_INET_POST_ROUTING, pkt, None, out, out, self._raw(pkt.data, pid, observed)):
+                return False
+            packet = pkt.data
+        self.ip_finish_output2(out, nexthop, packet, pid, note, csum_level)
+        return True
 
     def _no_route(self, d: int, r, pid: int, note: str) -> int:
         """A locally generated packet with no route (``r`` None) or an unreachable kind of

@@ -27,7 +27,8 @@ class NfPacket:
 
     Per hook: ``hook`` (``NF_INET_*``), ``indev`` and ``outdev`` (devices or None, as the
     hook has them: no ``outdev`` before routing, no ``indev`` on output), ``physindev`` and
-    ``physoutdev`` (the bridge ports, for a bridged packet under ``br_netfilter``).
+    ``physoutdev`` (the bridge ports, for a bridged packet under ``br_netfilter``),
+    ``nexthop`` (after routing: the gateway, or the destination on a connected network).
 
     Per packet: ``mark`` (``skb->mark``), ``ct`` and ``ctinfo`` (the conntrack entry and
     ``IP_CT_*``, or None when not tracked), ``pid`` (the trace identity), and ``notes``:
@@ -37,7 +38,7 @@ class NfPacket:
     """
 
     __slots__ = ("ns", "data", "pid", "hook", "indev", "outdev", "physindev", "physoutdev",
-                 "mark", "ct", "ctinfo", "notes", "why",
+                 "mark", "ct", "ctinfo", "notes", "why", "nexthop",
                  "saddr", "daddr", "proto", "tos", "ttl", "total_length", "ihl", "frag_off",
                  "ident", "sport", "dport", "tcp_flags", "icmp_type", "icmp_code")
 
@@ -56,6 +57,7 @@ class NfPacket:
         self.ctinfo = None
         self.notes = notes
         self.why = ""
+        self.nexthop = 0
         self.reparse()
 
     def reparse(self) -> None:
@@ -76,6 +78,16 @@ class NfPacket:
                 self.tcp_flags = data[ihl + 13]
         elif proto == IPPROTO_ICMP and len(data) >= ihl + 2:
             self.icmp_type, self.icmp_code = data[ihl], data[ihl + 1]
+
+    def clone(self) -> "NfPacket":
+        """A copy for another copy of the frame (a bridge floods it to several ports):
+        the same connection and mark, hooks of its own."""
+        c = NfPacket(self.ns, self.data, self.pid, self.hook, self.indev, self.outdev, self.mark,
+                     [] if self.notes is not None else None)
+        c.ct = self.ct
+        c.ctinfo = self.ctinfo
+        c.physindev = self.physindev
+        return c
 
     @property
     def sim(self):
