@@ -15,7 +15,6 @@ import time
 
 from emunet.apps.dns import DnsServer, dns_query
 from emunet.apps.http import Curl, Nginx
-from emunet.observe.show import run_command
 from emunet.scenarios import docker_nat, docker_publish
 from emunet.scenarios.docker_nat import DNS_ADDR, DNS_ID, DNS_NAME, DNS_SPORT, OUTSIDE_IP
 from emunet.sim import MS, S
@@ -45,7 +44,7 @@ def _emunet_conntrack_at(lab, at_s: float) -> dict:
     """``conntrack -L`` of every namespace of the model, taken at ``at_s`` virtual seconds."""
     out = {}
     lab.sim.after(round(at_s * S), lambda: out.update(
-        {name: run_command(lab, name, "conntrack -L") for name in lab.sim.namespaces}))
+        {name: ns.netfilter.conntrack_list() for name, ns in lab.sim.namespaces.items()}))
     return out
 
 
