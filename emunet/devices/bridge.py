@@ -137,9 +137,9 @@ class Bridge(NetDevice):
             port.count_drop("BRIDGE_DOWN", frame, f"{self.name} is down")
             return
         nfpkt = None
-        if data[12:14] == ETHERTYPE_IP:
+        if self.ns.netfilter.active and data[12:14] == ETHERTYPE_IP:
             nf = self.ns.netfilter
-            if nf.active and nf.bridge_hooks(self):
+            if nf.bridge_hooks(self):
                 got = nf.br_nf_pre_routing(self, port, frame)
                 if got is None:
                     return

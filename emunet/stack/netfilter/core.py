@@ -19,7 +19,12 @@ from emunet.stack.netfilter.hooks import (HOOK_CHAINS, NF_ACCEPT, NF_INET_FORWAR
                                           NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING,
                                           NF_IP_PRI_CONNTRACK, NF_IP_PRI_CONNTRACK_CONFIRM,
                                           NF_IP_PRI_NAT_SRC, TABLES, hook_maniptype)
+from emunet.stack.netfilter.iptables import Iptables
 from emunet.stack.netfilter.skb import NfPacket
+from emunet.stack.netfilter.xtables import Table
+
+#: the matches whose rules load conntrack (``nf_ct_netns_get`` in their ``checkentry``)
+_CT_MATCHES = ("conntrack", "state")
 
 
 class Netfilter:
@@ -51,7 +56,6 @@ class Netfilter:
             if name not in TABLES:
                 raise ValueError(f"can't initialize iptables table `{name}': Table does not exist "
                                  f"(do you need to insmod?)")
-            from emunet.stack.netfilter.xtables import Table
             t = self.tables[name] = Table.builtin(name)
             self.rules_changed()
         return t
@@ -61,10 +65,8 @@ class Netfilter:
         whose match or target uses it."""
         if "nat" in self.tables:
             return True
-        for t in self.tables.values():
-            if getattr(t, "needs_conntrack", lambda: False)():
-                return True
-        return False
+        return any(m.name in _CT_MATCHES for t in self.tables.values() for c in t.chains.values()
+                   for r in c.rules for m in r.matches)
 
     def rules_changed(self) -> None:
         """A table, chain, rule or policy changed: register the hook functions anew."""
@@ -161,18 +163,15 @@ class Netfilter:
     def iptables(self, argv) -> str:
         """The ``iptables`` command in this namespace (a list of arguments, or a string
         split as a shell would)."""
-        from emunet.stack.netfilter.iptables import Iptables
         return Iptables(self).run(argv)
 
     def iptables_restore(self, text: str, noflush: bool = False) -> None:
         """``iptables-restore [--noflush]``: load a rule set, all of it or (on an error)
         none of it."""
-        from emunet.stack.netfilter.iptables import Iptables
         Iptables(self).restore(text, noflush=noflush)
 
     def iptables_save(self, counters: bool = False) -> str:
         """``iptables-save [-c]``."""
-        from emunet.stack.netfilter.iptables import Iptables
         return Iptables(self).save(counters=counters)
 
     def conntrack_list(self) -> str:

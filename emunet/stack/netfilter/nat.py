@@ -6,7 +6,7 @@ ways, gets the binding applied without the table being asked again (:func:`nf_na
 """
 import attrs
 
-from emunet.stack.netfilter.conntrack import (IP_CT_DIR_REPLY, IP_CT_IS_REPLY, IPS_DST_NAT,
+from emunet.stack.netfilter.conntrack import (IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_IS_REPLY, IPS_DST_NAT,
                                               IPS_DST_NAT_DONE, IPS_NAT_MASK, IPS_SRC_NAT,
                                               IPS_SRC_NAT_DONE, invert_tuple, tuple_text)
 from emunet.stack.netfilter.hooks import (NF_ACCEPT, NF_DROP, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC,
