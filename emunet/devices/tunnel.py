@@ -24,8 +24,11 @@ def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_level: in
     """Send the outer ``packet`` along route ``r``: over ``lo`` to a local remote end, else
     out of the route's device, if it fits its MTU."""
     ns = dev.ns
+    ipv4 = ns.ipv4
+    # through the netfilter hooks only when a table is loaded (the kernel's static key)
+    output = ipv4.ip_local_out if ns.netfilter.active else ipv4.ip_finish_output2
     if r.type == "local":
-        ns.ipv4.ip_local_out(ns.lo, remote, packet, frame.pid, note, csum_level)
+        output(ns.lo, remote, packet, frame.pid, note, csum_level)
         return
     out = r.dev
     if len(packet) > out.mtu:
@@ -34,7 +37,7 @@ def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_level: in
         return
     if note is not None:
         note = f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-    ns.ipv4.ip_local_out(out, r.gateway or remote, packet, frame.pid, note, csum_level)
+    output(out, r.gateway or remote, packet, frame.pid, note, csum_level)
 
 
 __all__ = ["outer_route", "outer_output"]

@@ -462,6 +462,8 @@ class Iptables:
                 raise ParameterProblem(f"Can't use -o with {p.chain}\n")
             if p.chain in ("POSTROUTING", "OUTPUT") and "i" in p.options:
                 raise ParameterProblem(f"Can't use -i with {p.chain}\n")
+        for m in p.matches:
+            m.late_check(p.ip)
         for s_addr, s_mask in srcs:
             for d_addr, d_mask in dsts:
                 ip = p.ip.copy(src=s_addr, smsk=s_mask, dst=d_addr, dmsk=d_mask)
@@ -536,7 +538,7 @@ class Iptables:
         elif cmd == "R":
             rules = chains[p.chain].rules
             if p.rulenum > len(rules):
-                raise _NftError("No chain/target/match by that name.")
+                raise _NftError("Index of replacement too big.")
             rules[p.rulenum - 1] = p.rules[0].copy()
         elif cmd in ("D", "C"):
             rules = chains[p.chain].rules
@@ -606,6 +608,10 @@ class Iptables:
             if c is None:
                 raise _NftError("No chain/target/match by that name.")
             if c.builtin:
+                # a restore that flushed the table has not made the base chain yet unless
+                # a line named it (iptables-nft creates base chains on demand)
+                if name in getattr(t, "undeclared", ()):
+                    raise _NftError("No chain/target/match by that name.")
                 raise _NftError("Directory not empty.")
             victims = [c]
         else:
@@ -708,6 +714,7 @@ class Iptables:
                     work[name] = existing.clone()
                 else:
                     work[name] = Table.builtin(name)
+                    work[name].undeclared = set(work[name].chains)
                 curtable = name
                 continue
             if curtable is None:
@@ -727,6 +734,7 @@ class Iptables:
                 policy = fields[1]
                 c = t.chains.get(chain)
                 if chain in CHAIN_HOOKS and CHAIN_HOOKS[chain] in t.valid_hooks:
+                    getattr(t, "undeclared", set()).discard(chain)
                     if policy not in ("ACCEPT", "DROP"):
                         raise IptablesError(f"{prog}: line {lineno} failed: Bad policy name.", OTHER_PROBLEM)
                     c.policy = policy
@@ -763,6 +771,8 @@ class Iptables:
                 raise self._error(prog, "The -t option cannot be used in iptables-restore.\n", line=lineno)
             if p.command in ("L", "S", "V"):
                 continue
+            if p.command != "X":
+                getattr(t, "undeclared", set()).discard(p.chain)
             deferred.append((lineno, p))
         if curtable is not None:
             raise IptablesError(f"{prog}: COMMIT expected at line {lineno + 1}", OTHER_PROBLEM)

@@ -121,6 +121,10 @@ class Extension:
         """The kernel's ``checkentry`` (False: ``EINVAL``)."""
         return True
 
+    def late_check(self, ip) -> None:
+        """What iptables-nft checks when it turns the parsed rule into nftables
+        expressions (after every option is parsed)."""
+
     def save(self, ip) -> str:
         return ""
 
@@ -146,7 +150,7 @@ class _PortsMatch(Extension):
     inv_spt = inv_dpt = False
 
     def _ports(self, opt, invert, args, which):
-        if which in self.given[:-1]:
+        if opt.oid in self.given[:-1]:
             raise ParameterProblem(f"Only one `--{'source' if which == 's' else 'destination'}-port' allowed")
         rng = parse_port_range(args[0], self.name)
         if which == "s":
@@ -154,9 +158,19 @@ class _PortsMatch(Extension):
         else:
             self.dpts, self.inv_dpt = rng, invert
 
+    def all_zero(self) -> bool:
+        return self.spts == (0, 0xFFFF) and self.dpts == (0, 0xFFFF) and not (
+            self.inv_spt or self.inv_dpt or getattr(self, "flg_mask", 0) or getattr(self, "inv_flags", False))
+
+    def late_check(self, ip) -> None:
+        # iptables-nft writes port and flag tests as native payload matches
+        # (add_nft_tcp/add_nft_udp), which need the rule's protocol
+        if not self.all_zero() and ip.proto != self.PROTO:
+            raise ParameterProblem(f"{self.name.upper()} match requires '-p {self.name}'")
+
     def check_entry(self, ip, hooks) -> bool:
-        # xt_tcpudp: .proto; a rule -m tcp without -p tcp is refused
-        return ip.proto == self.PROTO and not ip.inv_proto
+        # an empty -m tcp stays an xt match, whose .proto the kernel checks
+        return not self.all_zero() or (ip.proto == self.PROTO and not ip.inv_proto)
 
     @staticmethod
     def _save_ports(name, rng, inv) -> str:

@@ -505,10 +505,17 @@ class Table:
     def validate(self) -> None:
         """Raise :class:`ValidationError` as the kernel refuses a ruleset at commit.
 
-        From each built-in chain, follow jumps and gotos: a chain reached more than
+        A jump or goto to a built-in chain is "Operation not supported" (``EOPNOTSUPP``).
+        From each built-in chain, follow jumps and gotos: a chain reached
         :data:`NFT_JUMP_STACK_SIZE` levels down, or a loop, is "Too many links"
         (``EMLINK``); a target or match used at a hook or in a table it does not
         support is "Invalid argument" (``EINVAL``)."""
+        for chain in self.chains.values():
+            for rule in chain.rules:
+                dest = self.chains.get(rule.jump) if rule.jump is not None else None
+                if dest is not None and dest.builtin:
+                    # nft_verdict_init: no jump or goto to a base chain
+                    raise ValidationError("Operation not supported", chain.name, rule)
         hooks_of = {}       # chain -> set of hooks that reach it
         deepest = {}        # (chain, hook) -> the deepest level it was walked from
         for base in self.chains.values():
@@ -519,7 +526,7 @@ class Table:
                 _check_rule(self.name, chain_name, rule, hooks)
 
     def _walk(self, chain, hook, level, hooks_of, deepest, path):
-        if chain.name in path or level > NFT_JUMP_STACK_SIZE:
+        if chain.name in path or level >= NFT_JUMP_STACK_SIZE:
             raise ValidationError("Too many links", chain.name)
         # walked before from as deep or deeper: nothing below can be deeper now
         if deepest.get((chain.name, hook), -1) >= level:
