@@ -4,6 +4,12 @@
 ``ip_forward`` → ``ip_finish_output2`` → the neighbour layer → ``dev_queue_xmit``;
 locally generated packets enter at :meth:`Ipv4.ip_send`.
 
+Netfilter's hooks sit where the kernel's ``NF_HOOK`` calls are: PREROUTING in ``ip_rcv``
+before routing, INPUT in ``ip_local_deliver``, FORWARD after the TTL is decreased and
+POSTROUTING after it, OUTPUT and POSTROUTING for what this namespace sends (a DNAT in
+OUTPUT routes the packet again).  While no table is loaded they cost one test each
+(:attr:`~emunet.stack.netfilter.core.Netfilter.active`).
+
 Every drop is counted on the namespace under a reason named after the kernel's
 ``skb_drop_reason``; malformed input is dropped, never raised.
 """

@@ -1,9 +1,10 @@
 """A network namespace: one Linux network stack (``struct net``).
 
 Holds devices, addresses, the FIB (:mod:`emunet.stack.fib`), the neighbour
-table, ARP, the IPv4 path (:mod:`emunet.stack.ipv4`), ICMP, UDP and TCP,
-sysctls, processes and the command-line tools installed, and the notifier
-chains through which devices and routing tables announce their changes.  A
+table, ARP, the IPv4 path (:mod:`emunet.stack.ipv4`), netfilter
+(:mod:`emunet.stack.netfilter`: iptables, conntrack, NAT), ICMP, UDP and TCP,
+sysctls, processes and the command-line tools installed, and the notifier chains
+through which devices and routing tables announce their changes.  A
 frame a device hands up enters at :meth:`Namespace.deliver_skb`; what the
 namespace offers to the outside is what netlink offers (``ip addr``, ``ip
 route``, ``ip link set ... netns``, ``sysctl``).

@@ -2,17 +2,17 @@
 the program of that name, and says which commands are supported when it cannot.
 
 The programs are, in this order: the built-in ones, which each tool family declares with
-its usage lines (:mod:`.iproute2`, :mod:`.nettools`, :mod:`.bridge`, :mod:`.procfs`, and
-emunet's own ``drops``); then the command-line tools a control plane installed in the
-namespace with ``Namespace.install_command`` (bird's ``birdc``, dockerd's ``docker``), so
-that observe/ runs them without importing any control plane.
+its usage lines (:mod:`.iproute2`, :mod:`.nettools`, :mod:`.bridge`, :mod:`.procfs`,
+:mod:`.netfilter`, and emunet's own ``drops``); then the command-line tools a control plane
+installed in the namespace with ``Namespace.install_command`` (bird's ``birdc``, dockerd's
+``docker``), so that observe/ runs them without importing any control plane.
 """
 import shlex
 
 import attrs
 
 from emunet.observe.drops import drops
-from emunet.observe.show import bridge, iproute2, nettools, procfs
+from emunet.observe.show import bridge, iproute2, netfilter, nettools, procfs
 
 __all__ = ["run_command", "Options", "PROGRAMS", "SUPPORTED"]
 
@@ -36,10 +36,10 @@ def _run_drops(ns, args: list, options):
 #: program name -> handler(namespace, arguments, options) -> text, or None when the model
 #: does not support that command line
 PROGRAMS = {**iproute2.PROGRAMS, **nettools.PROGRAMS, **bridge.PROGRAMS, **procfs.PROGRAMS,
-            "drops": _run_drops}
+            **netfilter.PROGRAMS, "drops": _run_drops}
 
 #: the built-in command lines, one usage line per family of forms
-SUPPORTED = [*iproute2.USAGE, *nettools.USAGE, *bridge.USAGE, *procfs.USAGE,
+SUPPORTED = [*iproute2.USAGE, *nettools.USAGE, *bridge.USAGE, *procfs.USAGE, *netfilter.USAGE,
              "drops   (emunet's own: drop counters by skb_drop_reason, per device and for the stack)"]
 
 

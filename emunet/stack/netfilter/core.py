@@ -162,13 +162,14 @@ class Netfilter:
 
     def iptables(self, argv) -> str:
         """The ``iptables`` command in this namespace (a list of arguments, or a string
-        split as a shell would)."""
+        split as a shell would); what it prints.  Refusals raise
+        :class:`~emunet.stack.netfilter.xtables.IptablesError` with iptables' own text."""
         return Iptables(self).run(argv)
 
-    def iptables_restore(self, text: str, noflush: bool = False) -> None:
-        """``iptables-restore [--noflush]``: load a rule set, all of it or (on an error)
-        none of it."""
-        Iptables(self).restore(text, noflush=noflush)
+    def iptables_restore(self, text: str, noflush: bool = False, counters: bool = False) -> None:
+        """``iptables-restore [--noflush] [--counters]``: load a rule set, all of it or (on
+        an error) none of it."""
+        Iptables(self).restore(text, noflush=noflush, counters=counters)
 
     def iptables_save(self, counters: bool = False) -> str:
         """``iptables-save [-c]``."""

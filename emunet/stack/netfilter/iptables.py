@@ -15,10 +15,14 @@ Where the model differs from the real tool, on purpose:
   its ``COMMIT``, so tables before a failing one would stay).
 - ``iptables-save`` dates its comment lines with the simulator's clock
   (``sim.wall_ns``, UTC, in ``ctime``'s format), so the same run prints the same text.
+- Built-in chains always exist here; iptables-nft makes a base chain in the kernel only
+  when something names it, so ``-Z -v`` there names fewer chains in a fresh table.
 - Names are not resolved: ``-s``/``-d`` take addresses (``host/network `NAME' not found``
   for anything else) and ``-L`` without ``-n`` prints addresses, not host names; services
   and protocols come from a built-in copy of netbase's tables.
 """
+import copy
+import shlex
 import time
 
 from emunet.stack.netfilter.hooks import CHAIN_HOOKS, TABLES
@@ -91,6 +95,7 @@ class _Parsed:
         self.counters = None
         self.rules = []             # the Rules the command means (one per address pair)
         self.zero = False           # -L/-S with -Z
+        self.zero_rulenum = 0
 
 
 class Iptables:
@@ -156,8 +161,12 @@ class Iptables:
             if p.command is not None and p.command not in _COMPAT.get(cmd, ()):
                 raise ParameterProblem(f"Cannot use -{_CMD_CHAR.get(cmd, cmd)} with "
                                        f"-{_CMD_CHAR.get(p.command, p.command)}")
-            if p.command is None or cmd not in ("Z", "ZN"):
-                p.command = cmd if p.command is None else p.command
+            if p.command is None:
+                p.command = cmd
+            elif cmd in ("L", "S"):
+                # -Z then -L: list, then zero (CMD_LIST|CMD_ZERO)
+                p.zero, p.zero_rulenum = True, p.rulenum
+                p.command = cmd
 
         def set_option(letter):
             if letter in p.options:
@@ -361,10 +370,12 @@ class Iptables:
                 set_option(letter)
                 if len(arg) + 1 > 16:
                     raise ParameterProblem(f"interface name `{arg}' must be shorter than IFNAMSIZ (15)")
+                # "+" alone matches every name: iptables-nft keeps no test for it
+                name = "" if arg == "+" else arg
                 if letter == "i":
-                    p.ip.iniface, p.ip.inv_in = arg, invert
+                    p.ip.iniface, p.ip.inv_in = name, invert
                 else:
-                    p.ip.outiface, p.ip.inv_out = arg, invert
+                    p.ip.outiface, p.ip.inv_out = name, invert
             elif letter == "f":
                 set_option("f")
                 p.ip.frag = -1 if invert else 1
@@ -468,17 +479,20 @@ class Iptables:
             for d_addr, d_mask in dsts:
                 ip = p.ip.copy(src=s_addr, smsk=s_mask, dst=d_addr, dmsk=d_mask)
                 verdict = "" if p.target is not None else p.jumpto
-                rule = Rule(ip, p.matches, p.target, verdict, p.goto)
+                # each rule its own extensions (a statistic nth counter is per rule)
+                matches, target = (p.matches, p.target) if not p.rules else \
+                    copy.deepcopy((p.matches, p.target))
+                rule = Rule(ip, matches, target, verdict, p.goto)
                 if p.counters is not None:
                     rule.packets, rule.bytes = p.counters
                 p.rules.append(rule)
 
     # -- the command line -------------------------------------------------------------
     def run(self, argv) -> str:
-        """``iptables ARGS...`` (a list, or a string split on white space); what it prints
-        on stdout."""
+        """``iptables ARGS...`` (a list, or a string split as a shell would); what it
+        prints on stdout."""
         if isinstance(argv, str):
-            argv = argv.split()
+            argv = shlex.split(argv)
         argv = list(argv)
         if argv and argv[0] in ("iptables", "iptables-nft"):
             argv = argv[1:]
@@ -491,15 +505,20 @@ class Iptables:
             return f"iptables {VERSION}\n"
         if p.table not in TABLES:
             raise self._error(prog, f"table '{p.table}' does not exist", VERSION_PROBLEM)
-        table = self.netfilter.get_table(p.table)
         if p.command in ("L", "S"):
+            # listing registers nothing (iptables-nft shows a table it has not made
+            # with its built-in chains, nft_xt_fake_builtin_chains)
+            table = self.netfilter.tables.get(p.table) or Table.builtin(p.table)
             out = self._list(table, p, prog)
             if p.zero:
-                self._zero(table, p.chain, None)
+                out += self._zero(table, p.chain, p.zero_rulenum or None, bool(p.verbose))
             return out
-        work = table.clone()
+        # only a command that adds something makes the table (iptables-nft flushes,
+        # zeroes or deletes in a table it has not made without making it)
+        known = self.netfilter.tables.get(p.table)
+        work = known.clone() if known is not None else Table.builtin(p.table)
         try:
-            self._apply(work, p, prog)
+            out = self._apply(work, p, prog)
         except _NftError as e:
             if e.kernel:
                 raise IptablesError(f"{prog} {VERSION}:  {e.text}", e.status) from None
@@ -512,16 +531,24 @@ class Iptables:
             work.validate()
         except ValidationError as e:
             raise IptablesError(f"{prog} {VERSION}: {_commit_text(p, e)}", RESOURCE_PROBLEM) from None
-        table.replace(work)
+        if known is None:
+            if p.command not in ("A", "I", "N", "P", "R", "E"):
+                return out
+            known = self.netfilter.get_table(p.table)
+        known.replace(work)
         self.netfilter.rules_changed()
-        return ""
+        return out
 
-    def _apply(self, t: Table, p: _Parsed, prog: str) -> None:
-        """Carry out a changing command on table copy ``t`` (``nft_prepare``'s cases)."""
+    def _apply(self, t: Table, p: _Parsed, prog: str) -> str:
+        """Carry out a changing command on table copy ``t`` (``nft_prepare``'s cases);
+        what it prints."""
         cmd = p.command
         chains = t.chains
+        out = ""
         if cmd in ("A", "I", "R", "C", "D"):
             jump = p.rules[0].jump if p.rules else None
+            if p.goto and jump is None:
+                jump = p.jumpto         # -g ACCEPT: a goto names a chain, never a verdict
             if jump is not None and jump not in chains:
                 raise _ChainMissing(jump)
         if cmd in ("A", "I", "D", "DN", "R", "C") and p.chain not in chains:
@@ -567,7 +594,7 @@ class Iptables:
         elif cmd in ("Z", "ZN"):
             if p.chain is not None and p.chain not in chains:
                 raise _NftError("No chain/target/match by that name.")
-            self._zero(t, p.chain, p.rulenum if cmd == "ZN" else None)
+            out = self._zero(t, p.chain, p.rulenum if cmd == "ZN" else None, bool(p.verbose))
         elif cmd == "N":
             if p.chain in chains:
                 raise _NftError("Chain already exists.")
@@ -586,19 +613,24 @@ class Iptables:
             if p.counters is not None:
                 c.packets, c.bytes = p.counters
         t.changed()
+        return out
 
     @staticmethod
-    def _zero(t: Table, chain, rulenum) -> None:
-        for c in t.chains.values():
-            if chain is not None and c.name != chain:
-                continue
+    def _zero(t: Table, chain, rulenum, verbose: bool = False) -> str:
+        """``-Z [CHAIN [N]]``; with ``-v`` each chain zeroed is named
+        (``nft_chain_zero_counters``)."""
+        out = []
+        for c in (t.listing_order() if chain is None else [t.chains[chain]]):
             if rulenum is not None:
                 if rulenum <= len(c.rules):
                     c.rules[rulenum - 1].packets = c.rules[rulenum - 1].bytes = 0
                 continue
+            if verbose:
+                out.append(f"Zeroing chain `{c.name}'\n")
             c.packets = c.bytes = 0
             for r in c.rules:
                 r.packets = r.bytes = 0
+        return "".join(out)
 
     @staticmethod
     def _delete_chains(t: Table, name) -> None:
@@ -653,17 +685,17 @@ class Iptables:
 
     # -- iptables-save ------------------------------------------------------------------
     def save(self, counters: bool = False, table: str = None) -> str:
-        """``iptables-save [-c] [-t TABLE]``: each table that exists, in the kernel's
-        order, dated by the simulator's clock."""
+        """``iptables-save [-c] [-t TABLE]``: each table that exists (or the one asked
+        for), in the kernel's order, dated by the simulator's clock."""
         out = []
         names = [table] if table is not None else [n for n in SAVE_ORDER if n in self.netfilter.tables]
-        if table is not None and table not in self.netfilter.tables:
-            if table not in TABLES:
-                raise IptablesError(f"Table `{table}' does not exist", OTHER_PROBLEM)
-            return ""
+        if table is not None and table not in TABLES:
+            raise IptablesError(f"Table `{table}' does not exist", OTHER_PROBLEM)
         when = _ctime(self.netfilter.sim)
         for name in names:
-            t = self.netfilter.tables[name]
+            # a table asked for by name is printed with its built-in chains even before it
+            # is made, as iptables-nft fakes them
+            t = self.netfilter.tables.get(name) or Table.builtin(name)
             out.append(f"# Generated by iptables-save {VERSION} on {when}")
             out.append(f"*{name}")
             for c in t.listing_order():

@@ -17,7 +17,8 @@ from emunet.stack.netfilter.hooks import (NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
 from emunet.stack.netfilter.xtables import (HotDrop, ParameterProblem, format_addr,
                                             parse_address_list, parse_mark_mask, parse_port,
                                             parse_port_range, parse_protocol, parse_uint,
-                                            proto_name, save_string, service_name)
+                                            proto_name, save_string, service_name,
+                                            strtoul_prefix)
 
 __all__ = ["Extension", "Opt", "MATCHES", "TcpMatch", "UdpMatch", "IcmpMatch",
            "AddrtypeMatch", "MarkMatch", "CommentMatch", "ConntrackMatch", "StateMatch",
@@ -352,21 +353,17 @@ ICMP_CODES = (
 
 
 def _parse_range8(text):
-    """``parse_range``: ``N`` or ``N-M`` -> (lo, hi, rest)."""
-    i = 0
-    while i < len(text) and text[i].isdigit():
-        i += 1
-    if i == 0:
+    """libxt_icmp.h's ``parse_range``: ``N`` or ``N:M``, each 0..255 (base 0) -> (lo, hi,
+    the rest), or None."""
+    r = strtoul_prefix(text)
+    if r is None or r[0] > 255:
         return None
-    lo = int(text[:i]) & 0xFF
-    rest = text[i:]
-    if rest.startswith("-"):
-        j = 1
-        while j < len(rest) and rest[j].isdigit():
-            j += 1
-        if j == 1:
+    lo, rest = r
+    if rest.startswith(":"):
+        r = strtoul_prefix(rest[1:])
+        if r is None or r[0] > 255:
             return None
-        return lo, int(rest[1:j]) & 0xFF, rest[j:]
+        return lo, r[0], r[1]
     return lo, lo, rest
 
 
@@ -400,9 +397,7 @@ class IcmpMatch(Extension):
                 if c is None:
                     raise ParameterProblem(f"Unknown ICMP code `{text}'")
                 self.code_min, self.code_max, rest = c
-                if rest:
-                    raise ParameterProblem(f"unknown character {rest[0]}")
-            elif rest:
+            if rest:
                 raise ParameterProblem(f"unknown character {rest[0]}")
         self.invert = invert
 
@@ -598,9 +593,7 @@ class CommentMatch(Extension):
     comment = ""
 
     def parse(self, opt, invert, args, ctx):
-        if len(args[0]) > 255:
-            raise ParameterProblem("Argument must have a maximum length of 255 characters\n")
-        self.comment = args[0]
+        self.comment = args[0][:255]        # xtopt_parse_string cuts to the field's size
 
     def save(self, ip):
         return " --comment" + save_string(self.comment)
@@ -630,14 +623,11 @@ _CT_STATUS = (("EXPECTED", 1), ("SEEN_REPLY", 2), ("ASSURED", 4), ("CONFIRMED", 
 
 def ct_orig_tuple(ct, reply: bool = False):
     """(src, dst, proto, sport, dport) of a conntrack entry's original (or reply)
-    direction, read from ``ct.tuplehash[dir]`` (an object with ``src``, ``dst``,
-    ``proto``, ``sport``, ``dport``); None when the entry has no such tuples."""
-    th = getattr(ct, "tuplehash", None)
-    if th is None:
-        return None
-    t = th[1 if reply else 0]
-    t = getattr(t, "tuple", t)
-    return (t.src, t.dst, getattr(t, "proto", None), getattr(t, "sport", None), getattr(t, "dport", None))
+    direction (``ct.tuplehash[dir]``: ports are None for a protocol without them)."""
+    src, dst, proto, a, b = ct.tuplehash[1 if reply else 0]
+    if proto in (6, 17):
+        return (src, dst, proto, a, b)
+    return (src, dst, proto, None, None)
 
 
 def ctstate_of(p) -> int:
@@ -704,7 +694,7 @@ class ConntrackMatch(Extension):
             self.values[n] = (a, b)
         elif n == "ctdir":
             if arg.upper() not in ("ORIGINAL", "REPLY"):
-                raise ParameterProblem(f'Bad value for "--ctdir" option: "{arg}"')
+                raise ParameterProblem(f'conntrack: Bad value for "--ctdir" option: "{arg}"')
             self.values[n] = arg.upper()
         if invert:
             self.inverted.add(n)

@@ -16,8 +16,8 @@ from emunet.stack.netfilter.hooks import (NF_DROP, NF_INET_FORWARD, NF_INET_LOCA
                                           NF_INET_PRE_ROUTING, NF_NAT_MANIP_DST,
                                           NF_NAT_MANIP_SRC, XT_CONTINUE)
 from emunet.stack.netfilter.matches import Extension, Opt
-from emunet.stack.netfilter.xtables import (ParameterProblem, parse_mark_mask, parse_uint,
-                                            save_string)
+from emunet.stack.netfilter.xtables import (SERVICES, ParameterProblem, parse_mark_mask,
+                                            parse_uint, save_string, strtoul_prefix)
 from emunet.wire.tcp import TcpView
 
 __all__ = ["TARGETS", "RejectTarget", "LogTarget", "MarkTarget", "DnatTarget", "SnatTarget",
@@ -246,11 +246,9 @@ class LogTarget(Extension):
             text = args[0]
             if len(text) < 1:
                 raise ParameterProblem("Argument must have a minimum length of 1 characters\n")
-            if len(text) > 29:
-                raise ParameterProblem("Argument must have a maximum length of 29 characters\n")
             if "\n" in text:
                 raise ParameterProblem("Newlines not allowed in --log-prefix")
-            self.prefix = text
+            self.prefix = text[:29]             # xtopt_parse_string cuts to the field's size
         else:
             self.logflags |= self._FLAG[opt.oid]
 
@@ -397,30 +395,40 @@ class _NatTarget(Extension):
         return ip.proto in (6, 17, 132, 33, 1)
 
     def _ports(self, text, ip):
+        """``parse_ports``: ``PORT`` or ``PORT-PORT`` (a service name for a single port)."""
         if not self._portok(ip):
             raise ParameterProblem("Need TCP, UDP, SCTP or DCCP with port specification")
         self.flags |= nat.NF_NAT_RANGE_PROTO_SPECIFIED
-        head, dash, tail = text.partition("-")
-        colon = ":" in head
-        lo = parse_uint(head.split(":")[0], 0, 0xFFFF) if head else None
-        if lo is None:
-            raise ParameterProblem(f"Port `{text}' not valid")
-        if colon:
-            raise ParameterProblem("Invalid port:port syntax - use dash")
-        if not dash:
+        r = strtoul_prefix(text)
+        if r is None or r[0] > 0xFFFF:
+            if text not in SERVICES:
+                raise ParameterProblem(f"Port `{text}' not valid")
+            r = (SERVICES[text], "")
+        lo, end = r
+        if not end:
             self.min_port = self.max_port = lo
             return
-        hi = parse_uint(tail.split("/")[0], 0, 0xFFFF)
-        if hi is None:
-            raise ParameterProblem(f"Port `{tail}' not valid")
+        if end[0] == ":":
+            raise ParameterProblem("Invalid port:port syntax - use dash")
+        if end[0] != "-":
+            raise ParameterProblem(f"Garbage after port value: `{end}'")
+        arg = end[1:]
+        r = strtoul_prefix(arg)
+        if r is None or r[0] > 0xFFFF:
+            raise ParameterProblem(f"Port `{arg}' not valid")
+        hi, end = r
         if hi < lo:
-            raise ParameterProblem(f"Port range `{tail}' funky")
-        if "/" in tail:
+            raise ParameterProblem(f"Port range `{arg}' funky")
+        if end and end[0] != "/":
+            raise ParameterProblem(f"Garbage after port range: `{end}'")
+        if end:
             raise ParameterProblem("Shifted portmap ranges not supported with this kernel")
         self.min_port, self.max_port = lo, hi
 
     def _to(self, text, ip):
         colon = text.find(":")
+        if colon >= 0 and ":" in text[colon + 1:]:
+            colon = -1          # two colons: parse_to takes it for an IPv6 address
         addr = text
         if colon >= 0:
             self._ports(text[colon + 1:], ip)

@@ -26,7 +26,7 @@ from emunet.stack.netfilter.hooks import (CHAIN_HOOKS, HOOK_CHAINS, NF_ACCEPT, N
 __all__ = ["IptablesError", "IpSpec", "Rule", "Chain", "Table", "HotDrop", "ValidationError",
            "PARAMETER_PROBLEM", "OTHER_PROBLEM", "VERSION_PROBLEM", "RESOURCE_PROBLEM",
            "NFT_JUMP_STACK_SIZE", "STANDARD_VERDICTS",
-           "parse_address_list", "parse_port", "parse_port_range", "parse_protocol",
+           "parse_address_list", "parse_port", "strtoul_prefix", "parse_port_range", "parse_protocol",
            "proto_name", "format_addr", "mask_to_str", "save_string", "parse_uint",
            "parse_mark_mask", "PROTOCOLS", "SERVICES"]
 
@@ -117,21 +117,33 @@ def service_name(port: int, proto: str):
     return _PORT_SERVICES.get((port, proto))
 
 
-def parse_uint(text: str, lo: int = 0, hi: int = 0xFFFFFFFF):
-    """``xtables_strtoui`` with base 0 (``0x`` hex, leading-zero octal), or None."""
-    t = text.strip()
-    try:
-        if t.lower().startswith("0x"):
-            v = int(t[2:], 16)
-        elif len(t) > 1 and t.startswith("0"):
-            v = int(t[1:], 8)
-        else:
-            if not t.isdigit():
-                return None
-            v = int(t, 10)
-    except ValueError:
+def strtoul_prefix(text: str):
+    """``strtoul(text, &end, 0)`` on the leading number: (value, the rest), or None when
+    ``text`` does not start with one (``0x`` hex, a leading ``0`` octal, else decimal)."""
+    if text[:2].lower() == "0x" and len(text) > 2 and text[2] in "0123456789abcdefABCDEF":
+        i = 2
+        while i < len(text) and text[i] in "0123456789abcdefABCDEF":
+            i += 1
+        return int(text[2:i], 16), text[i:]
+    if text[:1] == "0":
+        i = 1
+        while i < len(text) and text[i] in "01234567":
+            i += 1
+        return int(text[:i], 8), text[i:]
+    i = 0
+    while i < len(text) and text[i].isdigit():
+        i += 1
+    if i == 0:
         return None
-    return v if lo <= v <= hi else None
+    return int(text[:i]), text[i:]
+
+
+def parse_uint(text: str, lo: int = 0, hi: int = 0xFFFFFFFF):
+    """``xtables_strtoui`` with base 0 on the whole of ``text``, or None."""
+    r = strtoul_prefix(text)
+    if r is None or r[1]:
+        return None
+    return r[0] if lo <= r[0] <= hi else None
 
 
 def parse_protocol(text: str) -> int:
@@ -250,15 +262,23 @@ def save_string(value: str) -> str:
     return f' "{escaped}"'
 
 
-def parse_mark_mask(text: str, match_name: str, option: str):
-    """``XTTYPE_MARKMASK32``: ``VALUE[/MASK]`` (mask defaults to all ones)."""
-    value, slash, mask = text.partition("/")
-    v = parse_uint(value) if value else None
-    m = parse_uint(mask) if slash else 0xFFFFFFFF
-    if v is None or m is None:
-        raise ParameterProblem(f'{match_name}: bad integer value for option "--{option}", '
-                               f'or out of range.\n')
-    return v, m
+def parse_mark_mask(text: str, ext_name: str, option: str):
+    """``xtables_parse_mark_mask`` (``XTTYPE_MARKMASK32``): ``VALUE[/MASK]``, the mask all
+    ones when not given."""
+    bad = ParameterProblem(f'{ext_name}: bad integer value for option "--{option}", or out of range.\n')
+    r = strtoul_prefix(text)
+    if r is None or r[0] > 0xFFFFFFFF:
+        raise bad
+    value, rest = r
+    if not rest:
+        return value, 0xFFFFFFFF
+    if rest[0] == "/":
+        r = strtoul_prefix(rest[1:])
+        if r is None or r[0] > 0xFFFFFFFF:
+            raise bad
+        if not r[1]:
+            return value, r[0]
+    raise ParameterProblem(f'{ext_name}: trailing garbage after value for option "--{option}".\n')
 
 
 # -- the rule --------------------------------------------------------------------
@@ -551,7 +571,9 @@ class Table:
             for num, rule in enumerate(chain.rules, 1):
                 conds = list(rule.ip.compile())
                 for m in rule.matches:
-                    conds.append(m.compile(rule.ip))
+                    cond = m.compile(rule.ip)
+                    if cond is not None:        # -m comment never fails
+                        conds.append(cond)
                 judges = False
                 if rule.target is not None:
                     kind, arg = K_TARGET, rule.target.compile(rule.ip)
@@ -658,8 +680,8 @@ class Table:
             if pkt.notes is not None:
                 pkt.note(pkt.why)
             return NF_DROP
+        # an empty chain's ACCEPT judged nothing worth a line in a trace
         if pkt.notes is not None and chain.rules:
-            # a chain with no rules judged nothing: only a policy that had rules to pass says so
             pkt.note(f"{self.name} {chain_name} policy ACCEPT")
         return NF_ACCEPT
 

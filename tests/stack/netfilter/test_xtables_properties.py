@@ -67,6 +67,8 @@ def conditions(draw):
             conds.append((f" -m {pname}{' !' if port_inv else ''} --{which} {rng}",
                           lambda p, w=which, a=lo, b=hi, i=port_inv: (a <= p[w] <= b) != i))
     if sometimes():
+        conds.append((' -m comment --comment "a rule"', lambda p: True))
+    if sometimes():
         value = draw(st.integers(0, 7))
         mask = draw(st.sampled_from((0xFFFFFFFF, 0x3, 0x6)))
         inv = draw(st.booleans())
