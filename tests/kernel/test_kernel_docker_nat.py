@@ -34,18 +34,22 @@ def _sleep_until(t: float) -> None:
         time.sleep(left)
 
 
-def _kernel_conntrack(t, k) -> dict:
+def _kernel_state(t, k) -> tuple:
     """``conntrack -L`` in every namespace of the mirror (entries on stdout, the count on
-    stderr)."""
-    return {name: t.exec(ns, "conntrack", "-L").stdout for name, ns in k.ns.items()}
+    stderr), and the host's ``iptables-save -c`` (every rule's counters)."""
+    return ({name: t.exec(ns, "conntrack", "-L").stdout for name, ns in k.ns.items()},
+            save_tables(t.exec(k.ns["host"], "iptables-save", "-c").stdout))
 
 
-def _emunet_conntrack_at(lab, at_s: float) -> dict:
-    """``conntrack -L`` of every namespace of the model, taken at ``at_s`` virtual seconds."""
-    out = {}
-    lab.sim.after(round(at_s * S), lambda: out.update(
-        {name: ns.netfilter.conntrack_list() for name, ns in lab.sim.namespaces.items()}))
-    return out
+def _emunet_state_at(lab, at_s: float) -> tuple:
+    """The same of the model, taken at ``at_s`` virtual seconds (filled in then)."""
+    ct, counters = {}, {}
+
+    def take():
+        ct.update({name: ns.netfilter.conntrack_list() for name, ns in lab.sim.namespaces.items()})
+        counters.update(save_tables(lab.docker.ns.netfilter.iptables_save(counters=True)))
+    lab.sim.after(round(at_s * S), take)
+    return ct, counters
 
 
 def _is_arp(data: bytes) -> bool:
@@ -77,13 +81,13 @@ def test_docker_nat_masquerades_ping_and_dns_and_conntrack_brings_the_answers_ba
                                  expect=answer)
                 assert got == "reply", got
                 _sleep_until(start + 3.0)
-                ct = _kernel_conntrack(t, k)
-                return settle(sn, until=7.0, start=start), ct
+                state = _kernel_state(t, k)
+                return settle(sn, until=7.0, start=start), state
             finally:
                 dns.close()
-    kcap, kct = steady_clock(kernel)
+    kcap, (kct, kcounters) = steady_clock(kernel)
 
-    ect = _emunet_conntrack_at(lab, 3.0)
+    ect, ecounters = _emunet_state_at(lab, 3.0)
     lab.traffic()
     lab.sim.run(until=7.0)
     ecap = emunet_frames(lab.sim, labels)
@@ -94,6 +98,7 @@ def test_docker_nat_masquerades_ping_and_dns_and_conntrack_brings_the_answers_ba
     assert len(kcap["host/eth0"]) >= 6, rep.text()
     assert len(conntrack_entries(kct["host"])) == 2, kct
     assert rep, rep.text()
+    assert ecounters == kcounters     # every rule's and policy's packet and byte counters
     assert {"ip.src", "ip.ttl", "udp.sport", "icmp.ident", "conntrack.entry"} <= rep.fields
 
 
@@ -113,7 +118,7 @@ def test_docker_publish_dnats_a_connection_from_outside_to_nginx_in_c1(netns):
         kernel_tcp_sysctls(t, k)
 
         # emunet first: its nginx's bytes are what the kernel's server will send
-        ect = _emunet_conntrack_at(lab, 2.0)
+        ect, ecounters = _emunet_state_at(lab, 2.0)
         c1.spawn(Nginx())
         curl = []
         lab.sim.after(500 * MS, lambda: curl.append(outside.spawn(
@@ -131,7 +136,7 @@ def test_docker_publish_dnats_a_connection_from_outside_to_nginx_in_c1(netns):
         out = t.exec(k.ns["outside"], "curl", "-s", "--local-port", str(docker_publish.CURL_SPORT), url,
                      check=False)
         _sleep_until(start + 2.0)
-        kct = _kernel_conntrack(t, k)
+        kct, kcounters = _kernel_state(t, k)
         kcap = settle(sn, until=7.0, start=start)
     assert out.returncode == 0 and "Welcome to nginx!" in out.stdout, out
     rep = compare("docker-publish", kcap, ecap)
@@ -139,6 +144,7 @@ def test_docker_publish_dnats_a_connection_from_outside_to_nginx_in_c1(netns):
     assert len(kcap["host/eth0"]) >= 12, rep.text()
     assert "TIME_WAIT" in kct["host"], kct
     assert rep, rep.text()
+    assert ecounters == kcounters
     assert {"ip.dst", "tcp.dport", "tcp.sport", "ip.ttl", "tcp.options", "conntrack.entry"} <= rep.fields
 
 
