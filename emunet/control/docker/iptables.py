@@ -14,7 +14,7 @@ model's iptables and to the real one.  dockerd first asks whether a rule exists
 left out.
 
 The resulting ``iptables-save`` of a host with the default bridge and ``-p 8080:80`` on
-a container 172.17.0.2 (checked by replaying these commands with iptables 1.8.9 in a
+a container 172.17.0.7 (checked by replaying these commands with iptables 1.8.9 in a
 network namespace, ``tests/kernel/test_kernel_docker_nat.py``)::
 
     *filter
@@ -25,15 +25,15 @@ network namespace, ``tests/kernel/test_kernel_docker_nat.py``)::
     -A FORWARD -o docker0 -j DOCKER
     -A FORWARD -i docker0 ! -o docker0 -j ACCEPT
     -A FORWARD -i docker0 -o docker0 -j ACCEPT
-    -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
+    -A DOCKER -d 172.17.0.7/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
     ...
     *nat
     -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
     -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
     -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
-    -A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
+    -A POSTROUTING -s 172.17.0.7/32 -d 172.17.0.7/32 -p tcp -m tcp --dport 80 -j MASQUERADE
     -A DOCKER -i docker0 -j RETURN
-    -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
+    -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.7:80
 """
 
 #: ``DockerChain``, ``IsolationChain1/2`` (setup_ip_tables.go), ``userChain`` (firewall_linux.go)
