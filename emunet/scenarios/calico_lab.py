@@ -29,16 +29,18 @@ class CalicoLab(PodPairLab):
         super().__init__(name, seed, capture)
         self.cluster = CalicoCluster(self.sim, pool or IpPool(POOL, block_size=24), **cluster_kw)
 
-    def seed_nodes(self) -> None:
-        """The seed's nodes and pods on one segment."""
+    def seed_nodes(self, labels: dict = None) -> None:
+        """The seed's nodes and pods on one segment; ``labels`` maps a pod's name to its
+        Kubernetes labels."""
         c = self.cluster
+        labels = labels or {}
         c.add_segment("lan0", "192.168.0.0/24", gateway="192.168.0.1")
         self.node1 = c.add_node("node1", "192.168.0.2", block="10.20.0.0/24")
         self.node2 = c.add_node("node2", "192.168.0.3", block="10.20.1.0/24")
-        self.pod1 = c.add_pod(self.node1, "pod-1", "10.20.0.2")
-        self.pod2 = c.add_pod(self.node1, "pod-2", "10.20.0.3")
-        self.pod3 = c.add_pod(self.node2, "pod-3", "10.20.1.2")
-        self.pod4 = c.add_pod(self.node2, "pod-4", "10.20.1.3")
+        self.pod1 = c.add_pod(self.node1, "pod-1", "10.20.0.2", labels=labels.get("pod-1"))
+        self.pod2 = c.add_pod(self.node1, "pod-2", "10.20.0.3", labels=labels.get("pod-2"))
+        self.pod3 = c.add_pod(self.node2, "pod-3", "10.20.1.2", labels=labels.get("pod-3"))
+        self.pod4 = c.add_pod(self.node2, "pod-4", "10.20.1.3", labels=labels.get("pod-4"))
         self.client, self.server = self.pod1, self.pod3
         self.hosts.update({"node1": self.node1, "node2": self.node2, "etcd": c.store, "cluster": c})
 

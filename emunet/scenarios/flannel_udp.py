@@ -40,13 +40,15 @@ class FlannelLab(PodPairLab):
 
     backend = "udp"
 
-    def seed_pair(self, runtime: str, pod: str) -> None:
+    def seed_pair(self, runtime: str, pod: str, **cluster_kw) -> None:
         """The seed's two nodes with this scenario's backend: node1 10.168.0.2 (subnet
         100.96.1.0/24) and node2 10.168.0.3 (100.96.2.0/24) on lan0 (router 10.168.0.1),
         network 100.96.0.0/16, two pods on each, ``pod``-1 (the client) and -2 on node1, -4
         (the server, echoing on port 7) and -3 on node2; their attributes are ``pod`` without
-        its dash and the number (``container1``, ``pod4``)."""
-        c = self.cluster = Cluster(self.sim, backend=self.backend, network="100.96.0.0/16", runtime=runtime)
+        its dash and the number (``container1``, ``pod4``); ``cluster_kw`` go to the
+        :class:`~emunet.topology.Cluster` (``ip_masq=True``, ...)."""
+        c = self.cluster = Cluster(self.sim, backend=self.backend, network="100.96.0.0/16", runtime=runtime,
+                                   **cluster_kw)
         c.add_segment("lan0", "10.168.0.0/24", gateway="10.168.0.1")
         self.node1 = c.add_node("node1", "10.168.0.2", subnet="100.96.1.0/24")
         self.node2 = c.add_node("node2", "10.168.0.3", subnet="100.96.2.0/24")

@@ -20,6 +20,9 @@ _MODULES = [
      "two nodes, Flannel's UDP backend: flannel0 TUN, flanneld encapsulating IP in UDP 8285"),
     ("flannel-vxlan", "emunet.scenarios.flannel_vxlan",
      "two nodes, Flannel's VXLAN backend: flannel.1 VTEP, VNI 1, UDP 8472"),
+    ("k8s-service", "emunet.scenarios.k8s_service",
+     "a ClusterIP Service on the flannel-vxlan cluster: kube-proxy's DNAT, a node's connection "
+     "masqueraded, three endpoints chosen by the statistic rules"),
     ("flannel-host-gw", "emunet.scenarios.flannel_host_gw",
      "two nodes on one L2 segment, Flannel's host-gw backend: plain routes via the peer node"),
     ("calico-bgp", "emunet.scenarios.calico_bgp",
@@ -30,6 +33,9 @@ _MODULES = [
      "Calico IPIP CrossSubnet: tunl0 (protocol 4) to a node behind a router, plain routing on the same subnet"),
     ("calico-vxlan", "emunet.scenarios.calico_vxlan",
      "two nodes, Calico in VXLAN mode: vxlan.calico (VNI 4096, UDP 4789) programmed by Felix, no BGP"),
+    ("calico-policy", "emunet.scenarios.calico_policy",
+     "Calico NetworkPolicy: default-deny ingress on a web pod, allow the frontend; Felix's cali-* chains "
+     "accept one curl and drop the other's SYN"),
     ("vlan", "emunet.scenarios.vlan",
      "two 802.1Q VLANs on one switch, a router on a stick (eth0.10, eth0.20), a host on the wrong VLAN"),
     ("bgp-border", "emunet.scenarios.bgp_border",

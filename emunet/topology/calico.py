@@ -5,7 +5,9 @@ routes (the BGP and IPIP modes), confd with its BIRD (:mod:`emunet.control.calic
 pods are wired by the CNI plugin (:mod:`emunet.control.calico.cni`) with addresses from
 ``calico-ipam`` (:mod:`emunet.control.calico.ipam`).  The cluster writes the datastore's
 resources as ``calicoctl`` and calico-node would: the pool, the BGP configuration, one Node
-per machine, the BGPPeers, a WorkloadEndpoint per pod.
+per machine, the BGPPeers, a WorkloadEndpoint per pod (labelled as the pod is), and, as
+kube-controllers does, a profile per namespace and service account and the Calico form of
+each Kubernetes NetworkPolicy (:meth:`CalicoCluster.add_network_policy`).
 """
 import ipaddress
 
@@ -15,6 +17,7 @@ from emunet.control.calico.datastore import (DEFAULT_AS, RESOURCES, BgpPeerResou
                                              bgp_configuration, selector_matches)
 from emunet.control.calico.felix import Felix
 from emunet.control.calico.ipam import Ipam
+from emunet.control.calico.policy import NetworkPolicy, k8s_network_policy_to_calico
 from emunet.control.etcd import EtcdStore
 from emunet.control.gojson import go_json
 from emunet.stack.namespace import Namespace
@@ -77,12 +80,19 @@ class CalicoCluster(Underlay):
     """Machines on an underlay running Calico with one IP pool.
 
     ``CalicoCluster(sim, IpPool("10.20.0.0/16", block_size=24))`` is the seed's BGP picture;
-    ``ipip_mode`` / ``vxlan_mode`` on the pool choose the encapsulation."""
+    ``ipip_mode`` / ``vxlan_mode`` on the pool choose the encapsulation.
+
+    ``felix_iptables`` runs Felix's iptables dataplane (the ``cali-*`` chains and IP sets
+    that enforce NetworkPolicy) on every node.  A real Felix always runs it; here it is
+    asked for, so that the scenarios made before netfilter keep their packet path (and
+    the simulator's random draws) unchanged."""
 
     def __init__(self, sim, pool: IpPool = None, as_num: int = DEFAULT_AS, node_mesh: bool = True,
                  store: EtcdStore = None, latency_ns: int = 1_000, bandwidth_bps: int = 10_000_000_000,
-                 router_name: str = "router"):
+                 router_name: str = "router", felix_iptables: bool = False):
         super().__init__(sim, latency_ns, bandwidth_bps, router_name)
+        self.felix_iptables = felix_iptables
+        self.network_policies = {}
         self.pool = pool or IpPool()
         self.as_num = as_num
         self.node_mesh = node_mesh
@@ -171,8 +181,14 @@ class CalicoCluster(Underlay):
         self.store.put(f"{RESOURCES}/nodes/{node.name}", go_json(node.resource()))
 
     # -- pods -------------------------------------------------------------------------
-    def add_pod(self, node, name: str, ip: str = None, k8s_namespace: str = "default") -> Pod:
-        """The CNI ADD the kubelet runs for a new pod on ``node``."""
+    def add_pod(self, node, name: str, ip: str = None, k8s_namespace: str = "default", labels: dict = None,
+                service_account: str = "default") -> Pod:
+        """The CNI ADD the kubelet runs for a new pod on ``node``; ``labels`` are the pod's
+        (what NetworkPolicy selectors match).  The WorkloadEndpoint carries them with
+        Calico's own (``projectcalico.org/namespace``, ``/orchestrator``,
+        ``/serviceaccount``) and the profiles ``kns.<namespace>`` and
+        ``ksa.<namespace>.<service account>``, which kube-controllers writes the first time
+        they are needed."""
         if isinstance(node, str):
             node = self.nodes[node]
         if name in self.pods:
@@ -184,17 +200,53 @@ class CalicoCluster(Underlay):
             raise ValueError(f"a namespace named {name!r} already exists")
         addr = self.ipam.assign(node.name, f"k8s-pod-network.{k8s_namespace}.{name}", ip)
         pns, inside, outside = cni_add(node.ns, name, str(addr), node.mtu, k8s_namespace)
-        pod = Pod(name, node, pns, str(addr), inside.mac, outside, inside)
+        pod = Pod(name, node, pns, str(addr), inside.mac, outside, inside, labels)
         node.pods.append(pod)
         self.pods[name] = pod
+        self._put_profiles(k8s_namespace, service_account)
         wep = f"{node.name}-k8s-{name.replace('-', '--')}-eth0"
+        wep_labels = {**pod.labels, "projectcalico.org/namespace": k8s_namespace,
+                      "projectcalico.org/orchestrator": "k8s", "projectcalico.org/serviceaccount": service_account}
         self.store.put(f"{RESOURCES}/workloadendpoints/{k8s_namespace}/{wep}", go_json({
             "kind": "WorkloadEndpoint", "apiVersion": "projectcalico.org/v3",
-            "metadata": {"name": wep, "namespace": k8s_namespace},
+            "metadata": {"name": wep, "namespace": k8s_namespace, "labels": dict(sorted(wep_labels.items()))},
             "spec": {"orchestrator": "k8s", "node": node.name, "pod": name, "endpoint": "eth0",
-                     "ipNetworks": [f"{addr}/32"], "interfaceName": host_name,
-                     "mac": mac_to_str(inside.mac)}}))
+                     "serviceAccountName": service_account, "ipNetworks": [f"{addr}/32"],
+                     "profiles": [f"kns.{k8s_namespace}", f"ksa.{k8s_namespace}.{service_account}"],
+                     "interfaceName": host_name, "mac": mac_to_str(inside.mac)}}))
         return pod
+
+    def _put_profiles(self, k8s_namespace: str, service_account: str) -> None:
+        """kube-controllers' namespace and service account profiles (``NamespaceToProfile``:
+        allow everything both ways, the namespace's name as a ``pcns.`` label;
+        ``ServiceAccountToProfile``: no rules, the account's name as a ``pcsa.`` label)."""
+        for name, spec in ((f"kns.{k8s_namespace}",
+                            {"ingress": [{"action": "Allow", "source": {}, "destination": {}}],
+                             "egress": [{"action": "Allow", "source": {}, "destination": {}}],
+                             "labelsToApply": {"pcns.projectcalico.org/name": k8s_namespace}}),
+                           (f"ksa.{k8s_namespace}.{service_account}",
+                            {"labelsToApply": {"pcsa.projectcalico.org/name": service_account}})):
+            key = f"{RESOURCES}/profiles/{name}"
+            if self.store.get(key) is None:
+                self.store.put(key, go_json({"kind": "Profile", "apiVersion": "projectcalico.org/v3",
+                                             "metadata": {"name": name}, "spec": spec}))
+
+    def add_network_policy(self, policy: NetworkPolicy) -> dict:
+        """``kubectl apply`` of a Kubernetes NetworkPolicy: kube-controllers' policy
+        controller writes its Calico form, ``knp.default.<name>`` in the policy's
+        namespace (:func:`~emunet.control.calico.policy.k8s_network_policy_to_calico`),
+        which every Felix reads.  Returns that resource."""
+        resource = k8s_network_policy_to_calico(policy)
+        self.network_policies[(policy.namespace, policy.name)] = policy
+        self.store.put(f"{RESOURCES}/networkpolicies/{policy.namespace}/{resource['metadata']['name']}",
+                       go_json(resource))
+        return resource
+
+    def delete_network_policy(self, name: str, k8s_namespace: str = "default") -> None:
+        """``kubectl delete networkpolicy``: the Calico form leaves the datastore."""
+        if self.network_policies.pop((k8s_namespace, name), None) is None:
+            raise KeyError(f"no NetworkPolicy {k8s_namespace}/{name}")
+        self.store.delete(f"{RESOURCES}/networkpolicies/{k8s_namespace}/knp.default.{name}")
 
     # -- time -------------------------------------------------------------------------
     def settle(self, seconds: float = 0.01) -> None:

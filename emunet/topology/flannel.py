@@ -22,6 +22,7 @@ import ipaddress
 from emunet.control.docker import mac_from_ip
 from emunet.control.etcd import EtcdStore
 from emunet.control.flannel import PREFIX, Flanneld, network_config_json
+from emunet.control.kube_proxy import KubeProxy
 from emunet.devices.bridge import Bridge
 from emunet.devices.switch import Nic
 from emunet.devices.veth import veth_pair
@@ -42,6 +43,7 @@ class Node(Machine):
     def __init__(self, cluster: "Cluster", name: str, ns: Namespace, eth0: Nic, ip: str, segment: Segment):
         super().__init__(cluster, name, ns, eth0, ip, segment)
         self.flanneld = None
+        self.kube_proxy = None
         self.bridge = None
         self._next_host = 2
 
@@ -72,12 +74,13 @@ class Node(Machine):
 
 
 class Cluster(Underlay):
-    """Nodes, segments, a router and an etcd, with flannel's ``backend``."""
+    """Nodes, segments, a router and an etcd, with flannel's ``backend``; ``ip_masq`` and
+    ``iptables_forward_rules`` are flanneld's ``--ip-masq`` and ``--iptables-forward-rules``."""
 
     def __init__(self, sim, backend="vxlan", network: str = "100.96.0.0/16", subnet_len: int = 24,
                  runtime: str = "cni", subnet_min: str = None, subnet_max: str = None,
                  etcd: EtcdStore = None, shared_kernel: bool = False, ip_masq: bool = False,
-                 latency_ns: int = 1 * US, bandwidth_bps: int = 10_000_000_000, router_name: str = "router"):
+                 iptables_forward_rules: bool = False, latency_ns: int = 1 * US, bandwidth_bps: int = 10_000_000_000, router_name: str = "router"):
         if runtime not in ("cni", "docker"):
             raise ValueError(f"runtime {runtime!r}: one of 'cni', 'docker'")
         super().__init__(sim, latency_ns, bandwidth_bps, router_name)
@@ -87,10 +90,13 @@ class Cluster(Underlay):
         self.bridge_name = "docker0" if runtime == "docker" else "cni0"
         self.etcd = etcd if etcd is not None else EtcdStore(sim)
         self.ip_masq = ip_masq
+        self.iptables_forward_rules = iptables_forward_rules
         # one random key for every node's flow hash if the nodes share a kernel (netns test beds)
         self.hashrnd = sim.rng.getrandbits(32) if shared_kernel else None
         self.nodes = {}
         self.pods = {}
+        self.services = {}
+        self.endpoint_slices = {}
         self.etcd.put(f"{PREFIX}/config", network_config_json(str(self.network), backend, subnet_len,
                                                               SubnetMin=subnet_min, SubnetMax=subnet_max))
 
@@ -105,7 +111,8 @@ class Cluster(Underlay):
         node = Node(self, name, ns, eth0, ip, seg)
         self.nodes[name] = node
         node.flanneld = ns.spawn(Flanneld(self.etcd, "eth0", public_ip=public_ip, previous_subnet=subnet,
-                                          ip_masq=self.ip_masq, hashrnd=self.hashrnd))
+                                          ip_masq=self.ip_masq, hashrnd=self.hashrnd,
+                                          iptables_forward_rules=self.iptables_forward_rules))
         if not node.flanneld.running:
             raise RuntimeError(f"flanneld on {name} exited: " + "; ".join(node.flanneld.stderr[-2:]))
         if self.runtime == "docker":
@@ -173,6 +180,34 @@ class Cluster(Underlay):
         node.pods.append(pod)
         self.pods[name] = pod
         return pod
+
+    # -- Kubernetes Services ----------------------------------------------------
+    def start_kube_proxy(self, cluster_cidr: str = None, **kw) -> None:
+        """``kube-proxy --proxy-mode=iptables --cluster-cidr=<the flannel network>`` on every
+        node (``kw``: :class:`~emunet.control.kube_proxy.KubeProxy`'s options), fed the
+        Services and EndpointSlices the cluster holds."""
+        for node in self.nodes.values():
+            if node.kube_proxy is None:
+                kp = node.kube_proxy = node.ns.spawn(
+                    KubeProxy(node.name, node.ip, cluster_cidr or str(self.network), **kw))
+                for svc in self.services.values():
+                    kp.on_service_update(svc)
+                for sl in self.endpoint_slices.values():
+                    kp.on_endpoint_slice_update(sl)
+
+    def apply_service(self, service) -> None:
+        """``kubectl apply`` of a Service: every kube-proxy's informer hears of it."""
+        self.services[(service.namespace, service.name)] = service
+        for node in self.nodes.values():
+            if node.kube_proxy is not None:
+                node.kube_proxy.on_service_update(service)
+
+    def apply_endpoint_slice(self, slice_) -> None:
+        """The EndpointSlice controller's update of a Service's endpoints."""
+        self.endpoint_slices[(slice_.namespace, slice_.service)] = slice_
+        for node in self.nodes.values():
+            if node.kube_proxy is not None:
+                node.kube_proxy.on_endpoint_slice_update(slice_)
 
     # -- time -----------------------------------------------------------------
     def settle(self, seconds: float = 0.01) -> None:

@@ -41,10 +41,13 @@ class Segment:
 
 
 class Pod:
-    """A container or pod: its own namespace, ``eth0`` on the node's bridge."""
+    """A container or pod: its own namespace, ``eth0`` on the node's bridge, and its
+    Kubernetes ``labels``."""
 
-    def __init__(self, name: str, node: "Machine", ns: Namespace, ip: str, mac: bytes, veth_host, eth0):
+    def __init__(self, name: str, node: "Machine", ns: Namespace, ip: str, mac: bytes, veth_host, eth0,
+                 labels: dict = None):
         self.name = name
+        self.labels = dict(labels or {})
         self.node = node
         self.ns = ns
         self.ip = ip

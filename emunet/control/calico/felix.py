@@ -10,15 +10,26 @@ dst <node IP>`` (CrossSubnet: nodes on the same subnet get a plain ``<block> via
 dev eth0 onlink``), and ``blackhole <own block>``; those routes carry ``proto 80``, Felix's
 own protocol number.
 
+When the cluster runs Felix's iptables dataplane (``cluster.felix_iptables``), Felix also
+programs policy: it keeps the workload endpoints, network policies, profiles and nodes of
+the datastore (as its syncer does), and after each batch of changes renders the node's
+filter-table chains and IP sets (:mod:`~emunet.control.calico.rules`,
+:mod:`~emunet.control.calico.dataplane`) and writes what changed with ``ipset restore``
+and ``iptables-restore --noflush``, as Felix v3.26 does.
+
 Felix is given its node (a machine of a Calico cluster: ``name``, ``ip``, ``eth0``,
 ``network``, ``tunnel_addr``, ``vtep_mac``, ``running``, and its ``cluster`` with ``pool``,
-``store``, ``ipam`` and ``nodes``) and reads the datastore through the cluster's store.
+``store``, ``ipam``, ``nodes`` and ``felix_iptables``) and reads the datastore through the
+cluster's store.
 """
 import ipaddress
 import json
 
 from emunet.apps.base import Process
+from emunet.control.calico.dataplane import Endpoint, FilterDataplane, Profile, desired_state
 from emunet.control.calico.datastore import IPAM, RESOURCES
+from emunet.control.calico.policy import policy_from_resource, rules_from_resource
+from emunet.control.calico.rules import RuleRenderer
 from emunet.devices.ipip import IPIP_OVERHEAD, Ipip
 from emunet.devices.vxlan import Vxlan
 from emunet.wire.ethernet import mac_to_bytes
@@ -26,6 +37,8 @@ from emunet.wire.ipv4 import ip_to_int
 from emunet.wire.vxlan import IANA_VXLAN_PORT, VXLAN_OVERHEAD
 
 VXLAN_DEVICE = "vxlan.calico"
+#: the datastore prefixes Felix's policy calculation follows
+_POLICY_PREFIXES = ("workloadendpoints/", "networkpolicies/", "profiles/", "nodes/")
 VXLAN_VNI = 4096
 #: ``RTPROT`` number of the routes Felix programs (``ip route`` prints ``proto 80``)
 FELIX_PROTO = "80"
@@ -44,6 +57,11 @@ class Felix(Process):
         self._remote = {}          # block network -> what was programmed for it
         self._watches = []
         self._sync_pending = False
+        #: the policy dataplane (None unless the cluster runs Felix's iptables dataplane)
+        self.dataplane = None
+        self.renderer = None
+        self._cache = {}           # datastore key -> decoded resource, for policy
+        self._policy_pending = False
 
     def start(self) -> None:
         node, pool, ns = self.node, self.cluster.pool, self.ns
@@ -69,6 +87,12 @@ class Felix(Process):
             self._watches.append(store.watch(f"{RESOURCES}/nodes/", self._on_change, start_revision=1))
         self._watches.append(self.cluster.store.watch(
             f"{RESOURCES}/workloadendpoints/", self._on_endpoint, start_revision=1))
+        if getattr(self.cluster, "felix_iptables", False):
+            self.renderer = RuleRenderer(ipip=pool.encap == "ipip", vxlan=pool.encap == "vxlan")
+            self.dataplane = FilterDataplane(ns)
+            for prefix in _POLICY_PREFIXES:
+                self._watches.append(self.cluster.store.watch(f"{RESOURCES}/{prefix}", self._on_policy_change,
+                                                              start_revision=1))
 
     # -- workloads -------------------------------------------------------------------
     def _on_endpoint(self, events) -> None:
@@ -85,6 +109,46 @@ class Felix(Process):
             ip = ipaddress.IPv4Interface(spec["ipNetworks"][0]).ip
             ns.route_add(f"{ip}/32", dev=dev, scope="link", replace=True)
             ns.neigh.add_permanent(dev, int(ip), mac_to_bytes(spec["mac"]))
+
+    # -- policy -----------------------------------------------------------------------
+    def _on_policy_change(self, events) -> None:
+        for ev in events:
+            if ev.type == "PUT":
+                self._cache[ev.kv.key] = json.loads(ev.kv.value)
+            else:
+                self._cache.pop(ev.kv.key, None)
+        # one calculation per batch: every watch delivery of this instant comes first
+        if not self._policy_pending:
+            self._policy_pending = True
+            self.sim.after(0, self.sync_policy)
+
+    def _resources(self, kind: str) -> list:
+        prefix = f"{RESOURCES}/{kind}/"
+        return [v for k, v in sorted(self._cache.items()) if k.startswith(prefix)]
+
+    def sync_policy(self) -> None:
+        """The calculation graph, then the dataplane: the node's chains and IP sets as the
+        datastore has them now, written where they changed."""
+        self._policy_pending = False
+        if not self.running:
+            return
+        endpoints = []
+        for wep in self._resources("workloadendpoints"):
+            spec = wep["spec"]
+            ip = str(ipaddress.IPv4Interface(spec["ipNetworks"][0]).ip)
+            endpoints.append(Endpoint(wep["metadata"]["name"], spec["node"], spec["interfaceName"], ip,
+                                      tuple(sorted(wep["metadata"].get("labels", {}).items())),
+                                      tuple(spec.get("profiles", ()))))
+        policies = [policy_from_resource(r) for r in self._resources("networkpolicies")]
+        profiles = {}
+        for r in self._resources("profiles"):
+            name = r["metadata"]["name"]
+            profiles[name] = Profile(name, rules_from_resource(r["spec"].get("ingress")),
+                                     rules_from_resource(r["spec"].get("egress")))
+        hosts = [str(ipaddress.IPv4Interface(n["spec"]["bgp"]["ipv4Address"]).ip)
+                 for n in self._resources("nodes") if "bgp" in n["spec"]]
+        state = desired_state(self.node.name, self.renderer, endpoints, policies, profiles, hosts)
+        self.dataplane.apply(state, self.renderer)
 
     # -- VXLAN ------------------------------------------------------------------------
     def _on_change(self, events) -> None:

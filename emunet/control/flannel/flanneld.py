@@ -18,7 +18,12 @@
    that appears or changes (EventAdded) or disappears (EventRemoved, expiry
    included), the backend (re)programs the kernel.
 
-iptables masquerade rules (``--ip-masq``) are not modelled (no netfilter).
+Between 2 and 4, as ``main.go`` does: with ``--ip-masq``, recycle the masquerade rules of
+the previous network and subnet, then keep its own four POSTROUTING rules in place;
+with ``--iptables-forward-rules``, keep the two FORWARD accepts in place
+(:mod:`emunet.control.flannel.iptables`), each set checked again every
+``--iptables-resync`` seconds.  flanneld's default for ``--iptables-forward-rules`` is
+true; here it is off unless asked for, so a cluster without netfilter rules stays one.
 """
 import datetime
 import ipaddress
@@ -27,6 +32,7 @@ from collections import Counter
 from emunet.apps.base import Process
 from emunet.control.flannel.backend import BACKENDS
 from emunet.control.flannel.config import PREFIX, FlannelError, NetworkConfig
+from emunet.control.flannel.iptables import ensure_iptables, forward_rules, masq_rules, teardown_iptables
 from emunet.control.flannel.subnet import (
     ADDED, RACE_RETRIES, REMOVED, SUBNET_TTL_S, SubnetLease, allocate_subnet, parse_subnet_key,
 )
@@ -34,6 +40,11 @@ from emunet.sim import S
 
 #: ``--subnet-lease-renew-margin``: minutes before expiry at which the lease is renewed
 RENEW_MARGIN_MIN = 60
+
+
+def _ip4net(text: str) -> str:
+    """``ip.IP4Net`` read from subnet.env and printed again (its zero value 0.0.0.0/0)."""
+    return text if text else "0.0.0.0/0"
 
 
 class Flanneld(Process):
@@ -50,7 +61,8 @@ class Flanneld(Process):
     def __init__(self, store, iface: str = "eth0", public_ip: str = None, previous_subnet: str = None,
                  ip_masq: bool = False, prefix: str = PREFIX, subnet_file: str = "/run/flannel/subnet.env",
                  renew_margin_min: int = RENEW_MARGIN_MIN, subnet_ttl_s: int = SUBNET_TTL_S,
-                 hashrnd: int = None):
+                 hashrnd: int = None, iptables_forward_rules: bool = False, iptables_resync_s: int = 5,
+                 random_fully: bool = True):
         super().__init__()
         self.store = store
         self.iface_name = iface
@@ -62,6 +74,10 @@ class Flanneld(Process):
         self.renew_margin_ns = renew_margin_min * 60 * S
         self.subnet_ttl_s = subnet_ttl_s
         self.hashrnd = hashrnd
+        self.iptables_forward_rules = iptables_forward_rules
+        self.iptables_resync_ns = iptables_resync_s * S
+        self.random_fully = random_fully      # go-iptables' HasRandomFully: iptables >= 1.6.2
+        self.iptables_rules = []              # the rule sets it keeps in place
         self.config = None
         self.backend = None
         self.lease = None
@@ -141,11 +157,43 @@ class Flanneld(Process):
             self.error("main.go", f"Error registering network: {e}")
             self.exit(1)
             return
+        self._setup_iptables()
         self.write_subnet_file()
         self.info("main.go", "Running backend.")
         self._start_watch()
         self._schedule_renew()
         self.backend.run()
+
+    # -- iptables (network/iptables.go) --------------------------------------------
+    def _setup_iptables(self) -> None:
+        network, subnet = str(self.config.network), str(self.lease.subnet)
+        if self.ip_masq:
+            self._recycle_iptables(network, subnet)
+            self.info("main.go", "Setting up masking rules")
+            self.iptables_rules.append(masq_rules(network, subnet, self.random_fully))
+        if self.iptables_forward_rules:
+            self.info("main.go", "Changing default FORWARD chain policy to ACCEPT")
+            self.iptables_rules.append(forward_rules(network))
+        for rules in self.iptables_rules:
+            # SetupAndEnsureIPTables: a goroutine per set, at once and every resync period
+            self._ensure_iptables(rules)
+
+    def _ensure_iptables(self, rules: list) -> None:
+        if not self.running:
+            return
+        ensure_iptables(self.ns, rules, self.info)
+        self.after(self.iptables_resync_ns, self._ensure_iptables, rules)
+
+    def _recycle_iptables(self, network: str, subnet: str) -> None:
+        """``recycleIPTables``: the rules of the network and subnet of the previous
+        subnet.env go when both changed (no file: 0.0.0.0/0, Go's zero IP4Net)."""
+        prev = self.subnet_env
+        prev_net = _ip4net(prev.get("FLANNEL_NETWORK"))
+        prev_sub = _ip4net(prev.get("FLANNEL_SUBNET"))
+        if prev_net != network and prev_sub != subnet:
+            self.info("main.go", f"Current network or subnet ({network}, {subnet}) is not equal to previous "
+                                 f"one ({prev_net}, {prev_sub}), trying to recycle old iptables rules")
+            teardown_iptables(self.ns, masq_rules(prev_net, prev_sub, self.random_fully), self.info)
 
     def write_subnet_file(self) -> str:
         """``WriteSubnetFile``: the environment CNI and dockerd read."""

@@ -12,7 +12,7 @@ import shlex
 import attrs
 
 from emunet.observe.drops import drops
-from emunet.observe.show import bridge, iproute2, netfilter, nettools, procfs
+from emunet.observe.show import bridge, iproute2, ipset, netfilter, nettools, procfs
 
 __all__ = ["run_command", "Options", "PROGRAMS", "SUPPORTED"]
 
@@ -36,10 +36,10 @@ def _run_drops(ns, args: list, options):
 #: program name -> handler(namespace, arguments, options) -> text, or None when the model
 #: does not support that command line
 PROGRAMS = {**iproute2.PROGRAMS, **nettools.PROGRAMS, **bridge.PROGRAMS, **procfs.PROGRAMS,
-            **netfilter.PROGRAMS, "drops": _run_drops}
+            **netfilter.PROGRAMS, **ipset.PROGRAMS, "drops": _run_drops}
 
 #: the built-in command lines, one usage line per family of forms
-SUPPORTED = [*iproute2.USAGE, *nettools.USAGE, *bridge.USAGE, *procfs.USAGE, *netfilter.USAGE,
+SUPPORTED = [*iproute2.USAGE, *nettools.USAGE, *bridge.USAGE, *procfs.USAGE, *netfilter.USAGE, *ipset.USAGE,
              "drops   (emunet's own: drop counters by skb_drop_reason, per device and for the stack)"]
 
 

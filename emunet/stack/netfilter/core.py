@@ -19,6 +19,7 @@ from emunet.stack.netfilter.hooks import (HOOK_CHAINS, NF_ACCEPT, NF_INET_FORWAR
                                           NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING,
                                           NF_IP_PRI_CONNTRACK, NF_IP_PRI_CONNTRACK_CONFIRM,
                                           NF_IP_PRI_NAT_SRC, TABLES, hook_maniptype)
+from emunet.stack.netfilter.ipset import ipset as ipset_command
 from emunet.stack.netfilter.iptables import Iptables
 from emunet.stack.netfilter.skb import NfPacket
 from emunet.stack.netfilter.xtables import Table
@@ -180,6 +181,12 @@ class Netfilter:
         if self.conntrack is None:
             return "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n"
         return self.conntrack.listing()
+
+    def ipset(self, argv, stdin: str = "") -> str:
+        """``ipset ARGV`` (a list or a string) in this namespace; ``stdin`` feeds
+        ``ipset restore``.  What the tool prints; its errors raise
+        :class:`~emunet.stack.netfilter.ipset.IpsetError` (:mod:`~emunet.stack.netfilter.ipset`)."""
+        return ipset_command(self, argv, stdin)
 
 
 __all__ = ["Netfilter"]

@@ -190,16 +190,39 @@ def parse_port_range(text: str, proto: str):
     return lo, hi
 
 
-def _parse_dotted(text: str):
+def _strtoui8(text: str):
+    """``xtables_strtoui(s, NULL, &v, 0, UINT8_MAX)``: ``strtoumax`` with base 0 (``0x``
+    hexadecimal, a leading ``0`` octal), leading blanks allowed, nothing after the
+    digits; None when that is not a number from 0 to 255."""
+    t = text.lstrip(" \t\n\v\f\r")
+    if t.startswith("+"):
+        t = t[1:]
+    if t[:2].lower() == "0x":
+        digits, base = t[2:], 16
+    elif t.startswith("0") and len(t) > 1:
+        digits, base = t[1:], 8
+    else:
+        digits, base = t, 10
+    try:
+        v = int(digits, base) if digits and digits.isalnum() else None
+    except ValueError:
+        return None
+    return v if v is not None and v <= 255 else None
+
+
+def _parse_dotted(text: str, is_mask: bool = False):
+    """``__numeric_to_ipaddr``: up to four dotted bytes; an address of fewer is completed
+    with zeros (``10/8``, ``0/0``, ``127.0/8`` are networks), a mask is not."""
     parts = text.split(".")
-    if len(parts) != 4:
+    if len(parts) > 4 or (is_mask and len(parts) != 4):
         return None
     n = 0
     for p in parts:
-        if not p.isdigit() or len(p) > 3 or int(p) > 255:
+        b = _strtoui8(p)
+        if b is None:
             return None
-        n = (n << 8) | int(p)
-    return n
+        n = (n << 8) | b
+    return n << (8 * (4 - len(parts)))
 
 
 def _int_to_ip(n: int) -> str:
@@ -214,7 +237,7 @@ def parse_address_list(text: str):
         addr_text, slash, mask_text = item.partition("/")
         if slash:
             if "." in mask_text:
-                mask = _parse_dotted(mask_text)
+                mask = _parse_dotted(mask_text, is_mask=True)
                 if mask is None:
                     raise ParameterProblem(f"invalid mask `{mask_text}' specified")
             else:
