@@ -97,10 +97,9 @@ def test_docker_run_p_8080_80_adds_the_dnat_the_forward_accept_and_the_hairpin_m
     assert save_tables(host.ns.netfilter.iptables_save()) == EXPECTED_SAVE
     assert c1.ports == [PortBinding("tcp", "0.0.0.0", 8080, "172.17.0.7", 80)]
     assert str(c1.ports[0]) == "0.0.0.0:8080->80/tcp"
-    # the commands as dockerd runs them (-A of ProgramRule), but for 0.0.0.0/0, which
-    # dockerd abbreviates "0/0"
+    # the commands as dockerd runs them: -A of ProgramRule, 0/0 for any host address
     assert host.iptables_log[-3:] == [
-        ["-t", "nat", "-A", "DOCKER", "-p", "tcp", "-d", "0.0.0.0/0", "--dport", "8080", "-j", "DNAT",
+        ["-t", "nat", "-A", "DOCKER", "-p", "tcp", "-d", "0/0", "--dport", "8080", "-j", "DNAT",
          "--to-destination", "172.17.0.7:80", "!", "-i", "docker0"],
         ["-t", "filter", "-A", "DOCKER", "!", "-i", "docker0", "-o", "docker0", "-p", "tcp",
          "-d", "172.17.0.7", "--dport", "80", "-j", "ACCEPT"],

@@ -161,16 +161,13 @@ def forward(action: str, host_ip: str, host_port: int, proto: str, dest_addr: st
     it), through ``ProgramRule`` (``-t TABLE ACTION CHAIN ARGS``):
 
     * nat ``DOCKER``: DNAT of ``HOST_IP:HOST_PORT`` to the container; the host address
-      0.0.0.0 means any (iptables would read ``0.0.0.0`` as ``/32``); without hairpin mode
-      the rule leaves out packets from the bridge itself (``! -i BRIDGE``);
+      0.0.0.0 is written ``0/0`` (iptables would read ``0.0.0.0`` as ``/32``); without
+      hairpin mode the rule leaves out packets from the bridge itself (``! -i BRIDGE``);
     * filter ``DOCKER``: the FORWARD accept of the DNATed packet into the bridge;
     * nat POSTROUTING: MASQUERADE of a container reaching its own published port.
 
     SCTP's extra mangle ``CHECKSUM --checksum-fill`` rule is not modelled (no SCTP)."""
-    # dockerd writes "0/0" (libxtables reads a lone number as a network: 0 -> 0.0.0.0);
-    # the model's iptables does not take that abbreviation, so the same rule is written
-    # in full: iptables-save prints both the same way (no -d at all)
-    daddr = "0.0.0.0/0" if host_ip in ("0.0.0.0", "", None) else host_ip
+    daddr = "0/0" if host_ip in ("0.0.0.0", "", None) else host_ip
     port, dport = str(host_port), str(dest_port)
     dnat = ["-p", proto, "-d", daddr, "--dport", port, "-j", "DNAT",
             "--to-destination", f"{dest_addr}:{dport}"]
