@@ -1,4 +1,5 @@
 """Connection tracking (``net/netfilter/nf_conntrack_core.c``, ``nf_conntrack_proto_*.c``)."""
+from emunet.wire.ipv4 import IP_MF, IP_OFFMASK
 
 #: ``enum ip_conntrack_info``
 IP_CT_ESTABLISHED = 0
@@ -72,15 +73,19 @@ def pkt_to_tuple(data, off: int = 0, quoted: bool = False):
     """``nf_ct_get_tuple``: ``(src, dst, proto, a, b)`` for the IP packet at ``data[off:]``:
     TCP/UDP ports as ``a``/``b``; ICMP's identifier as ``a`` and type << 8 | code as ``b``;
     zeros for other protocols (``nf_conntrack_l4proto_generic``).  None when the transport
-    header is cut short (only 8 bytes of it are needed, as from an ICMP error's quote)."""
+    header is cut short (only 8 bytes of it are needed, as from an ICMP error's quote), and
+    for a non-first fragment, which has no transport header (``ipv4_get_l4proto``:
+    "Conntrack defragments packets, we might still see fragments inside ICMP packets")."""
+    if ((data[off + 6] << 8) | data[off + 7]) & IP_OFFMASK:
+        return None
     ihl = (data[off] & 0x0F) * 4
     proto = data[off + 9]
     src = int.from_bytes(data[off + 12:off + 16], "big")
     dst = int.from_bytes(data[off + 16:off + 20], "big")
     l4 = off + ihl
     if proto in (6, 17):
-        if len(data) < l4 + 8 or (data[off + 6] & 0x1F) | data[off + 7]:
-            return None if len(data) < l4 + 8 else (src, dst, proto, 0, 0)
+        if len(data) < l4 + 8:
+            return None
         return (src, dst, proto, (data[l4] << 8) | data[l4 + 1], (data[l4 + 2] << 8) | data[l4 + 3])
     if proto == 1:
         if len(data) < l4 + 8:
@@ -165,6 +170,8 @@ class Conntrack:
         self.conns = []   # confirmed, in the order they were confirmed
         self._next_id = 1
         self.stat_invalid = 0
+        #: fragments that met conntrack and were left untracked (see :meth:`conntrack_in`)
+        self.stat_fragment = 0
 
     def find(self, t):
         """``nf_conntrack_find_get``: ``(ct, dir)`` for a confirmed, live connection with
@@ -226,11 +233,28 @@ class Conntrack:
         ``pkt.ctinfo``), making a new, unconfirmed one for the first packet of a flow; update
         the protocol state.  A packet conntrack finds invalid continues with no connection
         (its state is INVALID to ``-m conntrack``).  Returns the verdict (always accept:
-        only a rule drops)."""
+        only a rule drops).
+
+        A fragment (MF set or a non-zero offset) is the exception: in the kernel
+        ``nf_defrag_ipv4`` (priority -400, registered with conntrack) reassembles the
+        datagram before conntrack sees it, so conntrack only ever tracks whole datagrams
+        (one entry, FORWARD matching it once; ``tests/kernel/reference/FINDINGS.md`` §14).
+        emunet does not reassemble yet (issue 12), so a fragment is counted in
+        :attr:`stat_fragment` and goes on untracked (``pkt.ct`` None: INVALID to ``-m
+        conntrack``, no NAT) with a note saying so, rather than under a tuple read from
+        one piece (ports 0 for a later piece, a connection the other pieces never meet for
+        the first)."""
         if pkt.ct is not None:
             return 1   # already tracked (it came back over lo, or through the bridge hooks)
         data = pkt.data
-        if pkt.proto == 1 and pkt.icmp_type in ICMP_ERRORS and not pkt.frag_off:
+        frag = ((data[6] << 8) | data[7]) & (IP_MF | IP_OFFMASK)
+        if frag:
+            self.stat_fragment += 1
+            pkt.note(f"conntrack: fragment id {pkt.ident:#06x} offset {(frag & IP_OFFMASK) * 8}"
+                     f"{' MF' if frag & IP_MF else ''} left untracked: nf_defrag_ipv4's "
+                     f"reassembly is not modelled (issue 12)")
+            return 1
+        if pkt.proto == 1 and pkt.icmp_type in ICMP_ERRORS:
             return self._icmp_error(pkt)
         t = pkt_to_tuple(data)
         if t is None:
