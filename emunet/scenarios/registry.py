@@ -10,6 +10,12 @@ _MODULES = [
     ("host-network", "emunet.scenarios.host_network",
      "--net=host: nginx in the host namespace, reached over docker0 and lo; a second nginx "
      "fails to bind port 80"),
+    ("docker-nat", "emunet.scenarios.docker_nat",
+     "a container reaches a machine outside its host: ping and a DNS query leave eth0 "
+     "MASQUERADEd, conntrack brings the answers back"),
+    ("docker-publish", "emunet.scenarios.docker_publish",
+     "docker run -p 8080:80: a machine outside fetches nginx's page from the host's port "
+     "8080, DNATed to the container"),
     ("flannel-udp", "emunet.scenarios.flannel_udp",
      "two nodes, Flannel's UDP backend: flannel0 TUN, flanneld encapsulating IP in UDP 8285"),
     ("flannel-vxlan", "emunet.scenarios.flannel_vxlan",

@@ -58,6 +58,13 @@ class Mirror:
     Devices the kernel here cannot make (ipip, the underlay's NICs and switch, which pad
     frames as veths do not) raise :class:`Unsupported`.
 
+    Netfilter last: in a namespace whose model has iptables tables, the model's
+    ``iptables-save`` is fed to the real ``iptables-restore`` (iptables 1.8, nft backend),
+    so the kernel gets the rules the model's control plane wrote, as the model prints
+    them; in a namespace with a bridge, ``net.bridge.bridge-nf-call-iptables`` is set to
+    the model's value (0 where the model never set it: this host has ``br_netfilter``
+    loaded, whose default in every new namespace is 1).
+
     A bridge is created with ``mcast_snooping 0``: a snooping bridge joins 224.0.0.106
     and sends two IGMPv3 reports when it comes up (FINDINGS §11), which emunet does not
     model; in a real docker host they go out before any port exists and nobody sees
@@ -183,6 +190,12 @@ class Mirror:
                         if e.is_static:
                             run(["bridge", "-n", k, "fdb", "add", mac_to_str(e.mac), "dev",
                                  e.port.name, "master", "static"])
+        for name, ns in sim.namespaces.items():
+            if any(isinstance(d, Bridge) for d in ns.devices.values()):
+                t.sysctl(self.ns[name], {BR_NF_CALL_IPTABLES: ns.sysctl.get(BR_NF_CALL_IPTABLES, 0)})
+            rules = iptables_rules(ns)
+            if rules:
+                run(["ip", "netns", "exec", self.ns[name], "iptables-restore"], input=rules)
 
     @staticmethod
     def labels_of(sim, lo: bool = True) -> list:
@@ -200,6 +213,15 @@ class Mirror:
             dev = self.sim.ns(name).dev(ifname)
             out[label] = self.t.sniff(self.ns[name], ifname, promisc=isinstance(dev, Bridge))
         return out
+
+
+BR_NF_CALL_IPTABLES = "net.bridge.bridge-nf-call-iptables"
+
+
+def iptables_rules(ns) -> str:
+    """The model's ``iptables-save`` of namespace ``ns``; "" when no table was ever used
+    there (the kernel then has none either)."""
+    return ns.netfilter.iptables_save() if ns.netfilter.tables else ""
 
 
 class Unsupported(Exception):
@@ -233,6 +255,67 @@ def settle(sniffers: dict, until: float, start: float, quiet: float = 0.3) -> di
         time.sleep(left)
     wait_quiet(list(sniffers.values()), quiet=quiet)
     return {label: list(s.drain()) for label, s in sniffers.items()}
+
+
+# -- TCP: this kernel's buffer sysctls, and a stand-in for nginx ------------------------------
+def kernel_tcp_sysctls(t: Topology, k: "Mirror") -> None:
+    """This kernel's TCP buffer sysctls (``tcp_rmem``, ``rmem_max``: the window scale
+    follows them) into every namespace of the model."""
+    any_ns = next(iter(k.ns.values()))
+    rmem = tuple(int(x) for x in t.exec(any_ns, "sysctl", "-n", "net.ipv4.tcp_rmem").stdout.split())
+    rmem_max = int(open("/proc/sys/net/core/rmem_max").read())
+    for ns in k.sim.namespaces.values():
+        ns.sysctl["net.ipv4.tcp_rmem"] = rmem
+        ns.sysctl["net.core.rmem_max"] = rmem_max
+
+
+#: the kernel side's web server: for each connection, the bytes emunet's nginx sent in
+#: the same two writes (argv[1]: JSON [[header hex, body hex], ...])
+NGINX_STANDIN = r"""
+import json, socket, sys
+responses = [(bytes.fromhex(h), bytes.fromhex(b)) for h, b in json.loads(sys.argv[1])]
+srv = socket.socket()
+srv.bind(("0.0.0.0", 80))
+srv.listen(511)
+print("ready", flush=True)
+for head, body in responses:
+    conn, _ = srv.accept()
+    req = b""
+    while b"\r\n\r\n" not in req:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        req += chunk
+    conn.send(head)          # nginx: writev() of the header
+    conn.send(body)          # nginx: sendfile() of the page (Nagle holds it until the ACK)
+    while conn.recv(65536):  # keep-alive: close when the client does
+        pass
+    conn.close()
+"""
+
+
+def start_nginx_standin(t: Topology, ns: str, responses: list):
+    """:data:`NGINX_STANDIN` listening on port 80 in namespace ``ns``."""
+    import json
+    return t.start(ns, [sys.executable, "-c", NGINX_STANDIN, json.dumps(responses)], ready="ready")
+
+
+def nginx_responses(ecap: dict, server_ip: str, iface: str) -> list:
+    """emunet's nginx's replies in its capture of ``iface``, split where nginx split them
+    (header, page), as hex: what :data:`NGINX_STANDIN` is to send."""
+    from tests.kernel.compare import dissect
+    out = []
+    cur = b""
+    for _, data, _ in ecap[iface]:
+        f = dict(dissect(data))
+        if f.get("ip.src") == server_ip and f.get("tcp.sport") == 80 and f.get("tcp.payload"):
+            cur += bytes.fromhex(f["tcp.payload"])
+        if f.get("ip.src") == server_ip and f.get("tcp.sport") == 80 and "FIN" in f.get("tcp.flags", ""):
+            if cur:
+                head, sep, body = cur.partition(b"\r\n\r\n")
+                out.append(((head + sep).hex(), body.hex()))
+            cur = b""
+    return out
 
 
 # -- Flannel's two nodes --------------------------------------------------------------------
@@ -363,20 +446,24 @@ class Nodes:
                     self.node[name].route_add(osubnet, via=oip, dev="eth0")
 
 
-def kernel_udp(ns: str, dst: str, dport: int, data: bytes, reply: bool, timeout: float = 2.0):
+def kernel_udp(ns: str, dst: str, dport: int, data: bytes, reply: bool, timeout: float = 2.0,
+               sport: int = 0, expect: bytes = None):
     """One datagram from a connected socket in namespace ``ns`` (as emunet's UdpSender
-    sends it); waits for the echo (``reply``) or the ECONNREFUSED an ICMP error causes."""
+    sends it; bound to ``sport`` first if given); waits for the echo (``reply``; or the
+    answer ``expect``) or the ECONNREFUSED an ICMP error causes."""
     import socket
     from tests.kernel.harness import in_netns
     with in_netns(ns):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
+        if sport:
+            s.bind(("0.0.0.0", sport))
         s.connect((dst, dport))
         s.send(data)
         s.settimeout(timeout)
         try:
             got = s.recv(65535)
-            return "reply" if got == data else f"unexpected {got!r}"
+            return "reply" if got == (data if expect is None else expect) else f"unexpected {got!r}"
         except ConnectionRefusedError:
             return "refused"
         except socket.timeout:
@@ -389,9 +476,10 @@ def kernel_udp(ns: str, dst: str, dport: int, data: bytes, reply: bool, timeout:
 
 
 class KernelUdpEcho:
-    """A UDP echo server on ``port`` in namespace ``ns``, answering ``count`` datagrams."""
+    """A UDP echo server on ``port`` in namespace ``ns``, answering ``count`` datagrams
+    (with ``answer(datagram)`` instead of the datagram itself, if given)."""
 
-    def __init__(self, ns: str, port: int, count: int = 1):
+    def __init__(self, ns: str, port: int, count: int = 1, answer=None):
         import socket
         import threading
         from tests.kernel.harness import in_netns
@@ -400,6 +488,7 @@ class KernelUdpEcho:
         self.sock.bind(("0.0.0.0", port))
         self.sock.settimeout(5)
         self.count = count
+        self.answer = answer
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -407,7 +496,7 @@ class KernelUdpEcho:
         for _ in range(self.count):
             try:
                 data, addr = self.sock.recvfrom(65535)
-                self.sock.sendto(data, addr)
+                self.sock.sendto(data if self.answer is None else self.answer(data), addr)
             except OSError:
                 return
 

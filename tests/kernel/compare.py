@@ -616,3 +616,54 @@ def compare_timing(rep: Report, kernel: dict, emunet: dict, tolerance_ns: int,
                                  f"(tolerance {tolerance_ns / 1e9:.3f} s, "
                                  f"{late / 1e9:.3f} s for a late kernel timer)")
     return rep
+
+
+# -- conntrack -L ---------------------------------------------------------------------------
+def conntrack_entries(text: str) -> list:
+    """The entries of a ``conntrack -L`` listing (conntrack-tools 1.4.7's format:
+    ``PROTO PROTONUM TIMEOUT [STATE] ORIGINAL-TUPLE [UNREPLIED] REPLY-TUPLE [ASSURED]
+    mark=N use=N``), sorted, each as ``(entry, timeout)``: ``entry`` is the line without
+    its timeout and with each ICMP ``id=`` value replaced by ``#k``, the k-th distinct
+    value of that line (ping picks the id at random; the reply tuple must repeat the
+    original's, or carry the NAT's new one).  The summary line (``conntrack v1.4.7
+    (conntrack-tools): N flow entries have been shown.``, on stderr) is not an entry."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 4 or line.startswith("conntrack v"):
+            continue
+        ids = []
+        words = []
+        for w in parts[:2] + parts[3:]:
+            if w.startswith("id="):
+                v = w[3:]
+                if v not in ids:
+                    ids.append(v)
+                w = f"id=#{ids.index(v)}"
+            words.append(w)
+        out.append((" ".join(words), int(parts[2])))
+    return sorted(out)
+
+
+def compare_conntrack(rep: Report, kernel: dict, emunet: dict, tolerance_s: int = 2) -> Report:
+    """Add to ``rep`` how the ``conntrack -L`` listings of each namespace differ
+    (``kernel`` and ``emunet``: namespace -> the listing's text, both taken at the same
+    time since the traffic began).  The kernel lists entries in the order of its hash
+    table, keyed at random per boot, so both sides are sorted; timeouts (seconds left)
+    may differ by ``tolerance_s``, for the time the test's own steps take on the kernel
+    side."""
+    for ns in sorted(set(kernel) | set(emunet)):
+        ks, es = conntrack_entries(kernel.get(ns, "")), conntrack_entries(emunet.get(ns, ""))
+        rep.fields.update(("conntrack.entry", "conntrack.timeout") if ks or es else ())
+        kmap, emap = dict(ks), dict(es)
+        for entry in sorted(set(kmap) | set(emap)):
+            if entry not in emap:
+                rep.diffs.append(f"conntrack {ns}: the kernel's entry is not in emunet's: {entry}")
+            elif entry not in kmap:
+                rep.diffs.append(f"conntrack {ns}: emunet's entry is not in the kernel's: {entry}")
+            elif abs(kmap[entry] - emap[entry]) > tolerance_s:
+                rep.diffs.append(f"conntrack {ns}: {entry}: timeout kernel {kmap[entry]} s, "
+                                 f"emunet {emap[entry]} s")
+        if len(ks) != len(kmap) or len(es) != len(emap):
+            rep.diffs.append(f"conntrack {ns}: two entries alike (kernel {len(ks)}, emunet {len(es)})")
+    return rep

@@ -14,39 +14,22 @@ frame on every interface of the flannel-vxlan nodes.
 * ``conntrack -L`` on node1 lists the same two connections (addresses, ports, state,
   flags) on both sides.
 
-The Mirror of ``cases.py`` builds devices, addresses and routes; the rules are this
-file's :func:`load_iptables` (the Mirror does not load iptables rules)."""
-import json
-import os
+The Mirror of ``cases.py`` builds devices, addresses and routes, loads each namespace's
+rules (the model's ``iptables-save`` through the real ``iptables-restore``) and sets
+``net.bridge.bridge-nf-call-iptables`` as the model has it."""
 import re
-import shutil
-import tempfile
 import time
 
 from emunet.apps.http import Curl, Nginx
 from emunet.control.flannel.iptables import ensure_iptables, masq_rules
 from emunet.control.kube_proxy import KubeProxy, ProxierConfig, sync_proxy_rules
 from emunet.scenarios.k8s_service import SERVICE, web_slice
-from tests.kernel.cases import Mirror, Nodes, emunet_frames, settle
+from tests.kernel.cases import Mirror, Nodes, emunet_frames, nginx_responses, settle, start_nginx_standin
 from tests.kernel.compare import Normaliser, compare, dissect
 from tests.kernel.harness import Topology, run
-from tests.kernel.test_kernel_host_network import SERVER, _responses
 
 MS = 1_000_000
 URL = "http://10.96.0.10/"
-
-
-def load_iptables(t: Topology, k: Mirror, sim) -> dict:
-    """Every namespace of the model that has iptables rules gets them in the kernel:
-    emunet's ``iptables-save`` fed to the real ``iptables-restore``.  Returns the texts."""
-    texts = {}
-    for name, ns in sim.namespaces.items():
-        if not ns.netfilter.tables:
-            continue
-        text = ns.netfilter.iptables_save()
-        run(["ip", "netns", "exec", k.ns[name], "iptables-restore"], input=text)
-        texts[name] = text
-    return texts
 
 
 def _save_rules(text: str) -> list:
@@ -86,14 +69,6 @@ def _unrelatable_ack(diff: str) -> bool:
     sides.  Such a difference, and only it, is no difference."""
     return diff.startswith("node1/cni0 ") and re.fullmatch(
         r".*\]: tcp\.ack: kernel \d+, emunet \d+", diff) is not None
-
-
-def _bridge_nf_call_iptables(t: Topology, k: Mirror, sim) -> None:
-    """The model's nodes get the kernel's ``net.bridge.bridge-nf-call-iptables`` (1 in every
-    namespace once br_netfilter is loaded; absent, hence 0, without it)."""
-    for name, ns in sim.namespaces.items():
-        p = t.exec(k.ns[name], "cat", "/proc/sys/net/bridge/bridge-nf-call-iptables", check=False)
-        ns.set_sysctl("net.bridge.bridge-nf-call-iptables", int(p.stdout.strip() or 0) if p.returncode == 0 else 0)
 
 
 def _nodes():
@@ -144,12 +119,14 @@ def test_clusterip_dnat_and_a_nodes_masqueraded_connection(netns):
         kp = node.spawn(KubeProxy(name, ip, "100.96.0.0/16", random_fully=False))
         kp.on_service_update(SERVICE)
         kp.on_endpoint_slice_update(web_slice("100.96.2.2"))
+    for node in (node1, node2):
+        # bridged pod traffic meets iptables on a Kubernetes node (kubeadm's preflight
+        # requires it); the Mirror gives the kernel the same
+        node.set_sysctl("net.bridge.bridge-nf-call-iptables", 1)
     sim.run(until=sim.time + 0.1)
     labels = Mirror.labels_of(sim, lo=False)
     with Topology("k8s") as t:
         k = Mirror(t, sim)
-        load_iptables(t, k, sim)
-        _bridge_nf_call_iptables(t, k, sim)
         rmem = tuple(int(x) for x in t.exec(k.ns["node1"], "sysctl", "-n", "net.ipv4.tcp_rmem").stdout.split())
         rmem_max = int(open("/proc/sys/net/core/rmem_max").read())
         for ns in sim.namespaces.values():
@@ -165,27 +142,20 @@ def test_clusterip_dnat_and_a_nodes_masqueraded_connection(netns):
         ecap = {label: [f for f in frames if f[0] >= int(t_start * 1e9)]
                 for label, frames in emunet_frames(sim, labels).items()}
         e_list = node1.netfilter.conntrack_list()
-        responses = _responses(ecap, "100.96.2.2", "pod2/eth0")
+        responses = nginx_responses(ecap, "100.96.2.2", "pod2/eth0")
         assert len(responses) == 2, responses
 
-        tmp = tempfile.mkdtemp(prefix="emuk-")
-        try:
-            path = os.path.join(tmp, "responses.json")
-            with open(path, "w") as f:
-                json.dump(responses, f)
-            t.start(k.ns["pod2"], ["python3", "-c", SERVER, path], ready="ready")
-            sn = k.sniff(labels)
-            t0 = time.monotonic()
-            out = {}
-            for at, who, port in ((0.0, "pod1", 46000), (0.5, "node1", 47000)):
-                left = t0 + at - time.monotonic()
-                if left > 0:
-                    time.sleep(left)
-                out[who] = t.exec(k.ns[who], "curl", "-s", "--local-port", str(port), URL, check=False)
-            kcap = settle(sn, until=1.0, start=t0)
-            k_list = t.exec(k.ns["node1"], "conntrack", "-L", check=False).stdout
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        start_nginx_standin(t, k.ns["pod2"], responses)
+        sn = k.sniff(labels)
+        t0 = time.monotonic()
+        out = {}
+        for at, who, port in ((0.0, "pod1", 46000), (0.5, "node1", 47000)):
+            left = t0 + at - time.monotonic()
+            if left > 0:
+                time.sleep(left)
+            out[who] = t.exec(k.ns[who], "curl", "-s", "--local-port", str(port), URL, check=False)
+        kcap = settle(sn, until=1.0, start=t0)
+        k_list = t.exec(k.ns["node1"], "conntrack", "-L", check=False).stdout
     assert out["pod1"].returncode == 0 and out["node1"].returncode == 0, out
     # two connections to one server: each is compared from its own SYN (the comparison
     # keys a TCP sender's ISN by its address and port)

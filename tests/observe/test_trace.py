@@ -34,16 +34,19 @@ def journey(name, src, dst, **kw):
 def test_docker_bridge_c1_to_c2():
     """The seed's single-host chapter: c1 looks up its route (172.17.0.0/16 dev eth0, no
     gateway: c2 is on the same segment), resolves c2's MAC by ARP, and docker0 switches the
-    frame to c2's veth by its FDB."""
+    frame to c2's veth by its FDB; dockerd loaded br_netfilter, so the bridged packet meets
+    the host's PREROUTING, FORWARD (Docker's ICC accept) and POSTROUTING on the way."""
     lab, trace, pid = journey("docker-bridge", "c1", "172.17.0.8")
     v1, v2 = lab.c1.veth_host.name, lab.c2.veth_host.name
+    nf = ("host", "(netfilter)", "netfilter")
     assert points(trace.steps(pid)) == [
         ("c1", "(send)", "send"), ("c1", "(routing)", "routing"), ("c1", "(neigh)", "neigh"),
-        ("c1", "eth0", "tx"), ("host", v1, "rx"), ("host", "docker0", "bridge"),
+        ("c1", "eth0", "tx"), ("host", v1, "rx"), nf, ("host", "docker0", "bridge"), nf, nf,
         ("host", v2, "tx"), ("c2", "eth0", "rx"), ("c2", "(deliver)", "deliver")]
     steps = trace.steps(pid)
     assert steps[1].text == "172.17.0.8 matches 172.17.0.0/16 dev eth0"
-    assert steps[5].text == f"fdb hit 02:42:ac:11:00:08 → {v2}"
+    assert steps[6].text == f"fdb hit 02:42:ac:11:00:08 → {v2}"
+    assert steps[7].text == "netfilter: filter FORWARD rule 6: -A FORWARD -i docker0 -o docker0 -j ACCEPT"
     assert steps[3].packet == "ICMP echo request 172.17.0.7 > 172.17.0.8 ttl 64"
     assert steps[0].crossings == (1,) and trace.drop_reason(pid) is None
 
@@ -70,9 +73,9 @@ def test_host_network_c1_to_the_host():
     v1 = lab.c1.veth_host.name
     assert points(trace.steps(pid)) == [
         ("c1", "(send)", "send"), ("c1", "(routing)", "routing"), ("c1", "(neigh)", "neigh"),
-        ("c1", "eth0", "tx"), ("host", v1, "rx"), ("host", "docker0", "bridge"),
-        ("host", "(deliver)", "deliver")]
-    assert trace.steps(pid)[5].text == "to the bridge's own MAC → up the stack"
+        ("c1", "eth0", "tx"), ("host", v1, "rx"), ("host", "(netfilter)", "netfilter"),
+        ("host", "docker0", "bridge"), ("host", "(deliver)", "deliver")]
+    assert trace.steps(pid)[6].text == "to the bridge's own MAC → up the stack"
 
 
 #: the seed's ten steps of Flannel UDP (Container-1 → Container-4), and the observation
