@@ -73,13 +73,7 @@ class DockerOutsideLab(Lab):
             self.sim.after(round(at * S), lambda ns=ns, c=command: self._show(ns, c))
 
     def _show(self, ns: str, command: str) -> None:
-        if command == "conntrack -L":
-            # Netfilter's own listing, summary line included (what emunet show's
-            # conntrack -L is to print)
-            text = self.namespace(ns).netfilter.conntrack_list()
-        else:
-            text = run_command(self, ns, command)
-        self.shown.append((ns, command, text))
+        self.shown.append((ns, command, run_command(self, ns, command)))
 
     def report(self) -> None:
         """What the scenario adds to the transcript after its programs' output."""

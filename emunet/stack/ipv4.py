@@ -257,11 +257,11 @@ class Ipv4:
         observed = bool(self.sim.observers)
         local = r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback)
         out = self.ns.lo if local else r.dev
+        hooked = ""
         if self.nf.active:
             pkt = self.nf.packet(packet, pid)
-            if not self.nf_hook(NF_INET_LOCAL_OUT, pkt, None, out, out, self._raw(packet, pid, observed)):
-                return errno.EPERM
-            if pkt.daddr != d:
+            verdict = self.nf.nf_hook(NF_INET_LOCAL_OUT, pkt, None, out)
+            if verdict == NF_ACCEPT and pkt.daddr != d:
                 # a DNAT in OUTPUT: ip_route_me_harder routes the packet again
                 d = pkt.daddr
                 r = self.fib.lookup(d)
@@ -269,13 +269,19 @@ class Ipv4:
                     return self._no_route(d, r, pid, note)
                 local = r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback)
                 out = self.ns.lo if local else r.dev
-            pkt.nexthop = d if local else (r.gateway or d)
-            if not self.nf_hook(NF_INET_POST_ROUTING, pkt, None, out, out, self._raw(pkt.data, pid, observed)):
+            if verdict == NF_ACCEPT:
+                pkt.nexthop = d if local else (r.gateway or d)
+                verdict = self.nf.nf_hook(NF_INET_POST_ROUTING, pkt, None, out)
+            route = f"route local {int_to_ip(d)} dev lo" if local else \
+                f"route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
+            hooked = self._nf_out_notes(pkt, verdict, f"{note}; {route}", out)
+            if verdict != NF_ACCEPT:
                 return errno.EPERM
             packet = pkt.data
         if local:
             self.ip_finish_output2(self.ns.lo, d, packet, pid,
-                                   f"{note}; route local {int_to_ip(d)} dev lo" if observed else None, CSUM_L4)
+                                   f"{note}; route local {int_to_ip(d)} dev lo{hooked}" if observed else None,
+                                   CSUM_L4)
             return 0
         if len(packet) > out.mtu:
             self.ns.count_drop("PKT_TOO_BIG", out, None, f"{len(packet)} bytes > MTU {out.mtu} of {out.name}"
@@ -286,26 +292,40 @@ class Ipv4:
         # the wire module's emitters)
         self.ip_finish_output2(out, nh, packet, pid,
                                f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-                               if observed else None, CSUM_L4)
+                               f"{hooked}" if observed else None, CSUM_L4)
         return 0
 
-    @staticmethod
-    def _raw(packet: bytes, pid: int, observed: bool):
-        """A locally generated packet as a frame, for the notes and drops of its hooks."""
-        return Frame(packet, pid, LINKTYPE_RAW) if observed else None
+    def _nf_out_notes(self, pkt, verdict: int, said: str, out) -> str:
+        """What OUTPUT and POSTROUTING did to a packet this namespace sends, said after what
+        the packet's own note says (what was sent, its route: the kernel routes before
+        OUTPUT): ``"; netfilter: ..."`` parts for the note that goes with the frame, or,
+        when a hook did not accept the packet, that note on its own followed by the drop,
+        counted as ``NETFILTER_DROP``."""
+        text = "".join(f"; netfilter: {n}" for n in pkt.notes) if pkt.notes else ""
+        if verdict == NF_ACCEPT:
+            return text
+        if pkt.notes is not None:
+            self.ns.note(out, Frame(pkt.data, pkt.pid, LINKTYPE_RAW), f"{said}{text}".lstrip("; "))
+        if verdict == 0:
+            self.ns.count_drop("NETFILTER_DROP", out, None, pkt.why or "netfilter", pkt.pid)
+        return text
 
     def ip_local_out(self, out, nexthop: int, packet: bytes, pid: int, note: str, csum_level: int) -> bool:
         """``ip_local_out`` for a packet a device built and routed itself (a tunnel's outer
         packet): NF_INET_LOCAL_OUT and NF_INET_POST_ROUTING, then out of ``out`` to
         ``nexthop``.  False if netfilter did not let it through."""
         if self.nf.active:
-            observed = bool(self.sim.observers)
             pkt = self.nf.packet(packet, pid)
             pkt.nexthop = nexthop
-            if not self.nf_hook(NF_INET_LOCAL_OUT, pkt, None, out, out, self._raw(packet, pid, observed)) or \
-                    not self.nf_hook(NF_INET_POST_ROUTING, pkt, None, out, out, self._raw(pkt.data, pid, observed)):
+            verdict = self.nf.nf_hook(NF_INET_LOCAL_OUT, pkt, None, out)
+            if verdict == NF_ACCEPT:
+                verdict = self.nf.nf_hook(NF_INET_POST_ROUTING, pkt, None, out)
+            hooked = self._nf_out_notes(pkt, verdict, note or "", out)
+            if verdict != NF_ACCEPT:
                 return False
             packet = pkt.data
+            if note is not None:
+                note += hooked
         self.ip_finish_output2(out, nexthop, packet, pid, note, csum_level)
         return True
 

@@ -41,10 +41,15 @@ def test_a_show_never_changes_the_rules():
 
 
 def test_conntrack_list_counts_the_entries_as_conntrack_tools_does():
+    from emunet.apps.udp import UdpSender
+
     sim, ns = _sim()
-    if not hasattr(ns.netfilter, "conntrack_list"):
-        assert run_command(sim, "host", "conntrack -L") == \
-            "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n"
-    ns.netfilter.conntrack_list = lambda: ["udp      17 29 src=172.17.0.7 dst=10.0.0.1 sport=40000 dport=53"]
-    assert run_command(sim, "host", "conntrack -L").endswith(
-        "dport=53\nconntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.\n")
+    assert run_command(sim, "host", "conntrack -L") == \
+        "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n"
+    ns.netfilter.iptables("-A OUTPUT -m conntrack --ctstate NEW -j ACCEPT")
+    ns.spawn(UdpSender("127.0.0.1", 53, b"x", sport=40000))
+    sim.run(until=0.5)
+    assert run_command(sim, "host", "conntrack -L") == (
+        "udp      17 29 src=127.0.0.1 dst=127.0.0.1 sport=40000 dport=53 [UNREPLIED] "
+        "src=127.0.0.1 dst=127.0.0.1 sport=53 dport=40000 mark=0 use=1\n"
+        "conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.\n")

@@ -41,12 +41,17 @@ def test_docker_bridge_c1_to_c2():
     nf = ("host", "(netfilter)", "netfilter")
     assert points(trace.steps(pid)) == [
         ("c1", "(send)", "send"), ("c1", "(routing)", "routing"), ("c1", "(neigh)", "neigh"),
-        ("c1", "eth0", "tx"), ("host", v1, "rx"), nf, ("host", "docker0", "bridge"), nf, nf,
+        ("c1", "eth0", "tx"), ("host", v1, "rx"), nf, ("host", "docker0", "bridge"), nf, nf, nf, nf, nf,
         ("host", v2, "tx"), ("c2", "eth0", "rx"), ("c2", "(deliver)", "deliver")]
     steps = trace.steps(pid)
     assert steps[1].text == "172.17.0.8 matches 172.17.0.0/16 dev eth0"
     assert steps[6].text == f"fdb hit 02:42:ac:11:00:08 → {v2}"
-    assert steps[7].text == "netfilter: filter FORWARD rule 6: -A FORWARD -i docker0 -o docker0 -j ACCEPT"
+    # the chains FORWARD sent it into (as the kernel's TRACE shows them), then the accept
+    assert [s.text for s in steps[7:11]] == [
+        "netfilter: filter FORWARD rule 1: -A FORWARD -j DOCKER-USER",
+        "netfilter: filter FORWARD rule 2: -A FORWARD -j DOCKER-ISOLATION-STAGE-1",
+        "netfilter: filter FORWARD rule 4: -A FORWARD -o docker0 -j DOCKER",
+        "netfilter: filter FORWARD rule 6: -A FORWARD -i docker0 -o docker0 -j ACCEPT"]
     assert steps[3].packet == "ICMP echo request 172.17.0.7 > 172.17.0.8 ttl 64"
     assert steps[0].crossings == (1,) and trace.drop_reason(pid) is None
 
@@ -74,8 +79,11 @@ def test_host_network_c1_to_the_host():
     assert points(trace.steps(pid)) == [
         ("c1", "(send)", "send"), ("c1", "(routing)", "routing"), ("c1", "(neigh)", "neigh"),
         ("c1", "eth0", "tx"), ("host", v1, "rx"), ("host", "(netfilter)", "netfilter"),
-        ("host", "docker0", "bridge"), ("host", "(deliver)", "deliver")]
-    assert trace.steps(pid)[6].text == "to the bridge's own MAC → up the stack"
+        ("host", "(netfilter)", "netfilter"), ("host", "docker0", "bridge"), ("host", "(deliver)", "deliver")]
+    steps = trace.steps(pid)
+    assert steps[5].text == ("netfilter: nat PREROUTING rule 1: -A PREROUTING -m addrtype --dst-type LOCAL "
+                             "-j DOCKER")
+    assert steps[7].text == "to the bridge's own MAC → up the stack"
 
 
 #: the seed's ten steps of Flannel UDP (Container-1 → Container-4), and the observation

@@ -53,7 +53,7 @@ def test_the_blocked_syns_are_netfilter_drops_at_the_default_deny(lab):
                                  '-m mark --mark 0x0/0x20000 -j DROP')
 
 
-def test_the_traces_name_the_policy_chain_that_accepted_and_the_rule_that_dropped(lab):
+def test_the_traces_name_the_policy_chains_and_the_rule_that_dropped(lab):
     allowed = lab.trace.format(_syn_pid(lab, "pod-1"))
     assert f"netfilter: filter {ALLOW} rule 1: -A {ALLOW} " in allowed
     assert '"Policy default/knp.default.allow-frontend ingress"' in allowed
@@ -62,7 +62,10 @@ def test_the_traces_name_the_policy_chain_that_accepted_and_the_rule_that_droppe
     assert lab.trace.drop_reason(blocked_pid) is not None
     blocked = lab.trace.format(blocked_pid)
     assert "NETFILTER_DROP: filter cali-tw-" in blocked and "Drop if no policies passed packet" in blocked
-    assert ALLOW not in blocked      # the allow rule did not match: no mark from it
+    # the policy chains it was sent through are named (default-deny's has no rule), and the
+    # allow rule did not match: no mark from it
+    assert f"-j {DENY}" in blocked and f"-j {ALLOW}" in blocked
+    assert f"netfilter: filter {ALLOW} rule 1:" not in blocked
 
 
 def test_the_blocked_syn_reaches_node2_but_never_pod3(lab):

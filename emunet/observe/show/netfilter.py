@@ -58,14 +58,11 @@ def iptables_save(ns, args: list):
 
 
 def conntrack_list(ns, args: list):
-    """``conntrack -L``: the entries (``Netfilter.conntrack_list()``, one line each, when
-    conntrack is loaded), then conntrack-tools' count of them."""
+    """``conntrack -L``: the entries, then conntrack-tools' count of them
+    (:meth:`~emunet.stack.netfilter.core.Netfilter.conntrack_list`)."""
     if args not in (["-L"], ["--dump"]):
         return None
-    lister = getattr(ns.netfilter, "conntrack_list", None)
-    lines = list(lister()) if lister is not None else []
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines) + \
-        CONNTRACK_SUMMARY.format(n=len(lines))
+    return ns.netfilter.conntrack_list()
 
 
 def _run_iptables(ns, args, options):

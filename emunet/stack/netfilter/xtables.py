@@ -626,7 +626,10 @@ class Table:
         the IP length) before its target runs.  A standard verdict ends the walk; a jump
         pushes the return point, a goto does not; RETURN, or the end of a user chain,
         pops it, and with nothing to pop the built-in chain's policy decides (and counts
-        the packet); a target extension returns ``XT_CONTINUE`` (go on) or a verdict."""
+        the packet); a target extension returns ``XT_CONTINUE`` (go on) or a verdict.
+
+        For whoever observes (``pkt.notes``), a line per rule that sent the packet into a
+        chain, judged it or changed it, and per policy that decided."""
         compiled = self._compiled
         if compiled is None:
             compiled = self.compile()
@@ -672,6 +675,9 @@ class Table:
                         if row.arg == NF_DROP:
                             pkt.why = self.describe(cur, row.num, rule)
                         return row.arg
+                    if notes is not None and kind in (K_JUMP, K_GOTO):
+                        # as the kernel's TRACE target: the chains a packet entered
+                        pkt.note(self.describe(cur, row.num, rule))
                     if kind == K_JUMP:
                         stack.append((cur, i))
                         cur = row.arg

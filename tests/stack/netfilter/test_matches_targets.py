@@ -204,7 +204,7 @@ def test_mark_target_variants_compute_as_xt_mark():
         assert p.mark == after, spec
 
 
-def test_notes_name_the_rule_that_judged_and_a_drop_names_it_in_why():
+def test_notes_name_the_jumps_and_the_rules_that_judged_and_a_drop_names_it_in_why():
     ns = _ns()
     ipt = Iptables(ns.netfilter)
     ipt.restore("*filter\n:FORWARD DROP [0:0]\n:DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n"
@@ -215,6 +215,7 @@ def test_notes_name_the_rule_that_judged_and_a_drop_names_it_in_why():
     p = pkt(ns, udp(), notes=[])
     assert table.do_table(p, "FORWARD") == NF_DROP
     assert p.notes == [
+        "filter FORWARD rule 1: -A FORWARD -j DOCKER-USER",      # a jump, as TRACE shows it
         "filter FORWARD rule 2: -A FORWARD -p udp -m udp --dport 53 -j MARK --set-xmark 0x1/0xffffffff",
         'filter FORWARD rule 3: -A FORWARD -p udp -m mark --mark 0x1 -j LOG --log-prefix "dns: "',
         "dns: IN=eth0 OUT=docker0 SRC=10.0.0.1 DST=10.0.0.2 LEN=29 TOS=0x00 PREC=0x00 TTL=64 ID=1 "
