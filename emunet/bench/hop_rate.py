@@ -11,6 +11,10 @@ One measurement builds a topology (not timed), starts a stream of pings or of
 * **packets delivered**: packets that reached the socket they were sent to,
   echo requests at the server and replies at the client (two per round trip).
 
+``docker-bridge`` is a host without iptables rules (``dockerd --iptables=false``): the
+hot path of a namespace where netfilter is not loaded; ``docker-iptables`` is the same
+traffic with dockerd's rules, br_netfilter and conntrack: what the rules cost.
+
 The baseline is the same traffic through :func:`emunet.bench.naive.scapy_per_hop`,
 where every hop dissects and rebuilds the frame with Scapy, as a datapath that
 keeps Scapy packets between hops would; the ratio is the fast datapath's
@@ -58,6 +62,18 @@ def _docker_bridge(capture: bool) -> Endpoints:
     return Endpoints(sim, a.ns, b.ns, b.ip)
 
 
+def _docker_iptables(capture: bool) -> Endpoints:
+    """docker-bridge with dockerd's iptables rules (its default): every bridged frame meets
+    br_netfilter's PREROUTING, FORWARD and POSTROUTING, Docker's chains and conntrack;
+    against docker-bridge in the same run, what the rules cost."""
+    sim = Simulator(seed=1)
+    if capture:
+        Capture.attach(sim)
+    host = DockerHost(sim)
+    a, b = host.run("c1"), host.run("c2")
+    return Endpoints(sim, a.ns, b.ns, b.ip)
+
+
 def _flannel_vxlan(capture: bool) -> Endpoints:
     lab = build(seed=1, capture=capture)
     lab.settle()   # leases known everywhere before the traffic starts
@@ -65,7 +81,8 @@ def _flannel_vxlan(capture: bool) -> Endpoints:
 
 
 #: topology name -> builder(capture) -> Endpoints
-TOPOLOGIES = {"docker-bridge": _docker_bridge, "flannel-vxlan": _flannel_vxlan}
+TOPOLOGIES = {"docker-bridge": _docker_bridge, "docker-iptables": _docker_iptables,
+              "flannel-vxlan": _flannel_vxlan}
 
 
 def frame_hops(sim) -> int:
@@ -155,12 +172,12 @@ def run(topologies=tuple(TOPOLOGIES), traffic=TRAFFIC, count: int = 2000,
 
 
 def table(result: dict) -> str:
-    head = (f"{'topology':<14} {'traffic':<8} {'hops/s':>9} {'hops/s cap':>10} {'pkts/s':>8} "
+    head = (f"{'topology':<15} {'traffic':<8} {'hops/s':>9} {'hops/s cap':>10} {'pkts/s':>8} "
             f"{'pkts/s cap':>10} {'baseline':>9} {'ratio':>6} {'hops/cpu-s':>10} {'cap':>7} "
             f"{'ratio':>6} {'hops/pkt':>8}")
     lines = [head, "-" * len(head)]
     for r in result["results"]:
-        lines.append(f"{r['topology']:<14} {r['traffic']:<8} {r['hops_per_s']:>9.0f} "
+        lines.append(f"{r['topology']:<15} {r['traffic']:<8} {r['hops_per_s']:>9.0f} "
                      f"{r['hops_per_s_capture']:>10.0f} {r['delivered_per_s']:>8.0f} "
                      f"{r['delivered_per_s_capture']:>10.0f} {r['baseline_hops_per_s']:>9.0f} "
                      f"{r['ratio']:>6.1f} {r['hops_per_cpu_s']:>10.0f} {r['hops_per_cpu_s_capture']:>7.0f} "
