@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: install what the tests need (tshark, iproute2 and tcpdump for the
-# kernel comparisons, the Python test extras), then run the whole suite.
+# The test command: install what the tests need (tshark; iproute2, tcpdump, iptables,
+# conntrack, ipset and curl for the kernel comparisons; the Python test extras), then run
+# the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -10,6 +11,10 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
+command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
+command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
+command -v ipset >/dev/null 2>&1 || need+=(ipset)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
