@@ -390,6 +390,16 @@ class _NatTarget(Extension):
         self.min_port = self.max_port = None
         self.flags = 0
 
+    def compile(self, ip):
+        """``xt_dnat_target_v2``/``xt_snat_target_v2``: bind the new connection
+        (``nf_nat_setup_info``) with this target's range and ``MANIPTYPE``."""
+        rng = self.nat_range()
+        maniptype = self.MANIPTYPE
+
+        def nat_tg(pkt):
+            return nat.nf_nat_setup_info(pkt, rng, maniptype)
+        return nat_tg
+
     @staticmethod
     def _portok(ip):
         return ip.proto in (6, 17, 132, 33, 1)
@@ -512,12 +522,7 @@ class DnatTarget(_NatTarget):
     OPTIONS = {"to-destination": Opt("to-destination", 0, mand=True), "random": Opt("random", 1, nargs=0),
                "persistent": Opt("persistent", 2, nargs=0)}
 
-    def compile(self, ip):
-        rng = self.nat_range()
-
-        def dnat_tg(pkt):
-            return nat.nf_nat_setup_info(pkt, rng, NF_NAT_MANIP_DST)
-        return dnat_tg
+    MANIPTYPE = NF_NAT_MANIP_DST
 
 
 class SnatTarget(_NatTarget):
@@ -530,12 +535,7 @@ class SnatTarget(_NatTarget):
     OPTIONS = {"to-source": Opt("to-source", 0, mand=True), "random": Opt("random", 1, nargs=0),
                "random-fully": Opt("random-fully", 2, nargs=0), "persistent": Opt("persistent", 3, nargs=0)}
 
-    def compile(self, ip):
-        rng = self.nat_range()
-
-        def snat_tg(pkt):
-            return nat.nf_nat_setup_info(pkt, rng, NF_NAT_MANIP_SRC)
-        return snat_tg
+    MANIPTYPE = NF_NAT_MANIP_SRC
 
 
 class MasqueradeTarget(_NatTarget):
