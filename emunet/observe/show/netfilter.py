@@ -16,9 +16,6 @@ USAGE = [
     "conntrack -L",
 ]
 
-#: what conntrack-tools says after a listing (on stderr; shown after the entries)
-CONNTRACK_SUMMARY = "conntrack v1.4.7 (conntrack-tools): {n} flow entries have been shown.\n"
-
 
 def iptables_show(ns, args: list):
     """``iptables ARGS`` when ARGS list (``-L``/``-S``); None for any other command."""
