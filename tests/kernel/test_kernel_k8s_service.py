@@ -22,7 +22,7 @@ import time
 
 from emunet.apps.http import Curl, Nginx
 from emunet.control.flannel.iptables import ensure_iptables, masq_rules
-from emunet.control.kube_proxy import KubeProxy, ProxierConfig, sync_proxy_rules
+from emunet.control.kube_proxy import KubeProxy, sync_proxy_rules
 from emunet.scenarios.k8s_service import SERVICE, web_slice
 from tests.kernel.cases import Mirror, Nodes, emunet_frames, nginx_responses, settle, start_nginx_standin
 from tests.kernel.compare import Normaliser, compare, dissect

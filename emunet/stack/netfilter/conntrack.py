@@ -8,6 +8,8 @@ IP_CT_NEW = 2
 IP_CT_IS_REPLY = 3
 IP_CT_ESTABLISHED_REPLY = IP_CT_ESTABLISHED + IP_CT_IS_REPLY
 IP_CT_RELATED_REPLY = IP_CT_RELATED + IP_CT_IS_REPLY
+#: the ``ctinfo`` of a packet the raw table's NOTRACK left untracked
+IP_CT_UNTRACKED = 7
 
 #: ``enum ip_conntrack_status`` bits
 IPS_EXPECTED = 1 << 0

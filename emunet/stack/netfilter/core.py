@@ -15,7 +15,7 @@ hook (the kernel's static key): :attr:`Netfilter.active`.
 """
 from emunet.stack.netfilter import br_netfilter, nat
 from emunet.stack.netfilter.conntrack import IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, Conntrack
-from emunet.stack.netfilter.hooks import (HOOK_CHAINS, NF_ACCEPT, NF_INET_FORWARD, NF_INET_LOCAL_IN,
+from emunet.stack.netfilter.hooks import (HOOK_CHAINS, NF_ACCEPT, NF_INET_LOCAL_IN,
                                           NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING,
                                           NF_IP_PRI_CONNTRACK, NF_IP_PRI_CONNTRACK_CONFIRM,
                                           NF_IP_PRI_NAT_SRC, TABLES, hook_maniptype)

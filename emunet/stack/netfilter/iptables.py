@@ -938,7 +938,7 @@ def _tokenize(line: str) -> list:
     the word), a backslash inside quotes escapes the next character."""
     out = []
     buf = []
-    quote_open = escaped = quoted = False
+    quote_open = escaped = False
     for ch in line:
         if quote_open:
             if escaped:
@@ -954,7 +954,7 @@ def _tokenize(line: str) -> list:
                 buf.append(ch)
                 continue
         elif ch == '"':
-            quote_open = quoted = True
+            quote_open = True
             continue
         if ch == '"':
             pass
@@ -966,7 +966,6 @@ def _tokenize(line: str) -> list:
             continue
         out.append("".join(buf))
         buf = []
-        quoted = False
     if buf:
         out.append("".join(buf))
     return out

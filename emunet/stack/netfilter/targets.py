@@ -15,7 +15,7 @@ from emunet.stack.netfilter.hooks import (NF_DROP, NF_INET_FORWARD, NF_INET_LOCA
                                           NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING,
                                           NF_INET_PRE_ROUTING, NF_NAT_MANIP_DST,
                                           NF_NAT_MANIP_SRC, XT_CONTINUE)
-from emunet.stack.netfilter.matches import Extension, Opt
+from emunet.stack.netfilter.extension import Extension, Opt
 from emunet.stack.netfilter.xtables import (SERVICES, ParameterProblem, parse_mark_mask,
                                             parse_uint, save_string, strtoul_prefix)
 from emunet.wire.tcp import TcpView

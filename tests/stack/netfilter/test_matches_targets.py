@@ -17,7 +17,7 @@ from emunet.stack.netfilter.hooks import (NF_ACCEPT, NF_DROP, NF_INET_FORWARD, N
                                           NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING, NF_NAT_MANIP_DST,
                                           NF_NAT_MANIP_SRC)
 from emunet.stack.netfilter.iptables import Iptables, parse_rule
-from emunet.stack.netfilter.matches import IP_CT_UNTRACKED
+from emunet.stack.netfilter.conntrack import IP_CT_UNTRACKED
 from emunet.stack.netfilter.targets import log_line
 from emunet.wire.icmp import IcmpView
 from emunet.wire.ipv4 import Ipv4View
