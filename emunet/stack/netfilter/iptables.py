@@ -1,7 +1,9 @@
 """The ``iptables`` command line and ``iptables-restore``/``iptables-save`` of iptables 1.8.9
-with the nf_tables backend (``iptables/xshared.c`` ``do_parse``, ``xtables.c``
-``do_commandx``, ``xtables-restore.c``, ``xtables-save.c``, ``nft.c``), over one
-namespace's :class:`~emunet.stack.netfilter.core.Netfilter`.
+with the nf_tables backend (``xtables.c`` ``do_commandx``, ``xtables-restore.c``,
+``xtables-save.c``, ``nft.c``), over one namespace's
+:class:`~emunet.stack.netfilter.core.Netfilter`.  Reading a command line is
+:mod:`.iptables_parse`'s (``xshared.c``'s ``do_parse``); what ``-S`` and ``-L`` print,
+:mod:`.iptables_list`'s.
 
 Every change is made on a copy of the table, checked as the kernel checks a commit
 (:meth:`~.xtables.Table.validate`) and only then put in place, so a refused command or
@@ -21,83 +23,22 @@ Where the model differs from the real tool, on purpose:
   for anything else) and ``-L`` without ``-n`` prints addresses, not host names; services
   and protocols come from a built-in copy of netbase's tables.
 """
-import copy
 import shlex
 import time
 
 from emunet.stack.netfilter.hooks import CHAIN_HOOKS, TABLES
-from emunet.stack.netfilter.matches import MATCHES, PROTO_MATCHES
-from emunet.stack.netfilter.targets import TARGETS
+from emunet.stack.netfilter.iptables_list import list_entries, list_rules
+from emunet.stack.netfilter.iptables_parse import (BadArgument, Parsed, TryHelp,
+                                                   assert_valid_chain_name, do_parse)
 from emunet.stack.netfilter.xtables import (OTHER_PROBLEM, PARAMETER_PROBLEM, RESOURCE_PROBLEM,
-                                            VERSION_PROBLEM, Chain, IpSpec, IptablesError,
-                                            ParameterProblem, Rule, Table, ValidationError,
-                                            format_addr, parse_address_list, parse_protocol,
-                                            proto_name)
+                                            VERSION_PROBLEM, Chain, IptablesError,
+                                            ParameterProblem, Rule, Table, ValidationError)
 
 __all__ = ["Iptables", "IptablesError", "VERSION", "parse_rule"]
 
 VERSION = "v1.8.9 (nf_tables)"
-#: ``XT_EXTENSION_MAXNAMELEN``
-MAXNAMELEN = 29
 #: the table order of ``xtables_ipv4`` (what ``iptables-save`` walks)
 SAVE_ORDER = ("mangle", "security", "raw", "filter", "nat")
-
-# -- the main option table (``xtables_options`` of xshared.c) ----------------------------
-_LONG = {"append": "A", "check": "C", "delete": "D", "insert": "I", "replace": "R", "list": "L",
-         "list-rules": "S", "flush": "F", "zero": "Z", "new-chain": "N", "delete-chain": "X",
-         "rename-chain": "E", "policy": "P", "protocol": "p", "source": "s", "src": "s",
-         "destination": "d", "dst": "d", "jump": "j", "goto": "g", "in-interface": "i",
-         "out-interface": "o", "match": "m", "numeric": "n", "table": "t", "verbose": "v",
-         "exact": "x", "line-numbers": "0", "fragment": "f", "set-counters": "c", "wait": "w",
-         "wait-interval": "W", "ipv4": "4", "ipv6": "6", "modprobe": "M", "version": "V", "help": "h"}
-_REQUIRED = set("ACDRINEPopsdjgimtcM")
-_OPTIONAL = set("LSFZXhwW")
-_FLAGS = set("nvxf46V0")
-#: ``optflags``: the options' letters, in ``OPT_*`` bit order
-_OPTFLAGS = "nsdpjvxio0cf"
-#: ``commands_v_options``: per command, the options it refuses ('x')
-_CMD_OPTS = {"I": "x     x  x  ", "D": "x     x  xx ", "DN": "xxxxx xxxxxx", "R": "x     x  x  ",
-             "A": "x     x  x  ", "L": " xxxx  xx xx", "F": "xxxxx xxxxxx", "Z": "xxxxx xxxxxx",
-             "N": "xxxxx xxxxxx", "X": "xxxxx xxxxxx", "P": "xxxxx xxxx x", "E": "xxxxx xxxxxx",
-             "S": "xxxxx xxxxxx", "ZN": "xxxxx xxxxxx", "C": "x     x  xx "}
-_CMD_CHAR = {"DN": "D", "ZN": "Z"}
-#: which commands may be given together (``add_command``'s othercmds)
-_COMPAT = {"L": {"Z", "ZN"}, "S": {"Z", "ZN"}, "Z": {"L", "S"}, "ZN": {"L", "S"}}
-
-
-class _Ctx:
-    """What an extension's parser may look at: the rule's IPv4 part so far, and the
-    namespace's netfilter (ipsets)."""
-
-    def __init__(self, ip, netfilter):
-        self.ip = ip
-        self.netfilter = netfilter
-
-
-class _Parsed:
-    """``struct xt_cmd_parse`` + ``iptables_command_state``: one parsed command line."""
-
-    def __init__(self, table):
-        self.command = None
-        self.chain = None
-        self.rulenum = 0
-        self.newname = None
-        self.policy = None
-        self.table = table
-        self.options = set()        # option letters given (OPT_*)
-        self.verbose = 0
-        self.ip = IpSpec()
-        self.src_text = self.dst_text = None
-        self.matches = []
-        self.target = None
-        self.jumpto = ""
-        self.goto = False
-        self.counters = None
-        self.rules = []             # the Rules the command means (one per address pair)
-        self.zero = False           # -L/-S with -Z
-        self.zero_rulenum = 0
-
-
 class Iptables:
     """``iptables`` over one namespace's netfilter.
 
@@ -132,360 +73,15 @@ class Iptables:
         return IptablesError(out[:-1], PARAMETER_PROBLEM)
 
     # -- parsing --------------------------------------------------------------------
-    def parse(self, argv, table="filter", prog="iptables", line=None, restore=False) -> _Parsed:
+    def parse(self, argv, table="filter", prog="iptables", line=None, restore=False) -> Parsed:
         """``do_parse`` then ``post_parse``: the command and the rules it means; raises
         IptablesError as iptables does."""
         try:
-            return self._parse(list(argv), table, restore)
+            return do_parse(list(argv), table, restore, self.netfilter)
         except ParameterProblem as e:
             raise self._error(prog, e.text, e.status, line) from None
-        except _BadArgument as e:
+        except BadArgument as e:
             raise self._tryhelp(prog, f"Bad argument `{e.args[0]}'", line) from None
-
-    def _parse(self, argv, table, restore) -> _Parsed:
-        p = _Parsed(table)
-        invert = False
-        table_set = False
-        loaded = []             # extensions in load order, newest last
-        ctx = _Ctx(p.ip, self.netfilter)
-        proto_used = False
-        i = 0
-        n = len(argv)
-
-        def has_arg():
-            return i < n and argv[i][:1] not in ("-", "!")
-
-        def add_command(cmd):
-            if invert:
-                raise ParameterProblem("unexpected '!' flag")
-            if p.command is not None and p.command not in _COMPAT.get(cmd, ()):
-                raise ParameterProblem(f"Cannot use -{_CMD_CHAR.get(cmd, cmd)} with "
-                                       f"-{_CMD_CHAR.get(p.command, p.command)}")
-            if p.command is None:
-                p.command = cmd
-            elif cmd in ("L", "S"):
-                # -Z then -L: list, then zero (CMD_LIST|CMD_ZERO)
-                p.zero, p.zero_rulenum = True, p.rulenum
-                p.command = cmd
-
-        def set_option(letter):
-            if letter in p.options:
-                raise ParameterProblem(f"multiple -{letter} flags not allowed")
-            p.options.add(letter)
-            if invert and letter not in "sdpiof":
-                raise ParameterProblem(f"cannot have ! before -{letter}")
-
-        def rulenumber(text):
-            v = _strtoui(text, 1, 0x7FFFFFFF)
-            if v is None:
-                raise ParameterProblem(f"Invalid rule number `{text}'")
-            return v
-
-        pending = []            # short options left in a bundle: (letter, token)
-        while True:
-            if pending:
-                letter, token, inline = pending.pop(0)
-                kind, name, arg = "short", letter, inline
-            else:
-                if i >= n:
-                    break
-                token = argv[i]
-                i += 1
-                if token.startswith("--") and len(token) > 2:
-                    name, eq, value = token[2:].partition("=")
-                    kind, arg = "long", (value if eq else None)
-                elif token.startswith("-") and len(token) > 1:
-                    # a bundle of short options: "-nvL", "-LFORWARD", "-tnat"
-                    j = 1
-                    while j < len(token):
-                        c = token[j]
-                        if c in _REQUIRED or c in _OPTIONAL:
-                            rest = token[j + 1:]
-                            pending.append((c, token, rest if rest else None))
-                            break
-                        pending.append((c, token, None))
-                        j += 1
-                    continue
-                else:
-                    kind, name, arg = "arg", token, None
-            if kind == "arg":
-                if token == "!":
-                    if invert:
-                        raise ParameterProblem("multiple consecutive ! not allowed")
-                    invert = True
-                    continue
-                raise _BadArgument(token)
-            if kind == "long":
-                letter = _long_option(name)
-                if letter is None:
-                    # an extension's option: the newest extension that knows it
-                    ext, opt_name = _find_ext_option(loaded, name)
-                    if ext is None and not proto_used and p.ip.proto in PROTO_MATCHES \
-                            and not any(e.name == PROTO_MATCHES[p.ip.proto] for e in loaded if e is not p.target):
-                        m = MATCHES[PROTO_MATCHES[p.ip.proto]]()
-                        p.matches.append(m)
-                        loaded.append(m)
-                        proto_used = True
-                        ext, opt_name = _find_ext_option(loaded, name)
-                    if ext is None:
-                        raise ParameterProblem(f'unknown option "{token}"')
-                    opt = ext.OPTIONS[opt_name]
-                    args = []
-                    if opt.nargs:
-                        if arg is None:
-                            if i >= n:
-                                raise ParameterProblem(f'option "{token}" requires an argument')
-                            arg = argv[i]
-                            i += 1
-                        args.append(arg)
-                        if opt.nargs == 2 and i < n:
-                            args.append(argv[i])
-                    ext.take(opt_name, invert, args, ctx)
-                    if opt.nargs == 2 and len(args) == 2:
-                        i += 1
-                    invert = False
-                    continue
-                name = letter
-            else:
-                letter = name
-                if letter not in _REQUIRED and letter not in _OPTIONAL and letter not in _FLAGS:
-                    raise ParameterProblem(f'unknown option "{token}"')
-            # the main options
-            if letter in _REQUIRED and arg is None:
-                if i >= n:
-                    raise ParameterProblem(f'option "{token}" requires an argument')
-                arg = argv[i]
-                i += 1
-            if letter == "A":
-                add_command("A")
-                p.chain = arg
-            elif letter == "C":
-                add_command("C")
-                p.chain = arg
-            elif letter == "D":
-                add_command("D")
-                p.chain = arg
-                if has_arg():
-                    p.rulenum = rulenumber(argv[i])
-                    i += 1
-                    p.command = "DN"
-            elif letter == "R":
-                add_command("R")
-                p.chain = arg
-                if has_arg():
-                    p.rulenum = rulenumber(argv[i])
-                    i += 1
-                else:
-                    raise ParameterProblem("-R requires a rule number")
-            elif letter == "I":
-                add_command("I")
-                p.chain = arg
-                if has_arg():
-                    p.rulenum = rulenumber(argv[i])
-                    i += 1
-                else:
-                    p.rulenum = 1
-            elif letter in ("L", "S"):
-                add_command(letter)
-                if arg is not None:
-                    p.chain = arg
-                elif has_arg():
-                    p.chain = argv[i]
-                    i += 1
-                if has_arg():
-                    p.rulenum = rulenumber(argv[i])
-                    i += 1
-            elif letter == "F":
-                add_command("F")
-                if arg is not None:
-                    p.chain = arg
-                elif has_arg():
-                    p.chain = argv[i]
-                    i += 1
-            elif letter == "Z":
-                add_command("Z")
-                if arg is not None:
-                    p.chain = arg
-                elif has_arg():
-                    p.chain = argv[i]
-                    i += 1
-                if has_arg():
-                    p.rulenum = rulenumber(argv[i])
-                    i += 1
-                    p.command = "ZN" if p.command == "Z" else p.command
-                if p.command in ("L", "S"):
-                    p.zero = True
-                    p.zero_rulenum = p.rulenum
-            elif letter == "N":
-                _assert_valid_chain_name(arg)
-                add_command("N")
-                p.chain = arg
-            elif letter == "X":
-                add_command("X")
-                if arg is not None:
-                    p.chain = arg
-                elif has_arg():
-                    p.chain = argv[i]
-                    i += 1
-            elif letter == "E":
-                add_command("E")
-                p.chain = arg
-                if has_arg():
-                    p.newname = argv[i]
-                    i += 1
-                else:
-                    raise ParameterProblem("-E requires old-chain-name and new-chain-name")
-            elif letter == "P":
-                add_command("P")
-                p.chain = arg
-                if has_arg():
-                    p.policy = argv[i]
-                    i += 1
-                else:
-                    raise ParameterProblem("-P requires a chain and a policy")
-            elif letter == "p":
-                set_option("p")
-                proto = parse_protocol(arg.lower())
-                if proto == 0 and invert:
-                    raise ParameterProblem("rule would never match protocol")
-                p.ip.proto, p.ip.inv_proto = proto, invert
-            elif letter == "s":
-                set_option("s")
-                p.src_text, p.ip.inv_src = arg, invert
-            elif letter == "d":
-                set_option("d")
-                p.dst_text, p.ip.inv_dst = arg, invert
-            elif letter in ("j", "g"):
-                set_option("j")
-                _check_target_name(arg)
-                p.jumpto = arg
-                if letter == "g":
-                    p.goto = True
-                elif arg in TARGETS:
-                    p.target = TARGETS[arg]()
-                    loaded.append(p.target)
-            elif letter in ("i", "o"):
-                if arg == "":
-                    raise ParameterProblem("Empty interface is likely to be undesired")
-                set_option(letter)
-                if len(arg) + 1 > 16:
-                    raise ParameterProblem(f"interface name `{arg}' must be shorter than IFNAMSIZ (15)")
-                # "+" alone matches every name: iptables-nft keeps no test for it
-                name = "" if arg == "+" else arg
-                if letter == "i":
-                    p.ip.iniface, p.ip.inv_in = name, invert
-                else:
-                    p.ip.outiface, p.ip.inv_out = name, invert
-            elif letter == "f":
-                set_option("f")
-                p.ip.frag = -1 if invert else 1
-            elif letter == "v":
-                if not p.verbose:
-                    set_option("v")
-                p.verbose += 1
-            elif letter == "m":
-                if invert:
-                    raise ParameterProblem("unexpected ! flag before --match")
-                cls = MATCHES.get(arg)
-                if cls is None:
-                    raise ParameterProblem(f"Couldn't load match `{arg}':No such file or directory\n")
-                m = cls()
-                p.matches.append(m)
-                loaded.append(m)
-            elif letter == "n":
-                set_option("n")
-            elif letter == "t":
-                if invert:
-                    raise ParameterProblem("unexpected ! flag before --table")
-                if restore and table_set:
-                    raise ParameterProblem("The -t option cannot be used in iptables-restore.\n")
-                p.table = arg
-                table_set = True
-            elif letter == "x":
-                set_option("x")
-            elif letter == "0":
-                set_option("0")
-            elif letter == "c":
-                set_option("c")
-                pc, comma, bc = arg.partition(",")
-                if not comma:
-                    if has_arg():
-                        bc = argv[i]
-                        i += 1
-                    else:
-                        raise ParameterProblem("-c requires packet and byte counter")
-                if not pc.isdigit():
-                    raise ParameterProblem("-c packet counter not numeric")
-                if not bc.isdigit():
-                    raise ParameterProblem("-c byte counter not numeric")
-                p.counters = (int(pc), int(bc))
-            elif letter in ("w", "W"):
-                if restore:
-                    raise ParameterProblem(f"You cannot use `-{letter}' from iptables-restore")
-                if arg is None and has_arg():
-                    i += 1
-            elif letter in ("4", "M"):
-                pass
-            elif letter == "6":
-                raise _TryHelp()
-            elif letter == "V":
-                p.command = "V"
-                return p
-            elif letter == "h":
-                raise ParameterProblem("help is not available here")
-            invert = False
-
-        if p.table == "nat" and (p.policy == "DROP" or p.jumpto == "DROP"):
-            raise ParameterProblem('\nThe "nat" table is not intended for filtering, the use of DROP '
-                                   'is therefore inhibited.\n\n')
-        for m in p.matches:
-            m.final(ctx)
-        if p.target is not None:
-            p.target.final(ctx)
-        if p.command is None:
-            raise ParameterProblem("no command specified")
-        if invert:
-            raise ParameterProblem("nothing appropriate following !")
-        self._post_parse(p)
-        return p
-
-    @staticmethod
-    def _post_parse(p) -> None:
-        rule_cmd = p.command in ("R", "I", "D", "A", "C")
-        srcs = parse_address_list(p.src_text) if p.src_text is not None else \
-            ([(0, 0)] if rule_cmd else [])
-        dsts = parse_address_list(p.dst_text) if p.dst_text is not None else \
-            ([(0, 0)] if rule_cmd else [])
-        if (len(srcs) > 1 or len(dsts) > 1) and (p.ip.inv_src or p.ip.inv_dst):
-            raise ParameterProblem("! not allowed with multiple source or destination IP addresses")
-        if p.command == "R" and (len(srcs) != 1 or len(dsts) != 1):
-            raise ParameterProblem("Replacement rule does not specify a unique address")
-        # generic_opt_check
-        cmd_opts = _CMD_OPTS.get(p.command)
-        if cmd_opts is not None:
-            for idx, letter in enumerate(_OPTFLAGS):
-                if letter in p.options and cmd_opts[idx] == "x":
-                    raise ParameterProblem(f"Illegal option `-{letter}' with this command")
-        if p.chain is not None and len(p.chain) >= MAXNAMELEN:
-            raise ParameterProblem(f"chain name `{p.chain}' too long (must be under {MAXNAMELEN} chars)")
-        if rule_cmd or p.command == "DN":
-            if p.chain in ("PREROUTING", "INPUT") and "o" in p.options:
-                raise ParameterProblem(f"Can't use -o with {p.chain}\n")
-            if p.chain in ("POSTROUTING", "OUTPUT") and "i" in p.options:
-                raise ParameterProblem(f"Can't use -i with {p.chain}\n")
-        for m in p.matches:
-            m.late_check(p.ip)
-        for s_addr, s_mask in srcs:
-            for d_addr, d_mask in dsts:
-                ip = p.ip.copy(src=s_addr, smsk=s_mask, dst=d_addr, dmsk=d_mask)
-                verdict = "" if p.target is not None else p.jumpto
-                # each rule its own extensions (a statistic nth counter is per rule)
-                matches, target = (p.matches, p.target) if not p.rules else \
-                    copy.deepcopy((p.matches, p.target))
-                rule = Rule(ip, matches, target, verdict, p.goto)
-                if p.counters is not None:
-                    rule.packets, rule.bytes = p.counters
-                p.rules.append(rule)
 
     # -- the command line -------------------------------------------------------------
     def run(self, argv) -> str:
@@ -499,7 +95,7 @@ class Iptables:
         prog = "iptables"
         try:
             p = self.parse(argv, prog=prog)
-        except _TryHelp:
+        except TryHelp:
             raise self._tryhelp(prog, "", None) from None
         if p.command == "V":
             return f"iptables {VERSION}\n"
@@ -539,7 +135,7 @@ class Iptables:
         self.netfilter.rules_changed()
         return out
 
-    def _apply(self, t: Table, p: _Parsed, prog: str) -> str:
+    def _apply(self, t: Table, p: Parsed, prog: str) -> str:
         """Carry out a changing command on table copy ``t`` (``nft_prepare``'s cases);
         what it prints."""
         cmd = p.command
@@ -661,7 +257,7 @@ class Iptables:
         c = chains.get(old)
         if c is None:
             raise _NftError("No chain/target/match by that name.")
-        _assert_valid_chain_name(new)
+        assert_valid_chain_name(new)
         if new in chains:
             raise _NftError("File exists.")
         if c.builtin:
@@ -673,7 +269,7 @@ class Iptables:
             other.rules = [_retarget(r, old, new) for r in other.rules]
 
     # -- listing ---------------------------------------------------------------------
-    def _list(self, table: Table, p: _Parsed, prog: str) -> str:
+    def _list(self, table: Table, p: Parsed, prog: str) -> str:
         if p.chain is not None and p.chain not in table.chains:
             raise self._error(prog, f"chain `{p.chain}' in table `{table.name}' is incompatible, "
                               f"use 'nft' tool.", OTHER_PROBLEM)
@@ -758,7 +354,7 @@ class Iptables:
                     raise self._error(prog, f"{prog}: line {lineno} chain name invalid", line=lineno)
                 chain = fields[0]
                 try:
-                    _assert_valid_chain_name(chain)
+                    assert_valid_chain_name(chain)
                 except ParameterProblem as e:
                     raise self._error(prog, e.text, line=lineno) from None
                 if len(fields) < 2:
@@ -797,7 +393,7 @@ class Iptables:
                 argv = ["--set-counters", pcnt, bcnt] + argv
             try:
                 p = self.parse(argv, table=curtable, prog=prog, line=lineno, restore=True)
-            except _TryHelp:
+            except TryHelp:
                 raise self._tryhelp(prog, "", lineno) from None
             if p.table != curtable:
                 raise self._error(prog, "The -t option cannot be used in iptables-restore.\n", line=lineno)
@@ -846,14 +442,6 @@ class Iptables:
             raise IptablesError(f"{prog}: line {lineno} failed: {text}", OTHER_PROBLEM) from None
 
 
-class _BadArgument(Exception):
-    pass
-
-
-class _TryHelp(Exception):
-    pass
-
-
 class _ChainMissing(Exception):
     """A rule jumps to a chain the table does not have (``assert_chain_exists``)."""
 
@@ -870,7 +458,7 @@ class _NftError(Exception):
         self.kernel = kernel
 
 
-def _commit_text(p: _Parsed, e: ValidationError) -> str:
+def _commit_text(p: Parsed, e: ValidationError) -> str:
     """``RULE_APPEND failed (Too many links): rule in chain FORWARD``: the batch message
     the kernel refused, named as ``nft`` names it."""
     op = {"A": "RULE_APPEND", "I": "RULE_INSERT", "R": "RULE_REPLACE"}.get(p.command, "RULE_APPEND")
@@ -883,54 +471,6 @@ def _retarget(rule: Rule, old: str, new: str) -> Rule:
         r.verdict = new
         return r
     return rule
-
-
-def _strtoui(text, lo, hi):
-    if not text.isdigit():
-        return None
-    v = int(text)
-    return v if lo <= v <= hi else None
-
-
-def _long_option(name):
-    """The main option ``--name`` stands for (a unique prefix will do, as getopt_long
-    allows), or None."""
-    if name in _LONG:
-        return _LONG[name]
-    found = {v for k, v in _LONG.items() if k.startswith(name)}
-    return found.pop() if len(found) == 1 else None
-
-
-def _find_ext_option(loaded, name):
-    """The newest loaded extension with option ``--name`` (exact, else a unique prefix)."""
-    for ext in reversed(loaded):
-        if name in ext.OPTIONS:
-            return ext, name
-    for ext in reversed(loaded):
-        cands = [k for k in ext.OPTIONS if k.startswith(name)]
-        if len({ext.OPTIONS[k].oid for k in cands}) == 1:
-            return ext, cands[0]
-    return None, None
-
-
-def _assert_valid_chain_name(name: str) -> None:
-    if len(name) >= MAXNAMELEN:
-        raise ParameterProblem(f"chain name `{name}' too long (must be under {MAXNAMELEN} chars)")
-    if name[:1] in ("-", "!"):
-        raise ParameterProblem(f"chain name not allowed to start with `{name[0]}'")
-    if name in TARGETS or name in ("ACCEPT", "DROP", "RETURN", "QUEUE", "standard"):
-        raise ParameterProblem("chain name may not clash with target name")
-    if any(c.isspace() for c in name):
-        raise ParameterProblem(f"Invalid chain name `{name}'")
-
-
-def _check_target_name(name: str) -> None:
-    if len(name) < 1:
-        raise ParameterProblem("Invalid target name (too short)")
-    if len(name) >= MAXNAMELEN:
-        raise ParameterProblem(f"Invalid target name `{name}' ({MAXNAMELEN - 1} chars max)")
-    if any(c.isspace() for c in name):
-        raise ParameterProblem(f"Invalid target name `{name}'")
 
 
 def _tokenize(line: str) -> list:
@@ -977,118 +517,6 @@ def _ctime(sim) -> str:
 
 
 # -- listing ------------------------------------------------------------------------------
-def list_rules(table: Table, chain: str = None, rulenum: int = 0, counters: bool = False) -> str:
-    """``iptables -S [CHAIN [N]] [-v]`` (``nft_rule_list_save``)."""
-    out = []
-    chains = [table.chains[chain]] if chain is not None else table.listing_order()
-    if not rulenum:
-        for c in chains:
-            if c.builtin:
-                out.append(f"-P {c.name} {c.policy}" + (f" -c {c.packets} {c.bytes}" if counters else ""))
-            else:
-                out.append(f"-N {c.name}")
-    for c in chains:
-        for num, r in enumerate(c.rules, 1):
-            if rulenum and num != rulenum:
-                continue
-            out.append(f"-A {c.name}{r.spec(counters=counters)}")
-    return "".join(line + "\n" for line in out)
-
-
-def _num(n: int, exact: bool) -> str:
-    """``xtables_print_num`` in a table."""
-    if exact:
-        return f"{n:8d} "
-    if n <= 99999:
-        return f"{n:5d} "
-    for unit in "KMGT":
-        n = (n + 500) // 1000
-        if n <= 9999 or unit == "T":
-            return f"{n:4d}{unit} "
-    return ""
-
-
-def list_entries(table: Table, chain: str = None, rulenum: int = 0, verbose: bool = False,
-                 numeric: bool = False, exact: bool = False, linenumbers: bool = False) -> str:
-    """``iptables -L [CHAIN [N]] [-n] [-v] [-x] [--line-numbers]`` (``nft_rule_list``,
-    ``print_header``, ``print_firewall``)."""
-    out = []
-    chains = [table.chains[chain]] if chain is not None else table.listing_order()
-    first = True
-    for c in chains:
-        if not rulenum:
-            if not first:
-                out.append("\n")
-            first = False
-            out.append(_header(table, c, verbose, exact, linenumbers))
-        for num, r in enumerate(c.rules, 1):
-            if rulenum and num != rulenum:
-                continue
-            out.append(_rule_line(r, num, verbose, numeric, exact, linenumbers))
-    return "".join(out)
-
-
-def _header(table, c, verbose, exact, linenumbers) -> str:
-    line = f"Chain {c.name}"
-    if c.builtin:
-        line += f" (policy {c.policy}"
-        if verbose:
-            line += f" {c.packets} packets, {c.bytes} bytes"
-        line += ")\n"
-    else:
-        line += f" ({table.references(c.name)} references)\n"
-    if linenumbers:
-        line += f"{'num':<4} "
-    if verbose:
-        if exact:
-            line += f"{'pkts':>8} {'bytes':>10} "
-        else:
-            line += f"{'pkts':>5} {'bytes':>5} "
-    line += f"{'target':<9} "
-    line += " prot opt"
-    if verbose:
-        line += f" {'in':<6} {'out':<6} "
-    line += f" {'source':<19} "
-    line += f" {'destination':<19} "
-    return line + "\n"
-
-
-def _rule_line(r: Rule, num, verbose, numeric, exact, linenumbers) -> str:
-    ip = r.ip
-    out = []
-    if linenumbers:
-        out.append(f"{num:<4d} ")
-    if verbose:
-        out.append(_num(r.packets, exact))
-        out.append(_num(r.bytes, exact))
-    out.append(f"{r.target_name:<9} ")
-    out.append("!" if ip.inv_proto else " ")
-    pname = proto_name(ip.proto, numeric)
-    if numeric or pname is None:
-        out.append(f"{ip.proto:<4d} ")
-    else:
-        out.append(f"{pname:<4} ")
-    # print_fragment
-    out.append(("!" if ip.frag < 0 else "-") + ("f" if ip.frag else "-") + " ")
-    if verbose:
-        anyname = "*" if numeric else "any"
-        iin = ("!" if ip.inv_in else "") + (ip.iniface if ip.iniface else anyname)
-        iout = ("!" if ip.inv_out else "") + (ip.outiface if ip.outiface else anyname)
-        out.append(f" {iin:<6} ")
-        out.append(f"{iout:<6} ")
-    out.append("!" if ip.inv_src else " ")
-    out.append(f"{format_addr(ip.src, ip.smsk, numeric):<19} ")
-    out.append("!" if ip.inv_dst else " ")
-    out.append(f"{format_addr(ip.dst, ip.dmsk, numeric):<19} ")
-    if r.goto:
-        out.append("[goto] ")
-    for m in r.matches:
-        out.append(m.print(ip, numeric))
-    if r.target is not None:
-        out.append(r.target.print(ip, numeric))
-    return "".join(out) + "\n"
-
-
 def parse_rule(netfilter, spec: str, table: str = "filter") -> Rule:
     """A rule from its ``iptables-save`` text after ``-A CHAIN`` (for tests and tools)."""
     p = Iptables(netfilter).parse(["-A", "X"] + _tokenize(spec), table=table)
