@@ -50,54 +50,13 @@ from emunet.wire.ethernet import (ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP,
                                   eth_random_addr, mac_to_bytes, mac_to_str)
 from emunet.wire.frame import CSUM_L4, LINKTYPE_ETHERNET, Frame
 from emunet.wire.ipv4 import int_to_ip, ip_to_int
+from emunet.wire.jhash import jhash2
 from emunet.wire.vxlan import LINUX_VXLAN_PORT, VXLAN_HLEN, TunnelTemplate, VxlanView
 
 #: net.ipv4.ip_local_port_range, the range ``srcport 0 0`` means
 EPHEMERAL = (32768, 60999)
 _M32 = 0xFFFFFFFF
-JHASH_INITVAL = 0xDEADBEEF
 _FLOW_CACHE_MAX = 4096
-
-
-# -- the kernel's hash ---------------------------------------------------------
-def _rol32(x: int, r: int) -> int:
-    return ((x << r) | (x >> (32 - r))) & _M32
-
-
-def jhash2(words, initval: int) -> int:
-    """``jhash2(k, length, initval)`` from ``include/linux/jhash.h`` (Bob Jenkins' lookup3)."""
-    length = len(words)
-    a = b = c = (JHASH_INITVAL + (length << 2) + initval) & _M32
-    i = 0
-    while length > 3:
-        a = (a + words[i]) & _M32
-        b = (b + words[i + 1]) & _M32
-        c = (c + words[i + 2]) & _M32
-        # __jhash_mix
-        a = (a - c) & _M32; a ^= _rol32(c, 4);  c = (c + b) & _M32
-        b = (b - a) & _M32; b ^= _rol32(a, 6);  a = (a + c) & _M32
-        c = (c - b) & _M32; c ^= _rol32(b, 8);  b = (b + a) & _M32
-        a = (a - c) & _M32; a ^= _rol32(c, 16); c = (c + b) & _M32
-        b = (b - a) & _M32; b ^= _rol32(a, 19); a = (a + c) & _M32
-        c = (c - b) & _M32; c ^= _rol32(b, 4);  b = (b + a) & _M32
-        length -= 3
-        i += 3
-    if length == 0:
-        return c
-    if length == 3:
-        c = (c + words[i + 2]) & _M32
-    if length >= 2:
-        b = (b + words[i + 1]) & _M32
-    a = (a + words[i]) & _M32
-    # __jhash_final
-    c ^= b; c = (c - _rol32(b, 14)) & _M32
-    a ^= c; a = (a - _rol32(c, 11)) & _M32
-    b ^= a; b = (b - _rol32(a, 25)) & _M32
-    c ^= b; c = (c - _rol32(b, 16)) & _M32
-    a ^= c; a = (a - _rol32(c, 4)) & _M32
-    b ^= a; b = (b - _rol32(a, 14)) & _M32
-    c ^= b; c = (c - _rol32(b, 24)) & _M32
-    return c
 
 
 _PORT_PROTOS = (6, 17, 33, 132, 136)   # TCP, UDP, DCCP, SCTP, UDP-Lite: proto_ports_offset() = 0
@@ -387,5 +346,5 @@ class Vxlan(NetDevice):
         self.receive(Frame(bytes(inner), outer.pid, LINKTYPE_ETHERNET, max(0, outer.csum_level - CSUM_L4)))
 
 
-__all__ = ["Vxlan", "VxlanFdbEntry", "VxlanSocket", "jhash2", "flow_keys", "skb_get_hash",
+__all__ = ["Vxlan", "VxlanFdbEntry", "VxlanSocket", "flow_keys", "skb_get_hash",
            "udp_flow_src_port"]

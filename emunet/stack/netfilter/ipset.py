@@ -24,8 +24,9 @@ import ipaddress
 import struct
 
 from emunet.wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP
+from emunet.wire.jhash import jhash2
 
-__all__ = ["IPSET_VERSION", "IpsetError", "IpSet", "IpSets", "jhash2", "ipset_command", "netfilter_ipsets",
+__all__ = ["IPSET_VERSION", "IpsetError", "IpSet", "IpSets", "ipset_command", "netfilter_ipsets",
            "ipset"]
 
 #: what ``ipset version`` prints, and the prefix of every error message
@@ -40,7 +41,6 @@ HTABLE_REGION_BITS = 10
 IPSET_DEFAULT_HASHSIZE = 1024
 IPSET_MIMINAL_HASHSIZE = 64
 IPSET_DEFAULT_MAXELEM = 65536
-JHASH_INITVAL = 0xDEADBEEF
 #: ``sizeof(struct hbucket)`` and ``sizeof(struct ip_set_region)`` on x86-64
 _HBUCKET_SIZE = 32
 _REGION_SIZE = 24
@@ -51,46 +51,6 @@ _PORT_PROTOS = {"tcp": IPPROTO_TCP, "udp": IPPROTO_UDP, "sctp": IPPROTO_SCTP, "u
 _PROTO_NAMES = {v: k for k, v in _PORT_PROTOS.items()}
 
 _M32 = 0xFFFFFFFF
-
-
-def _rol32(x: int, r: int) -> int:
-    return ((x << r) | (x >> (32 - r))) & _M32
-
-
-def jhash2(words, initval: int) -> int:
-    """``jhash2`` (``include/linux/jhash.h``): Bob Jenkins' lookup3 over 32-bit words."""
-    n = len(words)
-    a = b = c = (JHASH_INITVAL + (n << 2) + initval) & _M32
-    k = 0
-    while n > 3:
-        a = (a + words[k]) & _M32
-        b = (b + words[k + 1]) & _M32
-        c = (c + words[k + 2]) & _M32
-        # __jhash_mix
-        a = (a - c) & _M32; a ^= _rol32(c, 4); c = (c + b) & _M32          # noqa: E702
-        b = (b - a) & _M32; b ^= _rol32(a, 6); a = (a + c) & _M32          # noqa: E702
-        c = (c - b) & _M32; c ^= _rol32(b, 8); b = (b + a) & _M32          # noqa: E702
-        a = (a - c) & _M32; a ^= _rol32(c, 16); c = (c + b) & _M32         # noqa: E702
-        b = (b - a) & _M32; b ^= _rol32(a, 19); a = (a + c) & _M32         # noqa: E702
-        c = (c - b) & _M32; c ^= _rol32(b, 4); b = (b + a) & _M32          # noqa: E702
-        n -= 3
-        k += 3
-    if n == 0:
-        return c
-    if n == 3:
-        c = (c + words[k + 2]) & _M32
-    if n >= 2:
-        b = (b + words[k + 1]) & _M32
-    a = (a + words[k]) & _M32
-    # __jhash_final
-    c ^= b; c = (c - _rol32(b, 14)) & _M32                                  # noqa: E702
-    a ^= c; a = (a - _rol32(c, 11)) & _M32                                  # noqa: E702
-    b ^= a; b = (b - _rol32(a, 25)) & _M32                                  # noqa: E702
-    c ^= b; c = (c - _rol32(b, 16)) & _M32                                  # noqa: E702
-    a ^= c; a = (a - _rol32(c, 4)) & _M32                                   # noqa: E702
-    b ^= a; b = (b - _rol32(a, 14)) & _M32                                  # noqa: E702
-    c ^= b; c = (c - _rol32(b, 24)) & _M32                                  # noqa: E702
-    return c
 
 
 class IpsetError(ValueError):

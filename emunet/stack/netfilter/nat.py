@@ -12,6 +12,7 @@ from emunet.stack.netfilter.conntrack import (IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPL
 from emunet.stack.netfilter.hooks import (NF_ACCEPT, NF_DROP, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC,
                                           hook_maniptype)
 from emunet.wire.checksum import internet_checksum
+from emunet.wire.jhash import jhash2
 
 #: ``nf_nat_range2.flags``
 NF_NAT_RANGE_MAP_IPS = 1
@@ -115,25 +116,6 @@ def nf_nat_ipv4_manip_pkt(b: bytearray, iphdroff: int, target, maniptype: int) -
 
 
 # -- choosing the new tuple (nf_nat_core.c) --------------------------------------------------
-def _rol32(x: int, k: int) -> int:
-    return ((x << k) | (x >> (32 - k))) & 0xFFFFFFFF
-
-
-def _jhash_1word(a0: int, initval: int) -> int:
-    """``jhash2(k, 1, initval)``: Bob Jenkins' lookup3 for one 32-bit word."""
-    a = b = c = (0xDEADBEEF + 4 + initval) & 0xFFFFFFFF
-    a = (a + a0) & 0xFFFFFFFF
-    # __jhash_final
-    c ^= b; c = (c - _rol32(b, 14)) & 0xFFFFFFFF
-    a ^= c; a = (a - _rol32(c, 11)) & 0xFFFFFFFF
-    b ^= a; b = (b - _rol32(a, 25)) & 0xFFFFFFFF
-    c ^= b; c = (c - _rol32(b, 16)) & 0xFFFFFFFF
-    a ^= c; a = (a - _rol32(c, 4)) & 0xFFFFFFFF
-    b ^= a; b = (b - _rol32(a, 14)) & 0xFFFFFFFF
-    c ^= b; c = (c - _rol32(b, 24)) & 0xFFFFFFFF
-    return c
-
-
 def _le32(ip: int) -> int:
     """An address as an x86 kernel loads ``__be32`` into a u32."""
     return int.from_bytes(ip.to_bytes(4, "big"), "little")
@@ -179,7 +161,7 @@ def _find_best_ips(t, rng: NatRange, maniptype: int):
     if rng.min_ip == rng.max_ip:
         return _set_ip(t, maniptype, rng.min_ip)
     initval = 0 if rng.flags & NF_NAT_RANGE_PERSISTENT else _le32(t[1])
-    j = _jhash_1word(_le32(t[0]), initval)
+    j = jhash2((_le32(t[0]),), initval)
     dist = rng.max_ip - rng.min_ip + 1
     return _set_ip(t, maniptype, rng.min_ip + ((j * dist) >> 32))
 
