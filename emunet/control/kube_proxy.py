@@ -44,7 +44,7 @@ import attrs
 
 from emunet.apps.base import Process
 from emunet.sim import S
-from emunet.stack.netfilter.xtables import IptablesError
+from emunet.stack.netfilter.libxtables import IptablesError
 
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"

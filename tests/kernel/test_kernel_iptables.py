@@ -11,7 +11,7 @@ import pytest
 from emunet.sim import Simulator
 from emunet.stack.namespace import Namespace
 from emunet.stack.netfilter.iptables import Iptables
-from emunet.stack.netfilter.xtables import IptablesError
+from emunet.stack.netfilter.libxtables import IptablesError
 from tests.kernel.harness import Topology, run
 from tests.stack.netfilter.rulesets import (BAD_COMMANDS, BAD_RESTORES, COUNTERS, DOCKER, NOFLUSH, REFERENCE,
                                             RULESETS, SEQUENCE, SHOWS, load_reference)

@@ -16,7 +16,7 @@ again, in order, since the order matters.  Before the masquerade rules, ``recycl
 deletes the set written for the network and subnet the previous ``subnet.env`` named,
 when both differ from the current ones (with no previous file, the set for 0.0.0.0/0).
 """
-from emunet.stack.netfilter.xtables import IptablesError
+from emunet.stack.netfilter.libxtables import IptablesError
 
 MULTICAST = "224.0.0.0/4"
 

@@ -6,7 +6,7 @@ The listing itself is :mod:`emunet.stack.netfilter.iptables`'s (the model's own
 changes the rules.
 """
 from emunet.stack.netfilter.iptables import Iptables
-from emunet.stack.netfilter.xtables import IptablesError
+from emunet.stack.netfilter.libxtables import IptablesError
 
 __all__ = ["iptables_show", "iptables_save", "conntrack_list", "PROGRAMS", "USAGE"]
 

@@ -1,5 +1,5 @@
 """Connection tracking (``net/netfilter/nf_conntrack_core.c``, ``nf_conntrack_proto_*.c``)."""
-from emunet.wire.ipv4 import IP_MF, IP_OFFMASK
+from emunet.wire.ipv4 import IP_MF, IP_OFFMASK, int_to_ip
 
 #: ``enum ip_conntrack_info``
 IP_CT_ESTABLISHED = 0
@@ -106,14 +106,10 @@ def invert_tuple(t):
     return (dst, src, proto, b, a)
 
 
-def _ip(n: int) -> str:
-    return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
-
-
 def tuple_text(t) -> str:
     """A tuple as ``conntrack -L`` prints it."""
     src, dst, proto, a, b = t
-    text = f"src={_ip(src)} dst={_ip(dst)}"
+    text = f"src={int_to_ip(src)} dst={int_to_ip(dst)}"
     if proto == 1:
         return f"{text} type={b >> 8} code={b & 0xFF} id={a}"
     if proto in (6, 17):

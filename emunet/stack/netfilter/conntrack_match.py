@@ -3,8 +3,8 @@
 from emunet.stack.netfilter.conntrack import (IP_CT_IS_REPLY, IP_CT_UNTRACKED, IPS_DST_NAT,
                                               IPS_SRC_NAT, IPS_UNTRACKED)
 from emunet.stack.netfilter.extension import Extension, Opt
-from emunet.stack.netfilter.xtables import (ParameterProblem, format_addr, parse_address_list,
-                                            parse_port, parse_protocol)
+from emunet.stack.netfilter.libxtables import (ParameterProblem, format_addr, parse_address_list,
+                                               parse_port, parse_protocol)
 
 __all__ = ["ConntrackMatch", "StateMatch", "ctstate_of", "ct_orig_tuple", "state_bit"]
 

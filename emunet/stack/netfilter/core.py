@@ -172,7 +172,7 @@ class Netfilter:
     def iptables(self, argv) -> str:
         """The ``iptables`` command in this namespace (a list of arguments, or a string
         split as a shell would); what it prints.  Refusals raise
-        :class:`~emunet.stack.netfilter.xtables.IptablesError` with iptables' own text."""
+        :class:`~emunet.stack.netfilter.libxtables.IptablesError` with iptables' own text."""
         return Iptables(self).run(argv)
 
     def iptables_restore(self, text: str, noflush: bool = False, counters: bool = False) -> None:

@@ -7,7 +7,7 @@ is the final check, :meth:`Extension.save` is what ``iptables-save`` prints afte
 NAME`` or ``-j NAME``, :meth:`Extension.print` what ``iptables -L`` prints, and
 :meth:`Extension.compile` gives the kernel's side as a callable(pkt).
 """
-from emunet.stack.netfilter.xtables import ParameterProblem
+from emunet.stack.netfilter.libxtables import ParameterProblem
 
 __all__ = ["Extension", "Opt"]
 

@@ -8,7 +8,7 @@ with the nf_tables backend (``xtables.c`` ``do_commandx``, ``xtables-restore.c``
 Every change is made on a copy of the table, checked as the kernel checks a commit
 (:meth:`~.xtables.Table.validate`) and only then put in place, so a refused command or
 restore leaves the rules as they were.  Errors raise
-:class:`~.xtables.IptablesError` with the exact text iptables-nft prints on stderr and its
+:class:`~.libxtables.IptablesError` with the exact text iptables-nft prints on stderr and its
 exit status.
 
 Where the model differs from the real tool, on purpose:
@@ -30,9 +30,9 @@ from emunet.stack.netfilter.hooks import CHAIN_HOOKS, TABLES
 from emunet.stack.netfilter.iptables_list import list_entries, list_rules
 from emunet.stack.netfilter.iptables_parse import (BadArgument, Parsed, TryHelp,
                                                    assert_valid_chain_name, do_parse)
-from emunet.stack.netfilter.xtables import (OTHER_PROBLEM, PARAMETER_PROBLEM, RESOURCE_PROBLEM,
-                                            VERSION_PROBLEM, Chain, IptablesError,
-                                            ParameterProblem, Rule, Table, ValidationError)
+from emunet.stack.netfilter.libxtables import (OTHER_PROBLEM, PARAMETER_PROBLEM, RESOURCE_PROBLEM,
+                                               VERSION_PROBLEM, IptablesError, ParameterProblem)
+from emunet.stack.netfilter.xtables import Chain, Rule, Table, ValidationError
 
 __all__ = ["Iptables", "IptablesError", "VERSION", "parse_rule"]
 

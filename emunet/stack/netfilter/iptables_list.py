@@ -1,6 +1,7 @@
 """What ``iptables -S`` and ``iptables -L`` print (iptables 1.8.9, nf_tables:
 ``nft_rule_list``/``nft_rule_save``, ``print_header``, ``print_firewall``)."""
-from emunet.stack.netfilter.xtables import Rule, Table, format_addr, proto_name
+from emunet.stack.netfilter.libxtables import format_addr, proto_name
+from emunet.stack.netfilter.xtables import Rule, Table
 
 __all__ = ["list_rules", "list_entries"]
 

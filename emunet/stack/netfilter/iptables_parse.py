@@ -5,10 +5,10 @@ refusal with iptables' own text.  :class:`~emunet.stack.netfilter.iptables.Iptab
 carries the parsed command out."""
 import copy
 
+from emunet.stack.netfilter.libxtables import ParameterProblem, parse_address_list, parse_protocol
 from emunet.stack.netfilter.matches import MATCHES, PROTO_MATCHES
 from emunet.stack.netfilter.targets import TARGETS
-from emunet.stack.netfilter.xtables import (IpSpec, ParameterProblem, Rule, parse_address_list,
-                                            parse_protocol)
+from emunet.stack.netfilter.xtables import IpSpec, Rule
 
 __all__ = ["Parsed", "do_parse", "post_parse", "BadArgument", "TryHelp", "assert_valid_chain_name",
            "MAXNAMELEN"]

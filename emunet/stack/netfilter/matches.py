@@ -13,9 +13,10 @@ from emunet.stack.netfilter.conntrack_match import ConntrackMatch, StateMatch
 from emunet.stack.netfilter.extension import Extension, Opt
 from emunet.stack.netfilter.hooks import (NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING,
                                           NF_INET_PRE_ROUTING)
+from emunet.stack.netfilter.libxtables import (ParameterProblem, parse_mark_mask, parse_uint,
+                                               save_string, strtoul_prefix)
 from emunet.stack.netfilter.tcpudp import MultiportMatch, TcpMatch, UdpMatch
-from emunet.stack.netfilter.xtables import (HotDrop, ParameterProblem, parse_mark_mask, parse_uint,
-                                            save_string, strtoul_prefix)
+from emunet.stack.netfilter.xtables import HotDrop
 
 __all__ = ["MATCHES", "PROTO_MATCHES", "IcmpMatch", "AddrtypeMatch", "MarkMatch", "CommentMatch",
            "StatisticMatch", "SetMatch", "PhysdevMatch"]

@@ -6,12 +6,13 @@ ways, gets the binding applied without the table being asked again (:func:`nf_na
 """
 import attrs
 
-from emunet.stack.netfilter.conntrack import (IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_IS_REPLY, IPS_DST_NAT,
-                                              IPS_DST_NAT_DONE, IPS_NAT_MASK, IPS_SRC_NAT,
-                                              IPS_SRC_NAT_DONE, invert_tuple, tuple_text)
+from emunet.stack.netfilter.conntrack import (IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_IS_REPLY,
+                                              IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_NAT_MASK, IPS_SRC_NAT,
+                                              IPS_SRC_NAT_DONE, invert_tuple)
 from emunet.stack.netfilter.hooks import (NF_ACCEPT, NF_DROP, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC,
                                           hook_maniptype)
 from emunet.wire.checksum import internet_checksum
+from emunet.wire.ipv4 import int_to_ip
 from emunet.wire.jhash import jhash2
 
 #: ``nf_nat_range2.flags``
@@ -323,8 +324,9 @@ def nf_nat_packet(pkt, hook: int) -> int:
 
 
 def _endpoint(pkt, maniptype: int) -> str:
+    """The address (and port) a NAT of this kind rewrites, as the notes say it."""
     src = maniptype == NF_NAT_MANIP_SRC
-    ip = tuple_text((pkt.saddr, pkt.daddr, 0, 0, 0)).split()[0 if src else 1].split("=")[1]
+    ip = int_to_ip(pkt.saddr if src else pkt.daddr)
     port = pkt.sport if src else pkt.dport
     return f"{ip}:{port}" if port is not None else ip
 

@@ -11,13 +11,13 @@ binding the connection is :func:`emunet.stack.netfilter.nat.nf_nat_setup_info` /
 chain) are not extensions and live on the rule (:class:`~.xtables.Rule`).
 """
 from emunet.stack.netfilter import nat
+from emunet.stack.netfilter.extension import Extension, Opt
 from emunet.stack.netfilter.hooks import (NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN,
                                           NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING,
                                           NF_INET_PRE_ROUTING, NF_NAT_MANIP_DST,
                                           NF_NAT_MANIP_SRC, XT_CONTINUE)
-from emunet.stack.netfilter.extension import Extension, Opt
-from emunet.stack.netfilter.xtables import (SERVICES, ParameterProblem, parse_mark_mask,
-                                            parse_uint, save_string, strtoul_prefix)
+from emunet.stack.netfilter.libxtables import (SERVICES, ParameterProblem, parse_mark_mask,
+                                               parse_uint, save_string, strtoul_prefix)
 from emunet.wire.tcp import TcpView
 
 __all__ = ["TARGETS", "RejectTarget", "LogTarget", "MarkTarget", "DnatTarget", "SnatTarget",

@@ -1,8 +1,9 @@
 """The port matches: ``-m tcp`` and ``-m udp`` (``libxt_tcp.c``, ``libxt_udp.c``; the
 kernel's ``xt_tcpudp.c``) and ``-m multiport`` (``xt_multiport.c``)."""
 from emunet.stack.netfilter.extension import Extension, Opt
-from emunet.stack.netfilter.xtables import (HotDrop, ParameterProblem, parse_port, parse_port_range,
-                                            proto_name, service_name)
+from emunet.stack.netfilter.libxtables import (ParameterProblem, parse_port, parse_port_range,
+                                               proto_name, service_name)
+from emunet.stack.netfilter.xtables import HotDrop
 
 __all__ = ["TcpMatch", "UdpMatch", "MultiportMatch"]
 
