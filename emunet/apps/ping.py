@@ -131,7 +131,7 @@ class Ping(Process):
                    f"time={_ms(rtt_us)} ms{' (DUP!)' if dup else ''}")
         self._maybe_done()
 
-    def on_icmp_error(self, origin: str, type_: int, code: int, quoted: bytes) -> None:
+    def on_icmp_error(self, origin: str, type_: int, code: int, quoted: bytes, info: int = 0) -> None:
         if not self.running:
             return
         ihl = (quoted[0] & 0x0F) * 4

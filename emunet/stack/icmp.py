@@ -90,17 +90,19 @@ class Icmp:
         qproto = quoted[9]
         qihl = (quoted[0] & 0x0F) * 4
         origin = int_to_ip(ipv.saddr)
+        # icmp_unreach's info: the next-hop MTU of a fragmentation needed (its low 16 bits)
+        info = icmp.seq if icmp.type == 3 and icmp.code == 4 else 0
         if qproto == IPPROTO_ICMP and len(quoted) >= qihl + 8:
             ident = struct.unpack_from("!H", quoted, qihl + 4)[0]
             sock = self.sockets.get(ident)
             if sock is not None:
                 self.ns.note(dev, frame, f"ICMP error type {icmp.type} code {icmp.code} → ping socket id {ident}")
-                sock.on_icmp_error(origin, icmp.type, icmp.code, quoted)
+                sock.on_icmp_error(origin, icmp.type, icmp.code, quoted, info)
                 return
         elif qproto in (6, 17) and len(quoted) >= qihl + 4:
             sport, dport = struct.unpack_from("!HH", quoted, qihl)
             layer = self.ns.udp if qproto == 17 else self.ns.tcp
-            if layer.err(quoted[12:16], sport, quoted[16:20], dport, origin, icmp.type, icmp.code):
+            if layer.err(quoted[12:16], sport, quoted[16:20], dport, origin, icmp.type, icmp.code, info):
                 self.ns.note(dev, frame, f"ICMP error type {icmp.type} code {icmp.code} → socket :{sport}")
                 return
         self.ns.note(dev, frame, f"ICMP error type {icmp.type} code {icmp.code}: no socket to tell")

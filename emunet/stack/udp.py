@@ -170,7 +170,8 @@ class Udp:
             self.ns.note(dev, frame, f"udp → socket :{dport}")
         sock.deliver(udp.payload(), ipv.saddr, udp.sport, frame)
 
-    def err(self, src: bytes, sport: int, dst: bytes, dport: int, origin: str, type_: int, code: int) -> bool:
+    def err(self, src: bytes, sport: int, dst: bytes, dport: int, origin: str, type_: int, code: int,
+            info: int = 0) -> bool:
         """An ICMP error about a datagram we sent from ``sport`` (``__udp4_lib_err``).
 
         Without IP_RECVERR a socket hears only of *hard* errors, and only when it is
