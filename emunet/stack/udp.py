@@ -8,6 +8,8 @@ from emunet.wire.ipv4 import IPPROTO_UDP, int_to_ip, ip_to_int
 from emunet.wire.udp import UdpView
 
 EPHEMERAL = (32768, 60999)  # net.ipv4.ip_local_port_range
+#: ``IP_MTU_DISCOVER``'s values (``include/uapi/linux/in.h``)
+IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, IP_PMTUDISC_DO, IP_PMTUDISC_PROBE = 0, 1, 2, 3
 
 
 def _oserror(code: int, what: str) -> OSError:
@@ -19,6 +21,16 @@ class UdpSocket:
 
     ``on_recv(data, (src_ip, sport))`` is called for each datagram;
     ``on_error(errno, origin_ip)`` for an ICMP error on a connected socket.
+
+    Socket options, as ``setsockopt`` leaves them: ``ip_ttl`` (``IP_TTL``; None: the
+    ``net.ipv4.ip_default_ttl``), ``pmtudisc`` (``IP_MTU_DISCOVER``, one of the
+    ``IP_PMTUDISC_*`` values), ``recverr`` (``IP_RECVERR``: every ICMP error about a
+    datagram this socket sent is queued for it, soft ones such as TTL exceeded too, and
+    ``on_recverr(errno, offender, type, code, info)`` is called with what
+    ``recvmsg(MSG_ERRQUEUE)`` returns: the ``sock_extended_err`` of an error from
+    ``SO_EE_ORIGIN_ICMP`` (``offender`` the ICMP message's source, ``info`` the next-hop
+    MTU of a fragmentation needed), or of a local one, ``SO_EE_ORIGIN_LOCAL``
+    (``offender`` None, type and code 0, ``info`` the MTU an ``EMSGSIZE`` ran into)).
     """
 
     def __init__(self, layer: "Udp"):
@@ -32,6 +44,10 @@ class UdpSocket:
         self.error = 0
         self.closed = False
         self.inet_id = None  # the IP ID counter of a connected socket
+        self.ip_ttl = None
+        self.pmtudisc = IP_PMTUDISC_WANT   # net.ipv4.ip_no_pmtu_disc = 0
+        self.recverr = False
+        self.on_recverr = None
 
     def bind(self, addr) -> None:
         """``bind()``; raises ``OSError(EADDRINUSE)`` as Linux does for a taken port."""
@@ -137,6 +153,7 @@ class Udp:
             sock.inet_id = (sock.inet_id + 1) & 0xFFFF
             ident = sock.inet_id
         err = self.ns.ipv4.ip_send(src, dstb, IPPROTO_UDP, seg, pid, df=True, ident=ident,
+                                   ttl=sock.ip_ttl,
                                    note=f"udp {sock.local[1]} → {int_to_ip(dst)}:{dport}"
                                    if self.sim.observers else None)
         if err:
@@ -179,19 +196,31 @@ class Udp:
         is on by default), parameter problem, and the administrative unreachables
         (``icmp_err_convert[].fatal``).  Net and host unreachable and TTL exceeded are
         soft: the application never sees them (a connected socket's ``recv()`` just
-        waits; checked on kernel 6.18 with flanneld's net unreachable)."""
+        waits; checked on kernel 6.18 with flanneld's net unreachable).  With IP_RECVERR
+        every error is queued (``ip_icmp_error``) with the errno ``icmp_err_convert``
+        gives it, connected or not, except a fragmentation needed on a socket that does
+        not discover the path MTU (``IP_PMTUDISC_DONT``), which only updates the route."""
         sock = self.table.get((int.from_bytes(src, "big"), sport)) or self.table.get((0, sport))
         if sock is None:
             return False
+        if type_ == 4 or type_ == 5:
+            return True        # source quench, redirect: never reported to the socket
         if type_ == 3 and code == 4:
-            hard = errno.EMSGSIZE
+            if sock.pmtudisc == IP_PMTUDISC_DONT:
+                return True
+            hard = err = errno.EMSGSIZE
         elif type_ == 3:
             hard = _HARD_UNREACH.get(code)
+            err = _UNREACH_ERRNO.get(code, errno.EHOSTUNREACH)
         elif type_ == 12:
-            hard = errno.EPROTO
+            hard = err = errno.EPROTO
         else:
-            hard = None
-        if sock.remote is not None and hard is not None:
+            hard, err = None, errno.EHOSTUNREACH     # time exceeded, and the default
+        if sock.recverr:
+            sock.error = err
+            if sock.on_recverr is not None:
+                sock.on_recverr(err, origin, type_, code, info)
+        elif sock.remote is not None and hard is not None:
             sock.error = hard
             if sock.on_error is not None:
                 sock.on_error(hard, origin)
@@ -201,3 +230,9 @@ class Udp:
 #: ``icmp_err_convert``: the destination-unreachable codes whose error is fatal
 _HARD_UNREACH = {2: errno.ENOPROTOOPT, 3: errno.ECONNREFUSED, 6: errno.ENETUNREACH, 7: errno.EHOSTDOWN,
                  8: errno.ENONET, 13: errno.EHOSTUNREACH, 14: errno.EHOSTUNREACH, 15: errno.EHOSTUNREACH}
+#: ``icmp_err_convert[].errno``: what every destination-unreachable code becomes
+_UNREACH_ERRNO = {0: errno.ENETUNREACH, 1: errno.EHOSTUNREACH, 2: errno.ENOPROTOOPT, 3: errno.ECONNREFUSED,
+                  4: errno.EMSGSIZE, 5: errno.EOPNOTSUPP, 6: errno.ENETUNREACH, 7: errno.EHOSTDOWN,
+                  8: errno.ENONET, 9: errno.ENETUNREACH, 10: errno.EHOSTUNREACH, 11: errno.ENETUNREACH,
+                  12: errno.EHOSTUNREACH, 13: errno.EHOSTUNREACH, 14: errno.EHOSTUNREACH,
+                  15: errno.EHOSTUNREACH}
