@@ -45,7 +45,7 @@ import attrs
 
 from emunet.apps.base import Process
 from emunet.sim import MS, US
-from emunet.stack.udp import IP_PMTUDISC_DONT, IP_PMTUDISC_PROBE
+from emunet.stack.ipv4 import IP_PMTUDISC_DO, IP_PMTUDISC_DONT
 from emunet.wire.icmp import ICMP_ECHO, ICMP_ECHOREPLY, IcmpView
 from emunet.wire.ipv4 import IPPROTO_ICMP, int_to_ip, ip_to_int
 
@@ -360,7 +360,7 @@ class Traceroute(Process):
     def _udp_send_probe(self, pb: Probe, ttl: int) -> None:
         """``udp_send_probe``: a socket of its own, connected to port ``curr_port``."""
         sk = self.ns.udp.socket()
-        sk.pmtudisc = IP_PMTUDISC_PROBE if self.dontfrag else IP_PMTUDISC_DONT
+        sk.pmtudisc = self._pmtudisc()
         sk.bind(("0.0.0.0", 0))
         sk.ip_ttl = ttl
         dport = self._port
@@ -388,10 +388,19 @@ class Traceroute(Process):
                 sk.close()
                 self._error("send", e.errno)
                 return
+            if e.errno == errno.EMSGSIZE:
+                # ip_append_data's ip_local_error, which the model's UDP send leaves out
+                fd.errq.append(Reply(True, ee_errno=e.errno, info=self.ns.ipv4.emsgsize_mtu))
         pb.sk = sk
         self._fds[id(sk)] = (fd, pb)
         pb.seq = dport
         self._port += 1
+
+    def _pmtudisc(self) -> int:
+        """``IP_MTU_DISCOVER``: DONT, or with ``-F`` PROBE, which the model's ``ip_send`` does
+        not have: DO, which differs from it only in holding the packet to a learned path
+        MTU rather than to the device's."""
+        return IP_PMTUDISC_DO if self.dontfrag else IP_PMTUDISC_DONT
 
     def _queue(self, q: list, item) -> None:
         q.append(item)
@@ -420,22 +429,17 @@ class Traceroute(Process):
         self.pids.append(pid)
         self._inet_id = (self._inet_id + 1) & 0xFFFF
         err = self.ns.ipv4.ip_send(None, self.dst.to_bytes(4, "big"), IPPROTO_ICMP, msg, pid, ttl=ttl,
-                                   df=self.dontfrag, ident=self._inet_id,
+                                   pmtudisc=self._pmtudisc(), ident=self._inet_id,
                                    note=f"traceroute: echo request id {self.ident} seq {self._seq} ttl {ttl}"
                                    if self.sim.observers else None)
         if err == errno.EMSGSIZE:
             # ip_append_data's ip_local_error: the raw socket has IP_RECVERR
-            self._queue(self._icmp_fd.errq, Reply(True, ee_errno=err, info=self._device_mtu()))
+            self._queue(self._icmp_fd.errq, Reply(True, ee_errno=err, info=self.ns.ipv4.emsgsize_mtu))
         elif err and err != errno.EHOSTUNREACH:
             self._error("send", err)
             return
         pb.seq = self._seq
         self._seq = (self._seq + 1) & 0xFFFF
-
-    def _device_mtu(self) -> int:
-        """The MTU an ``IP_PMTUDISC_PROBE`` socket's datagram is held to: the device's."""
-        r = self.ns.fib.lookup(self.dst)
-        return r.dev.mtu if r is not None and r.dev is not None else 0
 
     def on_echo_reply(self, frame, ipv, icmp) -> None:
         """The raw socket: an echo reply from the host it is connected to."""

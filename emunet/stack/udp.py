@@ -2,14 +2,13 @@
 import errno
 import os
 
+from emunet.stack.ipv4 import IP_PMTUDISC_DONT, IP_PMTUDISC_WANT
 from emunet.wire.errors import Malformed
 from emunet.wire.frame import CSUM_L4
 from emunet.wire.ipv4 import IPPROTO_UDP, int_to_ip, ip_to_int
 from emunet.wire.udp import UdpView
 
 EPHEMERAL = (32768, 60999)  # net.ipv4.ip_local_port_range
-#: ``IP_MTU_DISCOVER``'s values (``include/uapi/linux/in.h``)
-IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, IP_PMTUDISC_DO, IP_PMTUDISC_PROBE = 0, 1, 2, 3
 
 
 def _oserror(code: int, what: str) -> OSError:
@@ -23,19 +22,22 @@ class UdpSocket:
     ``on_error(errno, origin_ip)`` for an ICMP error on a connected socket.
 
     Socket options, as ``setsockopt`` leaves them: ``ip_ttl`` (``IP_TTL``; None: the
-    ``net.ipv4.ip_default_ttl``), ``pmtudisc`` (``IP_MTU_DISCOVER``, one of the
-    ``IP_PMTUDISC_*`` values), ``recverr`` (``IP_RECVERR``: every ICMP error about a
+    ``net.ipv4.ip_default_ttl``), ``pmtudisc`` (``IP_MTU_DISCOVER``, one of
+    ipv4's ``IP_PMTUDISC_*``), ``recverr`` (``IP_RECVERR``: every ICMP error about a
     datagram this socket sent is queued for it, soft ones such as TTL exceeded too, and
     ``on_recverr(errno, offender, type, code, info)`` is called with what
     ``recvmsg(MSG_ERRQUEUE)`` returns: the ``sock_extended_err`` of an error from
     ``SO_EE_ORIGIN_ICMP`` (``offender`` the ICMP message's source, ``info`` the next-hop
-    MTU of a fragmentation needed), or of a local one, ``SO_EE_ORIGIN_LOCAL``
-    (``offender`` None, type and code 0, ``info`` the MTU an ``EMSGSIZE`` ran into)).
+    MTU of a fragmentation needed).  The local error an ``EMSGSIZE`` also queues
+    (``ip_local_error``, ``SO_EE_ORIGIN_LOCAL``) is not: ``send`` raises it, and
+    ``ns.ipv4.emsgsize_mtu`` is the MTU that error would carry).
     """
 
     def __init__(self, layer: "Udp"):
         self.layer = layer
         self.ns = layer.ns
+        #: IP_MTU_DISCOVER (``ip_no_pmtu_disc`` 0: DF when a datagram fits the path MTU)
+        self.pmtudisc = IP_PMTUDISC_WANT
         self.local = None  # (ip_int, port)
         self.remote = None
         self.on_recv = None
@@ -45,7 +47,6 @@ class UdpSocket:
         self.closed = False
         self.inet_id = None  # the IP ID counter of a connected socket
         self.ip_ttl = None
-        self.pmtudisc = IP_PMTUDISC_WANT   # net.ipv4.ip_no_pmtu_disc = 0
         self.recverr = False
         self.on_recverr = None
 
@@ -152,7 +153,7 @@ class Udp:
         if sock.remote is not None and sock.remote == (dst, dport):
             sock.inet_id = (sock.inet_id + 1) & 0xFFFF
             ident = sock.inet_id
-        err = self.ns.ipv4.ip_send(src, dstb, IPPROTO_UDP, seg, pid, df=True, ident=ident,
+        err = self.ns.ipv4.ip_send(src, dstb, IPPROTO_UDP, seg, pid, pmtudisc=sock.pmtudisc, ident=ident,
                                    ttl=sock.ip_ttl,
                                    note=f"udp {sock.local[1]} → {int_to_ip(dst)}:{dport}"
                                    if self.sim.observers else None)
