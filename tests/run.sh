@@ -15,6 +15,8 @@ command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
 command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
 command -v ipset >/dev/null 2>&1 || need+=(ipset)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v traceroute >/dev/null 2>&1 || need+=(traceroute)
+command -v tracepath >/dev/null 2>&1 || need+=(iputils-tracepath)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
