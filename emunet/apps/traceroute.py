@@ -371,8 +371,9 @@ class Traceroute(Process):
         sk.connect((int_to_ip(self.dst), dport))
         sk.recverr = True
         fd = _Fd()
-        sk.on_recverr = lambda e, off, t, c, info: self._queue(fd.errq, Reply(
-            True, None if off is None else self._now(), ee_errno=e, offender=off, type=t, code=c, info=info))
+        sk.on_recverr = lambda e, off, t, c, info, port, ttl: self._queue(fd.errq, Reply(
+            True, None if off is None else self._now(), ttl=ttl, ee_errno=e, offender=off, type=t, code=c,
+            info=info))
         sk.on_recv = lambda data, addr: self._queue(fd.rxq, Reply(False, self._now(), ip_to_int(addr[0])))
         pb.send_time = self._now()
         pid = self.sim.new_pid()

@@ -25,10 +25,12 @@ class UdpSocket:
     ``net.ipv4.ip_default_ttl``), ``pmtudisc`` (``IP_MTU_DISCOVER``, one of
     ipv4's ``IP_PMTUDISC_*``), ``recverr`` (``IP_RECVERR``: every ICMP error about a
     datagram this socket sent is queued for it, soft ones such as TTL exceeded too, and
-    ``on_recverr(errno, offender, type, code, info)`` is called with what
+    ``on_recverr(errno, offender, type, code, info, port, ttl)`` is called with what
     ``recvmsg(MSG_ERRQUEUE)`` returns: the ``sock_extended_err`` of an error from
     ``SO_EE_ORIGIN_ICMP`` (``offender`` the ICMP message's source, ``info`` the next-hop
-    MTU of a fragmentation needed).  The local error an ``EMSGSIZE`` also queues
+    MTU of a fragmentation needed), the destination port of the datagram it is about (the
+    port of ``msg_name``) and the TTL the ICMP message arrived with (``IP_RECVTTL``'s
+    control message; 0 where the caller of :meth:`Udp.err` did not say).  The local error an ``EMSGSIZE`` also queues
     (``ip_local_error``, ``SO_EE_ORIGIN_LOCAL``) is not: ``send`` raises it, and
     ``ns.ipv4.emsgsize_mtu`` is the MTU that error would carry).
     """
@@ -189,7 +191,7 @@ class Udp:
         sock.deliver(udp.payload(), ipv.saddr, udp.sport, frame)
 
     def err(self, src: bytes, sport: int, dst: bytes, dport: int, origin: str, type_: int, code: int,
-            info: int = 0) -> bool:
+            info: int = 0, ttl: int = 0) -> bool:
         """An ICMP error about a datagram we sent from ``sport`` (``__udp4_lib_err``).
 
         Without IP_RECVERR a socket hears only of *hard* errors, and only when it is
@@ -200,7 +202,8 @@ class Udp:
         waits; checked on kernel 6.18 with flanneld's net unreachable).  With IP_RECVERR
         every error is queued (``ip_icmp_error``) with the errno ``icmp_err_convert``
         gives it, connected or not, except a fragmentation needed on a socket that does
-        not discover the path MTU (``IP_PMTUDISC_DONT``), which only updates the route."""
+        not discover the path MTU (``IP_PMTUDISC_DONT``), which only updates the route.
+        ``ttl`` is the TTL the ICMP message arrived with, for IP_RECVTTL."""
         sock = self.table.get((int.from_bytes(src, "big"), sport)) or self.table.get((0, sport))
         if sock is None:
             return False
@@ -220,7 +223,7 @@ class Udp:
         if sock.recverr:
             sock.error = err
             if sock.on_recverr is not None:
-                sock.on_recverr(err, origin, type_, code, info)
+                sock.on_recverr(err, origin, type_, code, info, dport, ttl)
         elif sock.remote is not None and hard is not None:
             sock.error = hard
             if sock.on_error is not None:
