@@ -1,10 +1,12 @@
 """``ping`` as iputils prints it, over a ping socket in the model's stack."""
+import errno
 import math
 import os
 import struct
 
 from emunet.apps.base import Process
 from emunet.sim import MS, S, US
+from emunet.stack.ipv4 import IP_PMTUDISC_DO, IP_PMTUDISC_DONT, IP_PMTUDISC_WANT
 from emunet.wire.icmp import ICMP_ECHO, IcmpView
 from emunet.wire.ipv4 import IPPROTO_ICMP, int_to_ip, ip_to_int
 
@@ -33,20 +35,30 @@ def _ms(us: int) -> str:
     return f"{us // 1000}.{us % 1000:03d}"
 
 
+#: ``ping -M``'s hints (``IP_MTU_DISCOVER``)
+PMTUDISC = {"do": IP_PMTUDISC_DO, "dont": IP_PMTUDISC_DONT, "want": IP_PMTUDISC_WANT}
+
+
 class Ping(Process):
-    """``ping -c COUNT -i INTERVAL -s SIZE -W LINGER DST``.
+    """``ping -c COUNT -i INTERVAL -s SIZE -W LINGER [-M do|dont|want] DST``.
 
     Each echo request carries 56 data bytes by default: the send time as a
     ``struct timeval`` (16 bytes, little-endian, from the virtual clock) and
-    then the bytes 0x10, 0x11, ... as iputils fills them.  The IP header has
-    DF set (path-MTU discovery), TTL 64.  The RTT is measured on the virtual
-    clock from the timestamp in the reply, as iputils measures it.
+    then the bytes 0x10, 0x11, ... as iputils fills them.  TTL 64.  The RTT is
+    measured on the virtual clock from the timestamp in the reply, as iputils
+    measures it.
+
+    DF follows ``-M`` (``pmtudisc``): without it the socket's default, *want*: DF set
+    when the request fits the path MTU, and the request fragmented, DF clear, when it
+    does not; *dont*: never DF; *do*: always DF, and a request longer than the path MTU
+    this host knows is refused before it leaves ("ping: local error: message too long,
+    mtu=1450", counted as an error).
     """
 
     name = "ping"
 
     def __init__(self, dst: str, count: int = 1, interval: float = 1.0, size: int = 56,
-                 linger: float = 10.0, ttl: int = None, tos: int = 0, df: bool = True):
+                 linger: float = 10.0, ttl: int = None, tos: int = 0, pmtudisc: str = "want"):
         super().__init__()
         self.dst = dst
         self.dst_int = ip_to_int(dst)
@@ -57,7 +69,9 @@ class Ping(Process):
         self.linger_ns = round(linger * S)
         self.ttl = ttl
         self.tos = tos
-        self.df = df
+        if pmtudisc not in PMTUDISC:
+            raise ValueError(f'ping: invalid -M argument: {pmtudisc!r} (do, dont or want)')
+        self.pmtudisc = pmtudisc
         self.ident = 0
         self.transmitted = 0
         self.received = 0
@@ -100,10 +114,15 @@ class Ping(Process):
         self.pids.append(pid)
         self._last_send_ns = self.sim.now
         err = self.ns.ipv4.ip_send(None, self.dst_int.to_bytes(4, "big"), IPPROTO_ICMP, msg, pid,
-                                   ttl=self.ttl, tos=self.tos, df=self.df,
+                                   ttl=self.ttl, tos=self.tos, pmtudisc=PMTUDISC[self.pmtudisc],
                                    note=f"ping: echo request id {self.ident} seq {seq}"
                                    if self.sim.observers else None)
-        if err:
+        if err == errno.EMSGSIZE:
+            # ip_local_error: read back from the error queue (receive_error_msg)
+            self.errors += 1
+            self.replied.add(seq)
+            self.eprint(f"ping: local error: message too long, mtu={self.ns.ipv4.emsgsize_mtu}")
+        elif err:
             self.eprint(f"ping: connect: {os.strerror(err)}")
             self.exit(2)
             return
@@ -111,6 +130,7 @@ class Ping(Process):
             self.sim.after(self.interval_ns, self._send)
         else:
             self._deadline = self.sim.after(self.linger_ns, self._finish)
+            self._maybe_done()
 
     def on_echo_reply(self, frame, ipv, icmp) -> None:
         if not self.running:
@@ -139,6 +159,8 @@ class Ping(Process):
         self.errors += 1
         self.replied.add(seq)
         text = UNREACH_TEXT.get((type_, code), f"Dest Unreachable, Bad Code: {code}")
+        if (type_, code) == (3, 4):
+            text += f" (mtu = {info})"
         self.print(f"From {origin} icmp_seq={seq} {text}")
         self._maybe_done()
 

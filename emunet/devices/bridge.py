@@ -173,6 +173,10 @@ class Bridge(NetDevice):
                 frame = self.ns.netfilter.br_nf_forward(self, port, entry.port, frame, nfpkt)
                 if frame is None:
                     return
+                if type(frame) is list:   # br_nf_dev_queue_xmit fragmented it
+                    for piece in frame:
+                        entry.port.dev_queue_xmit(piece, f"forwarded by {self.name}")
+                    return
             entry.port.dev_queue_xmit(frame, f"forwarded by {self.name}")
         else:
             if observed:
@@ -199,6 +203,10 @@ class Bridge(NetDevice):
                 if nfpkt is not None:
                     out = self.ns.netfilter.br_nf_forward(self, ingress, p, frame, nfpkt.clone())
                     if out is None:
+                        continue
+                    if type(out) is list:
+                        for piece in out:
+                            p.dev_queue_xmit(piece, f"flooded by {self.name}")
                         continue
                 p.dev_queue_xmit(out, f"flooded by {self.name}")
 

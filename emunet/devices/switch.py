@@ -8,7 +8,9 @@ are modelled here:
 * **time on the wire**: each cable adds ``latency_ns`` and each frame takes
   its serialisation time at ``bandwidth_bps`` (preamble, FCS and inter-frame
   gap counted, 24 bytes), once into the switch and once out of it
-  (store-and-forward);
+  (store-and-forward); a frame waits for the one before it to leave the same
+  cable in the same direction, so frames keep their order (a 1514-byte fragment
+  and the 90-byte one sent right after it arrive in that order);
 * **padding**: Ethernet's minimum frame is 64 bytes with the FCS, so a NIC pads
   anything shorter than 60 bytes with zeros on the wire.  The sender's capture
   (tcpdump sees the frame before the NIC) shows 42 bytes for an ARP request;
@@ -71,6 +73,8 @@ class Nic(NetDevice):
     def __init__(self, sim, name: str, mac, mtu: int = 1500):
         super().__init__(sim, name, mac, mtu)
         self.switch = None
+        #: when the cable toward the switch is free again (virtual ns)
+        self.tx_busy = 0
         self.qdisc = "mq"
         self.txqueuelen = 1000
 
@@ -85,7 +89,8 @@ class Nic(NetDevice):
             return
         if len(frame.data) < ETH_ZLEN:
             frame = frame.derive(frame.data + bytes(ETH_ZLEN - len(frame.data)))
-        self.sim.post(sw.wire_ns(len(frame.data)), sw.ingress, self, frame)
+        delay, self.tx_busy = sw.serialise(self.tx_busy, len(frame.data))
+        self.sim.post(delay, sw.ingress, self, frame)
 
 
 class Switch:
@@ -105,6 +110,8 @@ class Switch:
         self.frames = 0
         self.bytes = 0
         self.dropped = 0
+        #: per port, when its cable toward the NIC is free again (virtual ns)
+        self.egress_busy = {}
         #: per-port 802.1Q configuration; empty while the switch is VLAN-unaware
         self.port_vlans = {}
         self.drop_reasons = Counter()
@@ -115,6 +122,14 @@ class Switch:
     def wire_ns(self, length: int) -> int:
         """Time for a frame of ``length`` bytes to cross one cable."""
         return self.latency_ns + (length + _WIRE_EXTRA) * 8 * 1_000_000_000 // self.bandwidth_bps
+
+    def serialise(self, busy: int, length: int):
+        """A frame of ``length`` bytes goes onto a cable that is free from ``busy`` on:
+        ``(delay until it has arrived at the far end, when the cable is free again)``."""
+        now = self.sim.now
+        start = busy if busy > now else now
+        done = start + (length + _WIRE_EXTRA) * 8 * 1_000_000_000 // self.bandwidth_bps
+        return done + self.latency_ns - now, done
 
     def connect(self, nic: Nic) -> Nic:
         """Cable ``nic`` to a free port."""
@@ -161,7 +176,8 @@ class Switch:
     def egress(self, port: Nic, frame) -> None:
         """``frame`` leaves through ``port``: it reaches the NIC at the cable's far end after
         the cable's latency and the frame's serialisation time."""
-        self.sim.post(self.wire_ns(len(frame.data)), port.receive, frame)
+        delay, self.egress_busy[port] = self.serialise(self.egress_busy.get(port, 0), len(frame.data))
+        self.sim.post(delay, port.receive, frame)
 
     # -- 802.1Q ---------------------------------------------------------------------
     @property

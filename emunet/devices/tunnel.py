@@ -22,22 +22,20 @@ def outer_route(dev, remote: int, frame, what: str):
 
 def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_level: int) -> None:
     """Send the outer ``packet`` along route ``r``: over ``lo`` to a local remote end, else
-    out of the route's device, if it fits its MTU."""
+    out of the route's device, in fragments if it does not fit the path MTU."""
     ns = dev.ns
     ipv4 = ns.ipv4
     # through the netfilter hooks only when a table is loaded (the kernel's static key)
-    output = ipv4.ip_local_out if ns.netfilter.active else ipv4.ip_finish_output2
+    output = ipv4.ip_local_out if ns.netfilter.active else ipv4.ip_finish_output
     if r.type == "local":
-        output(ns.lo, remote, packet, frame.pid, note, csum_level)
+        output(ns.lo, remote, packet, frame.pid, note, csum_level, ns.lo.mtu)
         return
     out = r.dev
-    if len(packet) > out.mtu:
-        dev.count_drop("PKT_TOO_BIG", frame, f"outer packet of {len(packet)} bytes > MTU {out.mtu} "
-                                             f"of {out.name}", tx=True)
-        return
     if note is not None:
         note = f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-    output(out, r.gateway or remote, packet, frame.pid, note, csum_level)
+    # an outer packet too long for the path is fragmented if its DF is clear (VXLAN's), else
+    # refused with fragmentation needed (ip_fragment)
+    output(out, r.gateway or remote, packet, frame.pid, note, csum_level, ns.fib.mtu(remote, r))
 
 
 __all__ = ["outer_route", "outer_output"]

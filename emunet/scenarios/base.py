@@ -35,9 +35,10 @@ class Lab:
         acquired, sessions up), so a single traced packet meets a converged network."""
 
     def trace_packet(self, src_ns: str, dst: str, proto: str = "icmp", dport: int = 53,
-                     size: int = None, wait: float = 30.0, ttl: int = None):
+                     size: int = None, wait: float = 30.0, ttl: int = None, pmtudisc: str = "want"):
         """Send one packet from ``src_ns`` to ``dst`` and return ``(trace, pid)``; the
-        trace follows the packet (``trace.steps(pid)``, ``trace.format(pid)``)."""
+        trace follows the packet (``trace.steps(pid)``, ``trace.format(pid)``).  A ping's
+        ``pmtudisc`` is ``ping -M``'s (do, dont, want)."""
         trace = Trace()
         self.sim.observers.append(trace)
         self.settle()
@@ -45,7 +46,8 @@ class Lab:
         if ttl is not None and proto != "icmp":
             raise ValueError("trace: a TTL can be set for icmp (ping -t) only")
         if proto == "icmp":
-            app = ns.spawn(Ping(dst, count=1, size=56 if size is None else size, linger=wait, ttl=ttl))
+            app = ns.spawn(Ping(dst, count=1, size=56 if size is None else size, linger=wait, ttl=ttl,
+                                pmtudisc=pmtudisc))
         elif proto == "udp":
             app = ns.spawn(UdpSender(dst, dport, b"\0" * (32 if size is None else size)))
         else:

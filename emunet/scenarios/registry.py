@@ -7,6 +7,9 @@ from emunet.scenarios.base import Scenario
 _MODULES = [
     ("docker-bridge", "emunet.scenarios.docker_bridge",
      "two containers on docker0: ARP, bridge learning, ping (the seed's c1 → c2)"),
+    ("docker-fragment", "emunet.scenarios.docker_fragment",
+     "c1 pings c2 with 3000 bytes: three fragments each way, put back together on docker0 by "
+     "br_netfilter and reassembled by c2 and c1"),
     ("host-network", "emunet.scenarios.host_network",
      "--net=host: nginx in the host namespace, reached over docker0 and lo; a second nginx "
      "fails to bind port 80"),
@@ -20,6 +23,9 @@ _MODULES = [
      "two nodes, Flannel's UDP backend: flannel0 TUN, flanneld encapsulating IP in UDP 8285"),
     ("flannel-vxlan", "emunet.scenarios.flannel_vxlan",
      "two nodes, Flannel's VXLAN backend: flannel.1 VTEP, VNI 1, UDP 8472"),
+    ("flannel-pmtu", "emunet.scenarios.flannel_pmtu",
+     "flannel-vxlan with the pods at MTU 1500 over a 1450 flannel.1: node1 fragments, refuses DF "
+     "with fragmentation needed, pod-1 learns the path MTU and TCP's MSS follows"),
     ("k8s-service", "emunet.scenarios.k8s_service",
      "a ClusterIP Service on the flannel-vxlan cluster: kube-proxy's DNAT, a node's connection "
      "masqueraded, three endpoints chosen by the statistic rules"),

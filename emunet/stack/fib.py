@@ -9,6 +9,12 @@ socket sending to a destination gets, are remembered per destination until a
 route or a device changes (the kernel keeps a dst on the socket and flushes it
 with ``rt_cache_flush``): the tables say so on the namespace's FIB notifier
 chain, the devices on its netdevice chain.
+
+Path MTUs learned from ICMP fragmentation needed are *exceptions* (``fib_nh_exception``,
+``net/ipv4/route.c``): per destination, on the route that leads there, for
+``ip_rt_mtu_expires`` (600 s); never below ``ip_rt_min_pmtu`` (552), never raised by an
+update (``__ip_rt_update_pmtu``).  A packet this namespace sends uses the learned MTU
+(``dst_mtu``); a forwarded one, the device's (``ip_dst_mtu_maybe_forward``).
 """
 import ipaddress
 
@@ -16,6 +22,10 @@ import attrs
 
 from emunet.stack.notifier import FIB_EVENT_ENTRY_ADD, FIB_EVENT_ENTRY_DEL
 from emunet.wire.ipv4 import ip_to_int
+
+#: ``ip_rt_mtu_expires`` and ``ip_rt_min_pmtu``
+IP_RT_MTU_EXPIRES_NS = 600 * 1_000_000_000
+IP_RT_MIN_PMTU = 552
 
 SCOPES = {"universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 ROUTE_TYPES = ("unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit")
@@ -220,6 +230,18 @@ class RoutingTable:
         return found
 
 
+@attrs.define
+class Fnhe:
+    """A learned path MTU (``struct fib_nh_exception``): the MTU, when it expires (virtual
+    ns), the route it belongs to, and whether it is locked (``fnhe_mtu_locked``: it was
+    clamped to ``ip_rt_min_pmtu``)."""
+
+    mtu: int
+    expires: int
+    route: Route
+    locked: bool = False
+
+
 def _routes(entry) -> list:
     """A prefix's routes as a new list (``entry`` is a Route, a list of them, or None)."""
     if entry is None:
@@ -254,6 +276,8 @@ class Fib:
         self.tables = {"local": self.local, "main": self.main}
         self._routes = {}
         self._sources = {}
+        #: learned path MTUs: destination -> :class:`Fnhe`
+        self.exceptions = {}
         ns.fib_notifiers.register(self.fib_event)
         ns.netdev_notifiers.register(self.netdev_event)
 
@@ -313,6 +337,48 @@ class Fib:
             return ip_to_int(r.src).to_bytes(4, "big")
         return self.ns.select_source(r.dev, r.gateway or dst)
 
+    def mtu(self, dst: int, r: Route) -> int:
+        """``dst_mtu`` of route ``r`` to ``dst`` for a packet this namespace sends
+        (``ipv4_mtu``): the path MTU learned for ``dst`` while it has not expired, else the
+        device's."""
+        if self.exceptions:
+            e = self.fnhe(dst, r)
+            if e is not None:
+                return e.mtu
+        return r.dev.mtu
+
+    def fnhe(self, dst: int, r: Route):
+        """The live exception for ``dst`` on route ``r``, or None (an expired one, or one
+        left on a route that no longer leads there, goes)."""
+        e = self.exceptions.get(dst)
+        if e is None:
+            return None
+        if e.route is not r or self.ns.sim.now >= e.expires:
+            del self.exceptions[dst]
+            return None
+        return e
+
+    def update_pmtu(self, dst: int, mtu: int) -> bool:
+        """``__ip_rt_update_pmtu``: a fragmentation needed said ``mtu`` for ``dst``; True if
+        the path MTU toward ``dst`` is now ``mtu`` (an MTU above the current one is ignored,
+        one below ``ip_rt_min_pmtu`` becomes 552, locked)."""
+        r = self.lookup(dst)
+        if r is None or r.type != "unicast" or r.dev is None:
+            return False
+        old = self.mtu(dst, r)
+        if old < mtu:
+            return False
+        lock = False
+        if mtu < IP_RT_MIN_PMTU:
+            lock = True
+            mtu = min(old, IP_RT_MIN_PMTU)
+        now = self.ns.sim.now
+        e = self.fnhe(dst, r)
+        if e is not None and e.mtu == mtu and not lock and now < e.expires - IP_RT_MTU_EXPIRES_NS // 2:
+            return True
+        self.exceptions[dst] = Fnhe(mtu, now + IP_RT_MTU_EXPIRES_NS, r, lock)
+        return True
+
     def is_broadcast_or_multicast(self, ip: int) -> bool:
         """Limited broadcast, multicast, or a broadcast address of ours (``inet_addr_type``
         says RTN_BROADCAST or RTN_MULTICAST)."""
@@ -322,4 +388,4 @@ class Fib:
         return r is not None and r.type == "broadcast" and r.dst.prefixlen == 32
 
 
-__all__ = ["Route", "RoutingTable", "Fib", "parse_prefix", "SCOPES", "ROUTE_TYPES"]
+__all__ = ["Route", "RoutingTable", "Fib", "Fnhe", "IP_RT_MTU_EXPIRES_NS", "IP_RT_MIN_PMTU", "parse_prefix", "SCOPES", "ROUTE_TYPES"]

@@ -7,11 +7,13 @@
   (``IPTOS_PREC_INTERNETCONTROL``), never answer another error, a broadcast,
   or a non-first fragment, and are rate-limited per destination with a token
   bucket (``inet_peer_xrlim_allow``: 1 s per token, burst 6), as
-  ``icmp_ratemask`` asks for unreachables and time exceeded.
+  ``icmp_ratemask`` asks for unreachables and time exceeded; fragmentation needed
+  never is (``icmpv4_mask_allow``: path-MTU discovery must not stall).
 """
 import struct
 
 from emunet.sim import S
+from emunet.stack.ipv4 import IP_PMTUDISC_DONT
 from emunet.wire.errors import Malformed
 from emunet.wire.frame import CSUM_L4
 from emunet.wire.icmp import (ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_TIME_EXCEEDED,
@@ -78,8 +80,9 @@ class Icmp:
         if self.sim.observers:
             self.ns.note(None, frame, f"ICMP echo request id {icmp.ident} seq {icmp.seq} → echo reply")
             note = f"icmp echo reply to {int_to_ip(ipv.saddr)}"
-        self.ns.ipv4.ip_send(ipv.dst, ipv.src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=ipv.tos, df=False,
-                             note=note)
+        # icmp_reply: the ICMP socket's IP_PMTUDISC_DONT: DF clear, fragmented if need be
+        self.ns.ipv4.ip_send(ipv.dst, ipv.src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=ipv.tos,
+                             pmtudisc=IP_PMTUDISC_DONT, note=note)
 
     def _error_rcv(self, dev, frame, ipv, icmp) -> None:
         """Hand an ICMP error to the socket whose packet it quotes (``icmp_unreach``)."""
@@ -91,7 +94,15 @@ class Icmp:
         qihl = (quoted[0] & 0x0F) * 4
         origin = int_to_ip(ipv.saddr)
         # icmp_unreach's info: the next-hop MTU of a fragmentation needed (its low 16 bits)
-        info = icmp.seq if icmp.type == 3 and icmp.code == 4 else 0
+        info = 0
+        if icmp.type == 3 and icmp.code == 4:
+            info = icmp.seq
+            qdst = int.from_bytes(quoted[16:20], "big")
+            # the sending socket's err handler lowers the path MTU (ipv4_sk_update_pmtu)
+            if self.ns.is_local_address(int.from_bytes(quoted[12:16], "big")) and \
+                    self.ns.fib.update_pmtu(qdst, info):
+                self.ns.note(dev, frame, f"path MTU to {int_to_ip(qdst)} is now "
+                                         f"{self.ns.fib.exceptions[qdst].mtu}, for 600 s")
         if qproto == IPPROTO_ICMP and len(quoted) >= qihl + 8:
             ident = struct.unpack_from("!H", quoted, qihl + 4)[0]
             sock = self.sockets.get(ident)
@@ -135,8 +146,9 @@ class Icmp:
             ihl = (packet[0] & 0x0F) * 4
             if len(packet) > ihl and packet[ihl] not in (ICMP_ECHO, ICMP_ECHOREPLY, 13, 14, 15, 16, 17, 18):
                 return False  # never an error about an error
-        if type_ in RATELIMITED and not self.ns.is_local_address(int.from_bytes(src, "big")) \
-                and not self._allow(src):
+        # icmpv4_mask_allow: fragmentation needed is never limited ("Don't limit PMTU discovery")
+        if type_ in RATELIMITED and (type_, code) != (3, 4) \
+                and not self.ns.is_local_address(int.from_bytes(src, "big")) and not self._allow(src):
             self.ns.count_drop("ICMP_RATELIMIT", None, None, f"ICMP to {int_to_ip(int.from_bytes(src, 'big'))}")
             return False
         # source: the address the error was sent to when that is ours, else the route's
@@ -152,7 +164,8 @@ class Icmp:
                  (3, 4): "fragmentation needed", (11, 0): "TTL exceeded in transit",
                  (3, 2): "protocol unreachable"}
         what = names.get((type_, code), f"type {type_} code {code}")
-        return self.ns.ipv4.ip_send(saddr, src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=0xC0, df=False,
+        return self.ns.ipv4.ip_send(saddr, src, IPPROTO_ICMP, msg, self.sim.new_pid(), tos=0xC0,
+                                    pmtudisc=IP_PMTUDISC_DONT,
                                     note=f"icmp {what} to {int_to_ip(int.from_bytes(src, 'big'))} "
                                     f"(about packet #{pid})") == 0
 

@@ -14,7 +14,10 @@ Every drop is counted on the namespace under a reason named after the kernel's
 ``skb_drop_reason``; malformed input is dropped, never raised.
 """
 import errno
+from collections import Counter
 
+from emunet.stack.ip_fragment import (IP_DEFRAG_CONNTRACK_IN, IP_DEFRAG_LOCAL_DELIVER, IpDefrag,
+                                      fraglist_fits, ip_fraglist, ip_fragment)
 from emunet.stack.netfilter.hooks import (NF_ACCEPT, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
                                           NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING)
 from emunet.wire.errors import Malformed
@@ -25,6 +28,10 @@ from emunet.wire.ipv4 import Ipv4View, int_to_ip, ttl_decreased
 
 #: the routes a locally generated packet cannot take, and the errno its socket sees
 _UNROUTABLE = {"blackhole": errno.EINVAL, "unreachable": errno.EHOSTUNREACH, "prohibit": errno.EACCES}
+
+#: ``IP_MTU_DISCOVER``'s values: never DF; DF when the packet fits the path MTU (the
+#: default, ``ip_no_pmtu_disc`` 0); always DF, refusing with EMSGSIZE what does not fit
+IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, IP_PMTUDISC_DO = 0, 1, 2
 
 
 class Ipv4:
@@ -44,6 +51,12 @@ class Ipv4:
         self.sysctl = ns.sysctl
         self.nf = ns.netfilter
         self.protocols = {}
+        #: the ``Ip:`` counters of ``/proc/net/snmp`` this layer keeps (fragments)
+        self.stats = Counter()
+        self.defrag = IpDefrag(ns, self.stats, self._defrag_drop, self._defrag_expired)
+        self._defrag_at = (None, None)
+        #: where the last local send stopped: the MTU a DO socket was refused at
+        self.emsgsize_mtu = 0
 
     def forwarding(self, dev) -> bool:
         """``IN_DEV_FORWARD``: ``net.ipv4.conf.<dev>.forwarding``, which follows
@@ -78,17 +91,27 @@ class Ipv4:
         except Malformed as e:
             self.ns.count_drop(e.reason, dev, frame, e.detail)
             return
-        pkt = None
+        pkt = reasm = None
         if self.nf.active:
             # NF_INET_PRE_ROUTING, unless a bridge's br_netfilter ran it on this frame already
             pkt = self.nf.bridged.pop(frame, None) if self.nf.bridged else None
             if pkt is None:
+                if ipv.is_fragment and self.nf.tracking:
+                    # nf_defrag_ipv4, ahead of every table (priority -400)
+                    got = self.ip_defrag(dev, frame, ipv, IP_DEFRAG_CONNTRACK_IN)
+                    if got is None:
+                        return
+                    frame, ipv, reasm = got
+                    off = 0
                 pkt = self.nf.packet(frame.data[off:ipv.end], frame.pid)
+                pkt.reasm = reasm
                 before = pkt.data
                 if not self.nf_hook(NF_INET_PRE_ROUTING, pkt, dev, None, dev, frame):
                     return
                 if pkt.data is not before:
                     frame, ipv = self.nf_rewritten(frame, off, pkt)
+            else:
+                reasm = pkt.reasm
         dst = ipv.daddr
         if not dev.loopback:
             src = ipv.saddr
@@ -127,7 +150,7 @@ class Ipv4:
             self.ns.count_drop("IP_INADDRERRORS", dev, frame,
                                f"{int_to_ip(dst)} is not ours and ip_forward=0")
             return
-        self.ip_forward(dev, frame, ipv, r, pkt)
+        self.ip_forward(dev, frame, ipv, r, pkt, reasm)
 
     # -- netfilter ----------------------------------------------------------
     def nf_hook(self, hook: int, pkt, indev, outdev, dev, frame) -> bool:
@@ -156,8 +179,11 @@ class Ipv4:
         """``ip_local_deliver`` → ``ip_protocol_deliver_rcu``: NF_INET_LOCAL_IN, then the
         handler ``inet_protos`` has for the packet's protocol, or protocol unreachable."""
         if ipv.is_fragment:
-            self.ns.count_drop("IP_FRAG", dev, frame, "fragment reassembly is not modelled")
-            return
+            got = self.ip_defrag(dev, frame, ipv, IP_DEFRAG_LOCAL_DELIVER)
+            if got is None:
+                return
+            frame, ipv, _ = got
+            pkt = None
         if self.nf.active:
             if pkt is None:
                 pkt = self.nf.packet(frame.data[ipv.off:ipv.end], frame.pid)
@@ -175,13 +201,84 @@ class Ipv4:
             return
         handler(dev, frame, ipv, broadcast)
 
+    # -- fragments ----------------------------------------------------------
+    def ip_defrag(self, dev, frame: Frame, ipv: Ipv4View, user: int):
+        """``ip_defrag`` for the fragment ``ipv`` in ``frame``: ``(frame, view, Reassembled)``
+        for the datagram it completed (a bare IP packet, its header checksum written here),
+        or None: queued, or dropped and counted."""
+        self._defrag_at = (dev, frame)
+        dropped = sum(self.ns.drop_reasons.values())
+        got = self.defrag.defrag(bytes(frame.data[ipv.off:ipv.end]), user, frame.pid, dev)
+        self._defrag_at = (None, None)
+        if got is None:
+            if self.sim.observers and sum(self.ns.drop_reasons.values()) == dropped:
+                self.ns.note(dev, frame, f"fragment ID {ipv.ident:#06x} at {ipv.frag_offset} queued for "
+                                         f"reassembly")
+            return None
+        f = Frame(got.packet, got.pid, LINKTYPE_RAW, CSUM_IP)
+        if self.sim.observers:
+            self.ns.note(dev, frame, f"reassembled: {len(got.packet)} bytes from {len(got.pieces)} fragments "
+                                     f"(ID {ipv.ident:#06x})")
+        return f, Ipv4View(f.data, 0), got
+
+    def _defrag_drop(self, reason: str, detail: str, count: int) -> None:
+        dev, frame = self._defrag_at
+        for _ in range(count):
+            self.ns.count_drop(reason, dev, frame, detail, None if frame is not None else 0)
+
+    def _defrag_expired(self, q) -> None:
+        """``ip_expire``'s ICMP: time exceeded, fragment reassembly time exceeded, quoting the
+        first fragment, sent by an end host (a conntrack queue only for a local destination)."""
+        if not q.first_in:
+            return
+        dev, first = q.first_frame
+        if q.key[0] != IP_DEFRAG_LOCAL_DELIVER:
+            r = self.fib.lookup(q.key[2])
+            if r is None or r.type != "local":
+                return
+        self.ns.icmp.send_error(first, 11, 1, 0, q.pids[0] if q.pids else 0)
+
+    def ip_finish_output(self, dev, nexthop: int, packet: bytes, pid: int, note, csum_level: int,
+                         mtu: int, reasm=None, ignore_df: bool = False) -> bool:
+        """``ip_finish_output`` → ``ip_fragment``: a packet longer than ``mtu``, or one this
+        host reassembled (``reasm``, cut back to its largest piece), is fragmented; one with
+        DF that may not be (``ignore_df`` clear, or a piece larger than ``mtu``) is dropped
+        (``FragFails``) and its sender told with fragmentation needed.  False if it was."""
+        if reasm is None and len(packet) <= mtu:
+            self.ip_finish_output2(dev, nexthop, packet, pid, note, csum_level)
+            return True
+        df = packet[6] & 0x40
+        if df and (not ignore_df or (reasm is not None and reasm.frag_max_size > mtu)):
+            self.stats["FragFails"] += 1
+            self.ns.count_drop("PKT_TOO_BIG", dev, Frame(packet, pid, LINKTYPE_RAW),
+                               f"{len(packet)} bytes with DF > MTU {mtu} of {dev.name}")
+            self.ns.icmp.send_error(packet, 3, 4, mtu, pid)
+            return False
+        if reasm is not None:
+            mtu = min(mtu, reasm.frag_max_size)
+            ihl = len(reasm.first_header)
+            if fraglist_fits(ihl, reasm.pieces, mtu):
+                pieces = ip_fraglist(packet[:ihl], reasm.pieces)
+            else:
+                pieces = ip_fragment(packet, mtu, reasm.frag_pmtu)
+        else:
+            pieces = ip_fragment(packet, mtu)
+        self.stats["FragOKs"] += 1
+        self.stats["FragCreates"] += len(pieces)
+        for i, piece in enumerate(pieces):
+            self.ip_finish_output2(dev, nexthop, piece, pid,
+                                   None if note is None else f"{note}; fragment {i + 1}/{len(pieces)} (MTU {mtu})",
+                                   CSUM_IP)
+        return True
+
     # -- forward ------------------------------------------------------------
-    def ip_forward(self, dev, frame: Frame, ipv: Ipv4View, r, pkt=None) -> None:
+    def ip_forward(self, dev, frame: Frame, ipv: Ipv4View, r, pkt=None, reasm=None) -> None:
         """``ip_route_input`` then ``ip_forward``: with ``r``, the main table's route for the
         destination (None: no route), check TTL and MTU, then out through the neighbour
         layer.  The route comes first, as in ``ip_rcv_finish``: a packet with TTL 1 to an
         unroutable address earns "net unreachable", not "time exceeded" (the kernel test
-        ``test_icmp_errors_of_routers_on_the_host_gw_path`` shows it)."""
+        ``test_icmp_errors_of_routers_on_the_host_gw_path`` shows it).  ``reasm``: conntrack
+        reassembled the packet in PREROUTING; it leaves in pieces again."""
         dst = ipv.daddr
         if r is None:
             self.ns.count_drop("IP_NOROUTE", dev, frame, f"no route to {int_to_ip(dst)}")
@@ -199,14 +296,14 @@ class Ipv4:
             self.ns.icmp.send_error(ipv.packet(), 11, 0, 0, frame.pid)
             return
         out = r.dev
-        length = ipv.total_length   # the packet without link-layer padding
-        if length > out.mtu:
-            if ipv.df:
-                self.ns.count_drop("PKT_TOO_BIG", dev, frame,
-                                   f"{length} bytes with DF > MTU {out.mtu} of {out.name}")
-                self.ns.icmp.send_error(ipv.packet(), 3, 4, out.mtu, frame.pid)
-                return
-            self.ns.count_drop("PKT_TOO_BIG", dev, frame, "fragmentation is not modelled")
+        mtu = out.mtu   # ip_dst_mtu_maybe_forward: the device's, not a learned path MTU
+        # ip_exceeds_mtu: too long with DF, unless conntrack reassembled it (ignore_df) from
+        # pieces that each fit
+        if ipv.total_length > mtu and ipv.df and (reasm is None or reasm.frag_max_size > mtu):
+            self.stats["FragFails"] += 1
+            self.ns.count_drop("PKT_TOO_BIG", dev, frame,
+                               f"{ipv.total_length} bytes with DF > MTU {mtu} of {out.name}")
+            self.ns.icmp.send_error(ipv.packet(), 3, 4, mtu, frame.pid)
             return
         nh = r.gateway or dst
         note = None   # what the hop decided is written only when someone observes
@@ -229,7 +326,8 @@ class Ipv4:
             packet = pkt.data
         # the header is right (written or checked, then patched incrementally); whatever the
         # sender vouched for beyond it, the forwarded bytes still carry
-        self.ip_finish_output2(out, nh, packet, frame.pid, note, frame.csum_level or CSUM_IP)
+        self.ip_finish_output(out, nh, packet, frame.pid, note, frame.csum_level or CSUM_IP, mtu, reasm,
+                              reasm is not None)
 
     # -- output -------------------------------------------------------------
     def ip_select_ident(self, dst: bytes) -> int:
@@ -238,25 +336,51 @@ class Ipv4:
         return self.sim.rng.getrandbits(16)
 
     def ip_send(self, src, dst: bytes, proto: int, payload: bytes, pid: int, ttl: int = None,
-                tos: int = 0, df: bool = False, ident: int = None, note: str = "") -> int:
+                tos: int = 0, df: bool = False, ident: int = None, note: str = "",
+                pmtudisc: int = None) -> int:
         """Build and route a locally generated IP packet: what ``ip_queue_xmit`` (TCP),
         ``ip_send_skb`` (UDP, ping, ICMP) and ``ip_build_and_send_pkt`` (a SYN-ACK) do.
 
         ``src`` None means "the route's preferred source".  Returns 0 or an errno, as
-        the sending socket would see it."""
+        the sending socket would see it.
+
+        ``df`` is DF as ``ip_queue_xmit`` sets it (TCP): a packet with DF longer than the
+        path MTU is not sent, and this namespace tells itself with fragmentation needed.
+        ``pmtudisc`` (``IP_PMTUDISC_*``) is what ``ip_append_data`` does for a datagram
+        socket instead: with DO, a packet longer than the path MTU is refused with
+        EMSGSIZE (:attr:`emsgsize_mtu` says the MTU, as ``ip_local_error`` does); with
+        WANT, DF is set when it fits, and it is fragmented, DF clear, when it does not;
+        with DONT, never DF."""
         d = int.from_bytes(dst, "big")
         r = self.fib.lookup(d)
         if r is None or r.type in _UNROUTABLE:
             return self._no_route(d, r, pid, note)
         if src is None:
             src = self.fib.source_for(d)
-        if ident is None:
-            ident = self.ip_select_ident(dst)
         ttl = self.sysctl["net.ipv4.ip_default_ttl"] if ttl is None else ttl
-        packet = Ipv4View.emit(src, dst, proto, len(payload), ident, ttl, tos, df) + payload
-        observed = bool(self.sim.observers)
         local = r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback)
         out = self.ns.lo if local else r.dev
+        mtu = out.mtu if local else self.fib.mtu(d, r)
+        if pmtudisc is not None:
+            if len(payload) + 20 > mtu:
+                if pmtudisc == IP_PMTUDISC_DO:
+                    # ip_append_data refuses it before a packet exists (ip_local_error); counted
+                    # here all the same, so that a trace can say why nothing left
+                    self.emsgsize_mtu = mtu
+                    self.ns.count_drop("PKT_TOO_BIG", out, None, f"{len(payload) + 20} bytes > MTU {mtu} of "
+                                       f"{out.name}, DF demanded (IP_PMTUDISC_DO): EMSGSIZE", pid)
+                    return errno.EMSGSIZE
+                df = False
+            else:
+                df = pmtudisc != IP_PMTUDISC_DONT
+            if ident is None and df and pmtudisc == IP_PMTUDISC_DO:
+                # ip_select_ident_segs: DF without ignore_df (a DO socket's) from an
+                # unconnected socket is sent with ID 0
+                ident = 0
+        if ident is None:
+            ident = self.ip_select_ident(dst)
+        packet = Ipv4View.emit(src, dst, proto, len(payload), ident, ttl, tos, df) + payload
+        observed = bool(self.sim.observers)
         hooked = ""
         if self.nf.active:
             pkt = self.nf.packet(packet, pid)
@@ -269,6 +393,7 @@ class Ipv4:
                     return self._no_route(d, r, pid, note)
                 local = r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback)
                 out = self.ns.lo if local else r.dev
+                mtu = out.mtu if local else self.fib.mtu(d, r)
             if verdict == NF_ACCEPT:
                 pkt.nexthop = d if local else (r.gateway or d)
                 verdict = self.nf.nf_hook(NF_INET_POST_ROUTING, pkt, None, out)
@@ -283,16 +408,12 @@ class Ipv4:
                                    f"{note}; route local {int_to_ip(d)} dev lo{hooked}" if observed else None,
                                    CSUM_L4)
             return 0
-        if len(packet) > out.mtu:
-            self.ns.count_drop("PKT_TOO_BIG", out, None, f"{len(packet)} bytes > MTU {out.mtu} of {out.name}"
-                               + ("" if df else "; fragmentation is not modelled"), pid)
-            return errno.EMSGSIZE
         nh = r.gateway or d
         # the header is ours and so is the payload's checksum (every caller builds it with
         # the wire module's emitters)
-        self.ip_finish_output2(out, nh, packet, pid,
-                               f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-                               f"{hooked}" if observed else None, CSUM_L4)
+        self.ip_finish_output(out, nh, packet, pid,
+                              f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
+                              f"{hooked}" if observed else None, CSUM_L4, mtu)
         return 0
 
     def _nf_out_notes(self, pkt, verdict: int, said: str, out) -> str:
@@ -310,10 +431,12 @@ class Ipv4:
             self.ns.count_drop("NETFILTER_DROP", out, None, pkt.why or "netfilter", pkt.pid)
         return text
 
-    def ip_local_out(self, out, nexthop: int, packet: bytes, pid: int, note: str, csum_level: int) -> bool:
+    def ip_local_out(self, out, nexthop: int, packet: bytes, pid: int, note: str, csum_level: int,
+                     mtu: int) -> bool:
         """``ip_local_out`` for a packet a device built and routed itself (a tunnel's outer
         packet): NF_INET_LOCAL_OUT and NF_INET_POST_ROUTING, then out of ``out`` to
-        ``nexthop``.  False if netfilter did not let it through."""
+        ``nexthop``, fragmented to ``mtu`` if it must be.  False if netfilter did not let it
+        through."""
         if self.nf.active:
             pkt = self.nf.packet(packet, pid)
             pkt.nexthop = nexthop
@@ -326,8 +449,7 @@ class Ipv4:
             packet = pkt.data
             if note is not None:
                 note += hooked
-        self.ip_finish_output2(out, nexthop, packet, pid, note, csum_level)
-        return True
+        return self.ip_finish_output(out, nexthop, packet, pid, note, csum_level, mtu)
 
     def _no_route(self, d: int, r, pid: int, note: str) -> int:
         """A locally generated packet with no route (``r`` None) or an unreachable kind of

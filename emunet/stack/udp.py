@@ -2,6 +2,7 @@
 import errno
 import os
 
+from emunet.stack.ipv4 import IP_PMTUDISC_WANT
 from emunet.wire.errors import Malformed
 from emunet.wire.frame import CSUM_L4
 from emunet.wire.ipv4 import IPPROTO_UDP, int_to_ip, ip_to_int
@@ -24,6 +25,8 @@ class UdpSocket:
     def __init__(self, layer: "Udp"):
         self.layer = layer
         self.ns = layer.ns
+        #: IP_MTU_DISCOVER (``ip_no_pmtu_disc`` 0: DF when a datagram fits the path MTU)
+        self.pmtudisc = IP_PMTUDISC_WANT
         self.local = None  # (ip_int, port)
         self.remote = None
         self.on_recv = None
@@ -136,7 +139,7 @@ class Udp:
         if sock.remote is not None and sock.remote == (dst, dport):
             sock.inet_id = (sock.inet_id + 1) & 0xFFFF
             ident = sock.inet_id
-        err = self.ns.ipv4.ip_send(src, dstb, IPPROTO_UDP, seg, pid, df=True, ident=ident,
+        err = self.ns.ipv4.ip_send(src, dstb, IPPROTO_UDP, seg, pid, pmtudisc=sock.pmtudisc, ident=ident,
                                    note=f"udp {sock.local[1]} → {int_to_ip(dst)}:{dport}"
                                    if self.sim.observers else None)
         if err:

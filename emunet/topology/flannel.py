@@ -80,10 +80,15 @@ class Cluster(Underlay):
     def __init__(self, sim, backend="vxlan", network: str = "100.96.0.0/16", subnet_len: int = 24,
                  runtime: str = "cni", subnet_min: str = None, subnet_max: str = None,
                  etcd: EtcdStore = None, shared_kernel: bool = False, ip_masq: bool = False,
-                 iptables_forward_rules: bool = False, latency_ns: int = 1 * US, bandwidth_bps: int = 10_000_000_000, router_name: str = "router"):
+                 iptables_forward_rules: bool = False, latency_ns: int = 1 * US, bandwidth_bps: int = 10_000_000_000,
+                 router_name: str = "router", pod_mtu: int = None):
         if runtime not in ("cni", "docker"):
             raise ValueError(f"runtime {runtime!r}: one of 'cni', 'docker'")
         super().__init__(sim, latency_ns, bandwidth_bps, router_name)
+        #: an MTU for the bridge and the pods that overrides ``FLANNEL_MTU`` (a CNI
+        #: configuration or ``dockerd --mtu`` that ignores subnet.env: the classic overlay
+        #: misconfiguration); None: ``FLANNEL_MTU``, as flannel's CNI plugin passes it on
+        self.pod_mtu = pod_mtu
         self.backend = backend if isinstance(backend, str) else backend.get("Type", "udp")
         self.network = ipaddress.IPv4Network(network)
         self.runtime = runtime
@@ -123,7 +128,7 @@ class Cluster(Underlay):
         """The node's bridge with the subnet's first address (docker0 by dockerd at start,
         cni0 by the bridge plugin with the first pod)."""
         env = node.flanneld.subnet_env
-        mtu = int(env["FLANNEL_MTU"])
+        mtu = self.pod_mtu or int(env["FLANNEL_MTU"])
         if self.runtime == "docker":
             mac = b"\x02\x42" + bytes(self.sim.rng.getrandbits(8) for _ in range(4))
         else:

@@ -104,6 +104,11 @@ class Ipv4View:
     def is_fragment(self) -> bool:
         return bool(self.frag & (IP_MF | IP_OFFMASK))
 
+    @property
+    def frag_offset(self) -> int:
+        """Where the fragment's payload starts in its datagram, in bytes."""
+        return (self.frag & IP_OFFMASK) << 3
+
     def payload(self) -> bytes:
         return bytes(self.buf[self.payload_offset:self.end])
 

@@ -492,10 +492,25 @@ def test_df_over_a_smaller_mtu_pkt_too_big_and_fragmentation_needed_back():
 
 
 def test_df_over_the_senders_own_mtu_is_a_local_error_without_icmp():
-    lab, trace, pid = journey("flannel-vxlan", "pod-1", "100.96.2.2", size=1450)
+    """ping -M do: refused before a packet exists (EMSGSIZE), no ICMP."""
+    lab, trace, pid = journey("flannel-vxlan", "pod-1", "100.96.2.2", size=1450, pmtudisc="do")
     steps = trace.steps(pid)
     assert [(s.namespace, s.point, s.reason) for s in steps] == [("pod-1", "drop", "PKT_TOO_BIG")]
     assert "1478 bytes > MTU 1450 of eth0" in steps[0].text
+
+
+def test_a_datagram_over_the_senders_own_mtu_leaves_in_fragments_and_is_reassembled():
+    """ping's default (-M want): 1478 bytes over pod-1's 1450 leave as two fragments, which
+    node1 and node2 forward as they are and pod-2 puts back together."""
+    lab, trace, pid = journey("flannel-vxlan", "pod-1", "100.96.2.2", size=1450)
+    steps = trace.steps(pid)
+    tx = [s for s in steps if (s.namespace, s.device, s.point) == ("pod-1", "eth0", "tx")]
+    assert len(tx) == 2 and "fragment 1/2 (MTU 1450)" in tx[0].text, [s.text for s in tx]
+    assert trace.drop_reason(pid) is None
+    assert any(s.text.startswith("reassembled: 1478 bytes from 2 fragments") for s in steps), \
+        [(s.namespace, s.text) for s in steps]
+    assert tx[1].packet == "IP fragment 100.96.1.2 > 100.96.2.2 proto 1 at 1424 ttl 64"
+    assert lab.sim.ns("pod-1").ipv4.stats["FragCreates"] == 2
 
 
 def test_ttl_expired_and_time_exceeded_back():
@@ -623,6 +638,21 @@ def test_trace_command_prints_steps_and_json(capsys):
     outer = next(r for r in records if r["carrying"])
     assert outer["device"] == "eth0" and outer["carrying"] == "ICMP echo request 100.96.1.2 > 100.96.2.2 ttl 63"
     assert records[-1]["point"] == "deliver" and records[0]["crossings"] == [1]
+
+
+def test_trace_command_follows_a_fragmented_packet_and_ping_dash_m(capsys):
+    """``--size 2000`` across docker0: two fragments leave c1, br_netfilter puts them back
+    together on the host, c2 reassembles; with ``-M do`` nothing leaves c1."""
+    assert main(["trace", "docker-bridge", "--from", "c1", "--to", "172.17.0.8", "--size", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "fragment 2/2 (MTU 1500)" in out and "IP fragment 172.17.0.7 > 172.17.0.8 proto 1 at 1480" in out
+    assert out.count("reassembled: 2028 bytes from 2 fragments") == 2    # the host (conntrack), c2
+    assert main(["trace", "docker-bridge", "--from", "c1", "--to", "172.17.0.8", "--size", "2000",
+                 "-M", "do"]) == 0
+    out = capsys.readouterr().out
+    assert "PKT_TOO_BIG: 2028 bytes > MTU 1500 of eth0, DF demanded (IP_PMTUDISC_DO): EMSGSIZE" in out
+    assert main(["trace", "docker-bridge", "--from", "c1", "--to", "172.17.0.8", "--proto", "udp",
+                 "-M", "do"]) == 2
 
 
 def test_capture_comments_and_trace_records_are_the_same_reports():

@@ -13,7 +13,7 @@ from emunet.observe.show.kernel import neigh_entries, table_routes
 from emunet.wire.ethernet import mac_to_str
 from emunet.wire.ipv4 import int_to_ip, ip_to_int
 
-__all__ = ["ip_route", "ip_route_get", "ip_rule", "ip_neigh"]
+__all__ = ["ip_route", "ip_route_get", "ip_route_show_cache", "ip_rule", "ip_neigh"]
 
 _TABLE_ID = {"default": 253, "main": 254, "local": 255}
 
@@ -77,7 +77,30 @@ def _route_get(ns, d: int) -> str:
         cache = "<local,mc>" if d == 0xE0000001 else "<mc>"  # 224.0.0.1: joined by all
         return f"multicast {dst} dev {r.dev.name} src {src} rt_offload_failed uid 0 \n    cache {cache} "
     via = f" via {r.via}" if r.via else ""
-    return f"{dst}{via} dev {r.dev.name} src {src} uid 0 \n    cache "
+    return f"{dst}{via} dev {r.dev.name} src {src} uid 0 \n    cache {_fnhe_text(ns, d, r)}"
+
+
+def _fnhe_text(ns, d: int, r) -> str:
+    """A learned path MTU as ``print_rta_cacheinfo`` and the metrics print it after
+    ``cache``: ``expires 599sec mtu 1450 `` (the seconds left, truncated), or nothing."""
+    e = ns.fib.fnhe(d, r) if ns.fib.exceptions else None
+    if e is None:
+        return ""
+    lock = "lock " if e.locked else ""
+    return f"expires {(e.expires - ns.sim.now) // 1_000_000_000}sec mtu {lock}{e.mtu} "
+
+
+def ip_route_show_cache(ns) -> str:
+    """``ip route show cache``: every destination with a learned path MTU (the route
+    exceptions ``rt_fill_info`` dumps), as ``ip route get`` would show it, less ``src``."""
+    out = []
+    for d in sorted(ns.fib.exceptions):
+        r = ns.fib.lookup(d)
+        if r is None or ns.fib.fnhe(d, r) is None:
+            continue
+        via = f" via {r.via}" if r.via else ""
+        out.append(f"{int_to_ip(d)}{via} dev {r.dev.name} \n    cache {_fnhe_text(ns, d, r)}\n")
+    return "".join(out)
 
 
 # -- neighbours ------------------------------------------------------------------

@@ -7,14 +7,14 @@ returns the text, or None for a command line the model does not support (the reg
 then names the supported ones).
 """
 from emunet.observe.show.iplink import ip_addr, ip_addr_oneline, ip_brief, ip_link
-from emunet.observe.show.iproute import ip_neigh, ip_route, ip_route_get, ip_rule
+from emunet.observe.show.iproute import ip_neigh, ip_route, ip_route_get, ip_route_show_cache, ip_rule
 
 __all__ = ["matches", "is_show", "run_ip", "PROGRAMS", "USAGE"]
 
 USAGE = [
     "ip addr | ip a | ip addr show [dev] DEV | ip -4 addr | ip -o addr | ip -br addr",
     "ip link | ip -s link | ip link show [dev] DEV | ip -br link | ip -d link show DEV (vlan, vxlan, tun, lo)",
-    "ip route | ip route show [table local|main|all] [dev DEV] | ip route get ADDR",
+    "ip route | ip route show [table local|main|all] [dev DEV] | ip route show cache | ip route get ADDR",
     "ip neigh | ip neigh show [dev DEV] [ADDR]",
     "ip rule",
 ]
@@ -76,6 +76,8 @@ def run_ip(ns, args: list, options):
         return ip_route_get(ns, args[1])
     if args and is_show(args[0]):
         args.pop(0)
+    if obj == "route" and args == ["cache"]:
+        return ip_route_show_cache(ns)
     dev = addr = None
     table = "main"
     while args:

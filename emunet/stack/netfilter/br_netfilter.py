@@ -14,10 +14,15 @@ device and the ports as ``physdev``:
 * ``br_nf_forward_ip`` and ``br_nf_post_routing``: a frame the bridge forwards to a port
   meets NF_INET_FORWARD (``in`` and ``out`` the bridge) and NF_INET_POST_ROUTING, once per
   port it goes out of.
+* with conntrack loaded, fragments are reassembled before PREROUTING (``nf_defrag_ipv4``),
+  so the datagram meets the hooks once, and it leaves each port as the pieces it came in
+  (``br_nf_dev_queue_xmit``; ``tests/kernel/reference/FINDINGS.md`` §14).  The kernel cuts
+  a flooded clone afresh to the largest piece's size; here every port gets the pieces.
 
 A bridged DNAT to a neighbour not yet resolved goes up the stack instead, which resolves it
 (the kernel's ``neigh->output`` would queue it behind ARP on the bridge).
 """
+from emunet.stack.ip_fragment import IP_DEFRAG_CONNTRACK_BRIDGE_IN, fraglist_fits, ip_fraglist, ip_fragment
 from emunet.stack.netfilter.hooks import NF_INET_FORWARD, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import ETH_HLEN
@@ -34,7 +39,19 @@ def br_nf_pre_routing(nf, bridge, port, frame):
         port.count_drop(e.reason, frame, f"{e.detail} (br_validate_ipv4)")
         return None
     ipv4 = nf.ns.ipv4
+    reasm = None
+    if ipv.is_fragment and nf.tracking:
+        # nf_defrag_ipv4 under the bridge (IP_DEFRAG_CONNTRACK_BRIDGE_IN): the frame goes on
+        # as the whole datagram once its last piece is in
+        got = ipv4.ip_defrag(port, frame, ipv, IP_DEFRAG_CONNTRACK_BRIDGE_IN)
+        if got is None:
+            return None
+        reasm = got[2]
+        frame = frame.derive(data[:ETH_HLEN] + reasm.packet)
+        data = frame.data
+        ipv = Ipv4View(data, ETH_HLEN)
     pkt = nf.packet(data[ETH_HLEN:ipv.end], frame.pid)
+    pkt.reasm = reasm
     pkt.physindev = port
     before = pkt.data
     if not ipv4.nf_hook(NF_INET_PRE_ROUTING, pkt, bridge, None, port, frame):
@@ -56,7 +73,8 @@ def br_nf_pre_routing(nf, bridge, port, frame):
 
 def br_nf_forward(nf, bridge, inport, outport, frame, pkt):
     """FORWARD and POSTROUTING for a copy of a bridged frame going out of ``outport``: the
-    frame to send (rewritten if NAT changed it), or None if it was dropped."""
+    frame to send (rewritten if NAT changed it), a list of frames (it was fragmented), or
+    None if it was dropped."""
     ipv4 = nf.ns.ipv4
     pkt.physindev = inport
     pkt.physoutdev = outport
@@ -65,9 +83,41 @@ def br_nf_forward(nf, bridge, inport, outport, frame, pkt):
     if not ipv4.nf_hook(NF_INET_FORWARD, pkt, bridge, bridge, inport, frame) or \
             not ipv4.nf_hook(NF_INET_POST_ROUTING, pkt, None, bridge, outport, frame):
         return None
-    if pkt.data is before:
+    if pkt.data is not before:
+        frame = frame.derive(frame.data[:ETH_HLEN] + pkt.data)
+    mtu = outport.mtu
+    if pkt.reasm is not None:
+        mtu = min(mtu, pkt.reasm.frag_max_size)
+    if pkt.reasm is None and len(pkt.data) <= mtu:
         return frame
-    return frame.derive(frame.data[:ETH_HLEN] + pkt.data)
+    return br_nf_dev_queue_xmit(nf, bridge, outport, frame, pkt, mtu)
 
 
-__all__ = ["br_nf_pre_routing", "br_nf_forward"]
+def br_nf_dev_queue_xmit(nf, bridge, outport, frame, pkt, mtu: int):
+    """``br_nf_dev_queue_xmit``: an IPv4 frame longer than ``mtu`` (the port's, or less
+    the largest piece of a datagram conntrack reassembled) is fragmented
+    (``br_nf_ip_fragment``): dropped (``FragFails``) if it has DF and was not reassembled,
+    or its largest piece is larger than the bridge's own MTU (the fake route's); else
+    ``ip_do_fragment``, the pieces it came in when they fit, DF clear (``br_validate_ipv4``
+    cleared the flag that would keep it).  Returns the frames to send: none, or several."""
+    ipv4 = nf.ns.ipv4
+    data = pkt.data
+    reasm = pkt.reasm
+    if reasm is None and len(data) <= mtu:
+        return [frame]
+    if (data[6] & 0x40 and reasm is None) or (reasm is not None and reasm.frag_max_size > bridge.mtu):
+        ipv4.stats["FragFails"] += 1
+        outport.count_drop("PKT_TOO_BIG", frame, f"{len(data)} bytes{' with DF' if data[6] & 0x40 else ''} "
+                                                 f"> MTU {mtu} (br_nf_ip_fragment)", tx=True)
+        return []
+    if reasm is not None and fraglist_fits(len(reasm.first_header), reasm.pieces, mtu):
+        pieces = ip_fraglist(data[:len(reasm.first_header)], reasm.pieces)
+    else:
+        pieces = ip_fragment(data, mtu)
+    ipv4.stats["FragOKs"] += 1
+    ipv4.stats["FragCreates"] += len(pieces)
+    head = frame.data[:ETH_HLEN]
+    return [frame.derive(head + p) for p in pieces]
+
+
+__all__ = ["br_nf_pre_routing", "br_nf_forward", "br_nf_dev_queue_xmit"]

@@ -232,15 +232,15 @@ class Conntrack:
         (its state is INVALID to ``-m conntrack``).  Returns the verdict (always accept:
         only a rule drops).
 
-        A fragment (MF set or a non-zero offset) is the exception: in the kernel
-        ``nf_defrag_ipv4`` (priority -400, registered with conntrack) reassembles the
-        datagram before conntrack sees it, so conntrack only ever tracks whole datagrams
-        (one entry, FORWARD matching it once; ``tests/kernel/reference/FINDINGS.md`` §14).
-        emunet does not reassemble yet (issue 12), so a fragment is counted in
-        :attr:`stat_fragment` and goes on untracked (``pkt.ct`` None: INVALID to ``-m
-        conntrack``, no NAT) with a note saying so, rather than under a tuple read from
-        one piece (ports 0 for a later piece, a connection the other pieces never meet for
-        the first)."""
+        A fragment (MF set or a non-zero offset) never gets a connection: the IPv4 path
+        and br_netfilter reassemble the datagram first (``nf_defrag_ipv4``, priority -400,
+        registered with conntrack: :meth:`emunet.stack.ipv4.Ipv4.ip_defrag`), so
+        conntrack tracks whole datagrams (one entry, FORWARD matching once;
+        ``tests/kernel/reference/FINDINGS.md`` §14).  A piece that reaches this function
+        all the same is counted in :attr:`stat_fragment` and goes on untracked (``pkt.ct``
+        None: INVALID to ``-m conntrack``, no NAT) with a note, rather than under a tuple
+        read from one piece (ports 0 for a later piece, a connection the other pieces
+        never meet for the first)."""
         if pkt.ct is not None:
             return 1   # already tracked (it came back over lo, or through the bridge hooks)
         data = pkt.data
@@ -248,8 +248,8 @@ class Conntrack:
         if frag:
             self.stat_fragment += 1
             pkt.note(f"conntrack: fragment id {pkt.ident:#06x} offset {(frag & IP_OFFMASK) * 8}"
-                     f"{' MF' if frag & IP_MF else ''} left untracked: nf_defrag_ipv4's "
-                     f"reassembly is not modelled (issue 12)")
+                     f"{' MF' if frag & IP_MF else ''} left untracked: conntrack tracks "
+                     f"reassembled datagrams")
             return 1
         if pkt.proto == 1 and pkt.icmp_type in ICMP_ERRORS:
             return self._icmp_error(pkt)

@@ -49,6 +49,9 @@ class Netfilter:
         #: NfPacket (``ip_sabotage_in``: the IPv4 path does not run the hook again)
         self.bridged = {}
         self.active = False
+        #: conntrack's hooks are registered, and ``nf_defrag_ipv4``'s with them: fragments
+        #: are reassembled before PREROUTING's tables see them
+        self.tracking = False
         #: hook -> the functions registered there, in priority order
         self.hooks = ([], [], [], [], [])
 
@@ -101,6 +104,7 @@ class Netfilter:
             e.sort(key=lambda x: x[0])
         self.hooks = tuple([(what, fn) for _, what, fn in e] for e in entries)
         self.active = any(self.hooks)
+        self.tracking = tracked
 
     @staticmethod
     def _table_fn(table, chain: str):

@@ -38,7 +38,7 @@ class NfPacket:
     """
 
     __slots__ = ("ns", "data", "pid", "hook", "indev", "outdev", "physindev", "physoutdev",
-                 "mark", "ct", "ctinfo", "notes", "why", "nexthop",
+                 "mark", "ct", "ctinfo", "notes", "why", "nexthop", "reasm",
                  "saddr", "daddr", "proto", "tos", "ttl", "total_length", "ihl", "frag_off",
                  "ident", "sport", "dport", "tcp_flags", "icmp_type", "icmp_code")
 
@@ -58,6 +58,9 @@ class NfPacket:
         self.notes = notes
         self.why = ""
         self.nexthop = 0
+        #: the :class:`~emunet.stack.ip_fragment.Reassembled` this packet was put together
+        #: as by ``nf_defrag_ipv4``, None for a packet that came whole
+        self.reasm = None
         self.reparse()
 
     def reparse(self) -> None:
@@ -87,6 +90,7 @@ class NfPacket:
         c.ct = self.ct
         c.ctinfo = self.ctinfo
         c.physindev = self.physindev
+        c.reasm = self.reasm
         return c
 
     @property

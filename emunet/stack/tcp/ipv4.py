@@ -234,13 +234,17 @@ class Tcp:
     # -- ICMP -----------------------------------------------------------------------
     def err(self, src, sport, dst, dport, origin, type_, code, info: int = 0) -> bool:
         """``tcp_v4_err``: an ICMP error about a segment we sent from ``sport``: it aborts
-        a connection in SYN_SENT (a request in SYN_RECV goes), and is a soft error later."""
+        a connection in SYN_SENT (a request in SYN_RECV goes), and is a soft error later;
+        fragmentation needed shrinks the segments (:meth:`TcpOutput.mtu_reduced`)."""
         key = (int.from_bytes(src, "big"), sport, int.from_bytes(dst, "big"), dport)
         sock = self.conns.get(key)
         if sock is None or sock.tw:
             return False
         if type_ == 3 and code == 4:
-            return True  # fragmentation needed: path-MTU discovery is not modelled
+            # path-MTU discovery (RFC 1191); a listener or a request socket ignores it
+            if sock.state not in (SYN_SENT, SYN_RECV):
+                sock.mtu_reduced()
+            return True
         err = ICMP_UNREACH_ERRNO.get(code, errno.EHOSTUNREACH) if type_ == 3 else errno.EHOSTUNREACH
         if sock.state in (SYN_SENT, SYN_RECV):
             if sock.state == SYN_SENT:

@@ -28,18 +28,40 @@ class TcpOutput:
 
     # -- the route and the segment size ----------------------------------------------
     def _route_caps(self, dst: int) -> None:
-        """``sk_setup_caps``: the path MTU is the route's device MTU, and the MSS to
-        advertise ``ipv4_default_advmss`` (that MTU less 40, at most 65535 - 40)."""
+        """``sk_setup_caps``: the path MTU is the route's (``dst_mtu``: a path MTU learned
+        for ``dst``, else the device's), and the MSS to advertise ``ipv4_default_advmss``
+        (that MTU less 40, at most 65535 - 40)."""
         r = self.ns.fib.lookup(dst)
         if r is None:
-            dev = None
+            mtu = 1500
         elif r.type == "local":
-            dev = self.ns.lo
+            mtu = self.ns.lo.mtu
         else:
-            dev = r.dev
-        mtu = dev.mtu if dev is not None else 1500
+            mtu = self.ns.fib.mtu(dst, r)
         self.pmtu = mtu
         self.advmss = min(mtu, 65535) - 40
+
+    def mtu_reduced(self) -> None:
+        """``tcp_v4_mtu_reduced``: a fragmentation needed lowered the path MTU to the peer
+        below what the socket uses: the MSS follows (``tcp_sync_mss``) and what was sent
+        and not yet acknowledged goes again at once, in segments of the new size
+        (``tcp_simple_retransmit``), without waiting for the retransmission timer.  The
+        kernel re-cuts each queued skb (a 7240-byte write becomes 5 x 1398 + 250); here the
+        bytes from ``snd_una`` on are cut afresh (5 x 1398, then 1398 ...)."""
+        r = self.ns.fib.lookup(self.remote[0])
+        if r is None or r.type != "unicast":
+            return
+        mtu = self.ns.fib.mtu(self.remote[0], r)
+        if mtu >= self.pmtu:
+            return
+        old = self.mss_now
+        self.pmtu = mtu
+        self.layer.note_sock(self, f"path MTU {mtu}: MSS {old} → {self.mss_now}, retransmit what is unacknowledged")
+        if before(self.snd_una, self.snd_nxt):
+            self.retrans_segs += -(-dist(self.snd_nxt, self.snd_una) // self.mss_now)
+            self._rtt_seq = None
+            self.snd_nxt = self.snd_una
+            self._write_xmit()
 
     @property
     def mss_now(self) -> int:

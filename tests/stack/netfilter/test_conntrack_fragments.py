@@ -3,9 +3,9 @@
 The kernel never lets conntrack see a fragment: ``nf_defrag_ipv4`` (priority -400, loaded
 with conntrack) reassembles the datagram first, and conntrack tracks it whole
 (``tests/kernel/reference/FINDINGS.md`` §14, ``tests/kernel/test_kernel_br_netfilter_fragments.py``).
-emunet does not reassemble yet (issue 12): a fragment is counted in
-``Conntrack.stat_fragment`` and goes on untracked, with a note saying why, and is never
-given a tuple read from one piece."""
+emunet does too (``Ipv4.ip_defrag``); a piece that reaches ``conntrack_in`` all the same
+is counted in ``Conntrack.stat_fragment`` and goes on untracked, with a note saying why,
+and is never given a tuple read from one piece."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP, fragment
@@ -50,9 +50,9 @@ def test_each_fragment_is_counted_left_untracked_and_noted():
         pkt = _conntrack_in(ct, ns, piece, notes)
         assert pkt.ct is None and pkt.ctinfo is None
         assert ct.stat_fragment == i + 1
-        assert len(notes) == 1 and "left untracked" in notes[0] and "issue 12" in notes[0], notes
-    assert notes == ["conntrack: fragment id 0x4242 offset 2960 left untracked: nf_defrag_ipv4's "
-                     "reassembly is not modelled (issue 12)"]
+        assert len(notes) == 1 and "left untracked" in notes[0], notes
+    assert notes == ["conntrack: fragment id 0x4242 offset 2960 left untracked: conntrack tracks "
+                     "reassembled datagrams"]
     assert ct.stat_invalid == 0
     assert ct.hash == {} and ct.live() == []
     # the same flow, whole, is tracked as the kernel tracks the reassembled datagram
@@ -115,6 +115,25 @@ def test_an_icmp_error_is_related_through_a_first_fragment_only():
     assert ct.stat_fragment == 0   # an ICMP error is whole: only its quote is a piece
 
 
+def _tx_log(sim):
+    """What each device sends, with the time: ``sent_on(dev)`` -> [(ns, frame)]."""
+    log = []
+
+    class _Tx:
+        def on_frame(self, now, dev, frame, direction, note=""):
+            if direction == "out":
+                log.append((now, dev, frame))
+
+        def on_note(self, *_):
+            pass
+
+        def on_drop(self, *_):
+            pass
+
+    sim.observers.append(_Tx())
+    return lambda dev: [(t, f) for t, d, f in log if d is dev]
+
+
 class _Notes:
     """An observer keeping every note."""
 
@@ -132,11 +151,11 @@ class _Notes:
 
 
 def test_fragments_across_a_bridge_with_br_netfilter_and_conntrack():
-    """The kernel test's ``conntrack`` case, as emunet runs it until issue 12: a bridge
-    namespace with ``bridge-nf-call-iptables=1`` and a rule that loads conntrack.  Where the
-    kernel reassembles (one conntrack entry, FORWARD's rule matching once), emunet lets
-    each piece through untracked and says so; b, which cannot reassemble either, drops
-    each piece with ``IP_FRAG``."""
+    """The kernel test's ``conntrack`` case (FINDINGS §14 (iii)): a bridge namespace with
+    ``bridge-nf-call-iptables=1`` and a rule that loads conntrack.  The bridge reassembles
+    the datagram before PREROUTING, so FORWARD's rule matches once (1 packet, 3028 bytes)
+    and conntrack has one entry; the pieces leave pb as they came (1500, 1500, 68), only
+    once the last has arrived; b reassembles them and answers port unreachable."""
     sim = Simulator(seed=1)
     watcher = _Notes()
     sim.observers.append(watcher)
@@ -158,19 +177,23 @@ def test_fragments_across_a_bridge_with_br_netfilter_and_conntrack():
     br.netfilter.iptables("-A FORWARD -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT")
     assert br.netfilter.conntrack is not None
     eth0 = a.dev("eth0")
+    sent_on = _tx_log(sim)
     pieces = [bytes(p) for p in fragment(_datagram("udp", 3000), fragsize=1480)]
     for i, piece in enumerate(pieces):
         frame = bytes.fromhex(B_MAC.replace(":", "") + A_MAC.replace(":", "")) + b"\x08\x00" + piece
         sim.after(1_000_000 * i, lambda f=frame: eth0.dev_queue_xmit(Frame(f, sim.new_pid())))
     sim.run(until=1.0)
     table = br.netfilter.conntrack
-    assert table.stat_fragment == 3 and table.live() == []
-    assert br.netfilter.conntrack_list() == \
-        "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n"
-    untracked = [text for _, text in watcher.notes if "left untracked" in text]
-    assert len(untracked) == 3, watcher.notes
-    # untracked is INVALID to -m conntrack: the rule never matched, the policy let them by
+    assert table.stat_fragment == 0 and len(table.live()) == 1
+    assert br.netfilter.conntrack_list().splitlines()[0].startswith(
+        "udp      17 29 src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=9999 [UNREPLIED] "
+        "src=10.0.0.2 dst=10.0.0.1 sport=9999 dport=40000"), br.netfilter.conntrack_list()
     listing = br.netfilter.iptables("-L FORWARD -v -x -n").splitlines()
-    assert listing[0].startswith("Chain FORWARD (policy ACCEPT 3 packets, 3068 bytes)"), listing
-    assert listing[2].split()[:2] == ["0", "0"], listing
-    assert b.drop_reasons["IP_FRAG"] == 3
+    # b's port unreachable is RELATED, which the rule does not name: the policy takes it
+    assert listing[0].startswith("Chain FORWARD (policy ACCEPT 1 packets, 576 bytes)"), listing
+    assert listing[2].split()[:2] == ["1", "3028"], listing
+    out = [(t, len(f.data) - 14) for t, f in sent_on(br.dev("pb")) if f.data[12:14] == b"\x08\x00"]
+    assert [n for _, n in out] == [1500, 1500, 68]
+    assert min(t for t, _ in out) >= 2_000_000, out   # after the last piece came in, at 2 ms
+    assert b.ipv4.stats["ReasmOKs"] == 1 and b.drop_reasons["NO_SOCKET"] == 1
+    assert br.ipv4.stats["FragOKs"] == 1 and br.ipv4.stats["FragCreates"] == 3
