@@ -74,7 +74,11 @@ def _cmd_bgp_scale(args) -> int:
 
 def _cmd_trace(args) -> int:
     lab = get(args.scenario).build(args.seed)
-    trace, pid = lab.trace_packet(args.src, args.to, args.proto, args.dport, args.size, ttl=args.ttl)
+    if args.pmtudisc is not None and args.proto != "icmp":
+        print("emunet trace: -M is ping's: use it with --proto icmp", file=sys.stderr)
+        return 2
+    trace, pid = lab.trace_packet(args.src, args.to, args.proto, args.dport, args.size, ttl=args.ttl,
+                                  pmtudisc=args.pmtudisc or "want")
     if args.svg:
         with open(args.svg, "w") as f:
             f.write(trace.sequence_svg(pid, f"{args.scenario}: {args.src} → {args.to}"))
@@ -128,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--size", type=int, help="payload bytes")
     t.add_argument("--json", action="store_true", help="the steps as JSON records")
     t.add_argument("--ttl", type=int, help="the echo request's TTL (ping -t)")
+    t.add_argument("-M", dest="pmtudisc", choices=["do", "dont", "want"],
+                   help="ping -M: DF and fragmenting (default want: DF if it fits, fragments if not)")
     t.add_argument("--svg", help="also draw the journey as a sequence picture (SVG) to this file")
     t.add_argument("--pcap", help="also write the journey's frames, commented step by step, as pcapng")
     t.add_argument("--seed", type=int, default=1)

@@ -19,7 +19,10 @@ Transmit (``ipip_tunnel_xmit`` → ``ip_tunnel_xmit``), for the fallback device:
   (``ip_tunnel_ecn_encap``); DF: ``nopmtudisc`` leaves the tunnel's own
   ``frag_off`` clear, and ``df |= inner DF`` copies the inner packet's DF;
 * IP protocol 4, a fresh IP ID (``__ip_select_ident``); a route for the outer
-  destination that leads back into the tunnel is a loop and is dropped.
+  destination that leads back into the tunnel is a loop and is dropped;
+* an inner packet with DF that would not fit the path to the far end once
+  wrapped (its MTU less 20) is refused with fragmentation needed carrying that
+  MTU (``tnl_update_pmtu``); without DF, the outer packet is fragmented.
 
 Receive (``ipip_rcv``): an IPv4 packet with protocol 4 delivered to the host
 is matched to a tunnel by its addresses; the fallback device takes any, if it
@@ -122,6 +125,16 @@ class Ipip(NetDevice):
         r = outer_route(self, dst, frame, "tunnel endpoint")
         if r is None:
             return
+        if r.type != "local" and inner[6] & 0x40:
+            # tnl_update_pmtu: an inner packet with DF (the outer copies it) that does not
+            # fit the path to the far end less the outer header is refused, its sender told
+            mtu = ns.fib.mtu(dst, r) - IPIP_OVERHEAD
+            if len(inner) > mtu:
+                self.stats.tx_errors += 1
+                self.count_drop("PKT_TOO_BIG", frame, f"{len(inner)} bytes with DF > {mtu} "
+                                f"(the path to {int_to_ip(dst)} less IPIP's {IPIP_OVERHEAD})", tx=True)
+                ns.icmp.send_error(bytes(inner), 3, 4, mtu, frame.pid)
+                return
         src = self.local.to_bytes(4, "big") if self.local else ns.fib.source_for(dst)
         packet = ipip_encap(inner, src, dst.to_bytes(4, "big"), ns.ipv4.ip_select_ident(None), self.ttl, self.tos,
                             self.pmtudisc)

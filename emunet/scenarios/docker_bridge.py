@@ -12,8 +12,10 @@ from emunet.scenarios.base import Lab
 
 
 class DockerBridge(Lab):
+    name = "docker-bridge"
+
     def __init__(self, seed: int = 1, capture: bool = True):
-        super().__init__("docker-bridge", seed, capture)
+        super().__init__(self.name, seed, capture)
         self.docker = DockerHost(self.sim)
         self.hosts["host"] = self.docker
         self.c1 = self.docker.run("c1", ip="172.17.0.7")

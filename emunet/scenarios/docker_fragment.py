@@ -10,18 +10,11 @@ whole, 3042 bytes) and sends the pieces on to c2 as they came, once the last is 
 reassembles, answers with a 3028-byte echo reply, DF clear, fragmented the same way.
 """
 from emunet.apps.ping import Ping
-from emunet.control.docker import DockerHost
-from emunet.scenarios.base import Lab
+from emunet.scenarios.docker_bridge import DockerBridge
 
 
-class DockerFragment(Lab):
-    def __init__(self, seed: int = 1, capture: bool = True):
-        super().__init__("docker-fragment", seed, capture)
-        self.docker = DockerHost(self.sim)
-        self.hosts["host"] = self.docker
-        self.c1 = self.docker.run("c1", ip="172.17.0.7")
-        self.c2 = self.docker.run("c2", ip="172.17.0.8")
-        self.duration = 60.0
+class DockerFragment(DockerBridge):
+    name = "docker-fragment"
 
     def traffic(self) -> None:
         self.ping = self.spawn(self.c1.ns, Ping("172.17.0.8", count=1, size=3000),

@@ -56,6 +56,8 @@ class FlannelPmtu(FlannelLab):
         super().__init__("flannel-pmtu", seed, capture)
         self.seed_pair("cni", "pod", pod_mtu=1500)
         self.pings = []
+        #: (what, virtual time it started) for each of the four phases
+        self.phases = []
         self.listener = self.sender_tcp = None
         self.duration = 60.0
 
@@ -67,6 +69,7 @@ class FlannelPmtu(FlannelLab):
         self.sim.after(3 * S, self._transfer)
 
     def _ping(self, dst: str, mode: str, flag: str) -> None:
+        self.phases.append((f"ping -M {mode}", self.sim.now))
         self.pings.append(self.spawn(self.client.ns, Ping(dst, count=1, size=1472, pmtudisc=mode),
                                      self.prompt(f"ping -c 1 {flag}-s 1472 {dst}")))
         if mode == "do":
@@ -76,6 +79,7 @@ class FlannelPmtu(FlannelLab):
         self.spawn(self.client.ns, _Show(ip_route_get, dst), self.prompt(f"ip route get {dst}"))
 
     def _transfer(self) -> None:
+        self.phases.append(("nc: 100 kB over TCP", self.sim.now))
         self.listener = self.spawn(self.server.ns, NcListen(TCP_PORT), f"kubectl exec {self.server.name} -- "
                                                                     f"nc -l {TCP_PORT} > /dev/null")
         self.sender_tcp = self.spawn(self.client.ns, NcSend(self.server.ip, TCP_PORT, TRANSFER),

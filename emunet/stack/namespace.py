@@ -23,6 +23,7 @@ from emunet.devices.vlan import vlan_device_event
 from emunet.stack.arp import Arp
 from emunet.stack.fib import Fib, Route, parse_prefix
 from emunet.stack.icmp import Icmp
+from emunet.stack.ip_fragment import IPFRAG_SYSCTLS
 from emunet.stack.ipv4 import Ipv4
 from emunet.stack.neigh import NeighTable
 from emunet.stack.netfilter import Netfilter
@@ -77,7 +78,7 @@ class Namespace:
         self.netdev_notifiers.register(vlan_device_event)
         self.fib = Fib(self)
         self.sysctl = {"net.ipv4.ip_forward": 0, "net.ipv4.ip_default_ttl": 64,
-                       "net.ipv4.conf.all.arp_accept": 0}
+                       "net.ipv4.conf.all.arp_accept": 0, **IPFRAG_SYSCTLS}
         self.neigh = NeighTable(self)
         self.arp = Arp(self)
         self.netfilter = Netfilter(self)

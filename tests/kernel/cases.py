@@ -628,3 +628,92 @@ def start_flannel_udp_proxies(t: Topology, k: Mirror, daemons: dict) -> None:
         for net, (ip, port) in sorted(b.routes.items()):
             argv += ["--route", f"{int_to_ip(net)}/{d.config.subnet_len}={int_to_ip(ip)}:{port}"]
         t.start(k.ns[name], argv, ready="ready")
+
+
+# -- TCP bulk transfer: a sink and a sender, as `nc -l PORT` and `nc DST PORT < file` --------
+class KernelTcpSink:
+    """A TCP server on ``port`` in namespace ``ns`` for one connection: accept, read to
+    EOF, close (emunet's ``NcListen``); ``received`` is the byte count once it is done.
+    ``cpu``: the thread runs on that CPU only (see :func:`kernel_tcp_send`)."""
+
+    def __init__(self, ns: str, port: int, timeout: float = 10.0, cpu: int = None):
+        import socket
+        import threading
+        from tests.kernel.harness import in_netns
+        with in_netns(ns):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("0.0.0.0", port))
+        self.sock.listen(1)
+        self.sock.settimeout(timeout)
+        self.received = None
+        self.cpu = cpu
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        if self.cpu is not None:
+            os.sched_setaffinity(0, {self.cpu})
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        n = 0
+        with conn:
+            conn.settimeout(10)
+            while True:
+                try:
+                    b = conn.recv(65536)
+                except OSError:
+                    break
+                if not b:
+                    break
+                n += len(b)
+        self.received = n
+
+    def close(self, timeout: float = 10.0) -> int:
+        self.thread.join(timeout=timeout)
+        self.sock.close()
+        return self.received
+
+
+def kernel_tcp_send(ns: str, dst: str, port: int, data: bytes, cpu: int = None) -> None:
+    """Connect from namespace ``ns``, ``sendall(data)``, close (emunet's ``NcSend``).
+
+    ``cpu``: run on that CPU only meanwhile.  A veth hands a frame to the backlog of the CPU
+    that sent it (``netif_rx``), so a sender and a receiver on two CPUs can have frames
+    overtake each other on the way, and TCP then retransmits what was only late (SACK,
+    RACK); with the sender, the receiver and so every softirq of the transfer on one CPU,
+    the frames keep their order, as on a wire."""
+    import socket
+    from tests.kernel.harness import in_netns
+    old = os.sched_getaffinity(0)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    with in_netns(ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.settimeout(10)
+        s.connect((dst, port))
+        s.sendall(data)
+    finally:
+        s.close()
+        os.sched_setaffinity(0, old)
+
+
+def proc_net_snmp(t: Topology, ns: str) -> dict:
+    """``/proc/net/snmp`` and ``/proc/net/netstat`` of namespace ``ns`` as
+    ``{"Ip:ReasmOKs": n, "IpExt:ReasmOverlaps": n, ...}``."""
+    out = {}
+    for path in ("/proc/net/snmp", "/proc/net/netstat"):
+        lines = t.exec(ns, "cat", path).stdout.splitlines()
+        for head, vals in zip(lines[::2], lines[1::2]):
+            names, values = head.split(), vals.split()
+            for name, value in zip(names[1:], values[1:]):
+                out[names[0] + name] = int(value)
+    return out
+
+
+def counter_deltas(before: dict, after: dict) -> dict:
+    """The counters that moved between two :func:`proc_net_snmp` readings."""
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}

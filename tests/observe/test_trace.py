@@ -640,6 +640,21 @@ def test_trace_command_prints_steps_and_json(capsys):
     assert records[-1]["point"] == "deliver" and records[0]["crossings"] == [1]
 
 
+def test_trace_command_follows_a_fragmented_packet_and_ping_dash_m(capsys):
+    """``--size 2000`` across docker0: two fragments leave c1, br_netfilter puts them back
+    together on the host, c2 reassembles; with ``-M do`` nothing leaves c1."""
+    assert main(["trace", "docker-bridge", "--from", "c1", "--to", "172.17.0.8", "--size", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "fragment 2/2 (MTU 1500)" in out and "IP fragment 172.17.0.7 > 172.17.0.8 proto 1 at 1480" in out
+    assert out.count("reassembled: 2028 bytes from 2 fragments") == 2    # the host (conntrack), c2
+    assert main(["trace", "docker-bridge", "--from", "c1", "--to", "172.17.0.8", "--size", "2000",
+                 "-M", "do"]) == 0
+    out = capsys.readouterr().out
+    assert "PKT_TOO_BIG: 2028 bytes > MTU 1500 of eth0, DF demanded (IP_PMTUDISC_DO): EMSGSIZE" in out
+    assert main(["trace", "docker-bridge", "--from", "c1", "--to", "172.17.0.8", "--proto", "udp",
+                 "-M", "do"]) == 2
+
+
 def test_capture_comments_and_trace_records_are_the_same_reports():
     """Every frame a Trace recorded is in the capture, at the same time, on the same
     interface, with the same bytes, and the note the trace shows is the capture's comment."""

@@ -126,3 +126,43 @@ def test_vxlan_outer_packet_longer_than_the_underlay_is_fragmented_outside():
     assert [(x.len, x.flags.DF, x.flags.MF, x.frag * 8) for x in outer[:2]] == \
         [(1500, 0, 1, 0), (70, 0, 0, 1480)]
     assert n2.ns.ipv4.stats["ReasmOKs"] >= 1
+
+
+def _ipip_at_1500():
+    """calico-ipip, settled, with node1's tunl0, pod-1's eth0 and its cali veth at 1500."""
+    from emunet.scenarios import get
+    lab = get("calico-ipip").build(seed=1)
+    lab.settle()
+    node1 = lab.node1.ns
+    node1.dev("tunl0").mtu = 1500
+    lab.pod1.ns.dev("eth0").mtu = 1500
+    next(d for d in node1.devices.values() if d.name.startswith("cali")).mtu = 1500
+    return lab
+
+
+def test_ipip_refuses_a_df_packet_its_underlay_cannot_carry_with_the_mtu_less_20():
+    """tunl0 left at 1500 over a 1500 eth0: a 1500-byte DF packet routed into it would be
+    1520 outside; node1 answers fragmentation needed with 1480 (tnl_update_pmtu), which
+    pod-1 learns, so its next ping, DF clear, leaves pod-1 already cut to 1480 and each
+    piece fits the tunnel.  On a fresh lab, the same ping without DF is fragmented outside,
+    after encapsulation."""
+    lab = _ipip_at_1500()
+    node1 = lab.node1.ns
+    do = lab.pod1.ns.spawn(Ping("10.20.2.2", count=1, size=1472, pmtudisc="do"))
+    lab.sim.run(until=lab.sim.time + 1)
+    assert do.stdout[1] == "From 192.168.0.2 icmp_seq=1 Frag needed and DF set (mtu = 1480)"
+    assert node1.dev("tunl0").drop_reasons["PKT_TOO_BIG"] == 1
+    outer = _outer_of_a_dont_ping(lab)
+    assert [(x.len, x.proto, x.flags.MF, x.frag * 8) for x in outer] == [(1496, 4, 0, 0), (64, 4, 0, 0)]
+    outer = _outer_of_a_dont_ping(_ipip_at_1500())
+    assert [(x.len, x.proto, x.flags.MF, x.frag * 8) for x in outer] == [(1500, 4, 1, 0), (40, 4, 0, 1480)]
+
+
+def _outer_of_a_dont_ping(lab):
+    """pod-1 pings pod-5 with 1472 bytes, DF clear: the outer packets node1 sends."""
+    start = lab.sim.now
+    dont = lab.pod1.ns.spawn(Ping("10.20.2.2", count=1, size=1472, pmtudisc="dont"))
+    lab.sim.run(until=lab.sim.time + 1)
+    assert dont.received == 1
+    return [Ether(r.data)[IP] for r in lab.capture.on("node1/eth0") if r.time_ns >= start
+            and Ether(r.data).haslayer(IP) and Ether(r.data)[IP].src == "192.168.0.2"]
