@@ -1,41 +1,30 @@
-"""``traceroute`` as Debian ships it: Dmitry Butskoy's traceroute 2.1.2 (``traceroute.c``,
-``mod-udp.c``, ``mod-icmp.c``), over the model's sockets.
+"""``traceroute`` as Debian ships it (Dmitry Butskoy's 2.1.2: ``traceroute.c``, ``mod-udp.c``,
+``mod-icmp.c``) over the model's sockets; checked against the real one in namespaces.
 
-What it sends (checked against the real one in namespaces, ``tests/kernel``):
+* **UDP** (the default method): a new socket per probe, bound to 0.0.0.0:0 (a fresh source
+  port), ``IP_PMTUDISC_DONT`` (DF clear), ``IP_TTL``, connected (the IP ID is the socket's
+  counter), ``IP_RECVERR``; to port 33434 (``-p``) + the probe's number; 32 data bytes
+  0x40, 0x41, ... (60-byte packets).  **ICMP** (``-I``): one connected raw socket, echo
+  requests with identifier = the pid, sequence 1, 2, ..., the same fill from byte 8 on.
+* ``-q`` (3) probes per hop from TTL ``-f`` (1) to ``-m`` (30), up to ``-N`` (16) out at once,
+  until a hop answers "final" (port unreachable, echo reply, ``!H`` ``!N`` ``!P`` ``!X``
+  ``!F-<mtu>``...); a probe waits 5 s at most, or 3 times the round trip of an answered
+  probe of its hop, or 10 times a later one's (``-w MAX,HERE,NEAR``).  ``do_it``,
+  ``get_timeout``, ``check_expired``, ``recv_reply`` and ``print_probe`` are ported line
+  for line: probes are sent, expire and are printed in the real order.
 
-* **UDP** (the ``default`` method): one new socket per probe (``socket``, ``bind`` to
-  0.0.0.0:0, so a fresh ephemeral source port, ``IP_MTU_DISCOVER`` = ``IP_PMTUDISC_DONT``
-  (DF clear; ``IP_PMTUDISC_PROBE`` with ``-F``), ``IP_TTL``, ``connect``, ``IP_RECVERR``),
-  to destination port 33434 + the probe's number (``-p`` moves the start); 32 data bytes
-  0x40, 0x41, ... 0x5f, so 60-byte packets.  A connected socket: the IP ID is the socket's
-  counter (a random start, + 1).
-* **ICMP** (``-I``): one raw socket for the whole run, connected, ``IP_RECVERR``; echo
-  requests with identifier = the pid, sequence 1, 2, ... and 32 data bytes 0x48, 0x49, ...
-  (the same fill, counted from the ICMP header).
-* Probes go out ``-q`` (3) per hop from TTL ``-f`` (1) to ``-m`` (30), up to ``-N`` (16) of
-  them outstanding at once, and stop after the hop that answered "final" (port unreachable
-  in UDP mode, echo reply in ICMP mode, or an unreachable annotated ``!H``, ``!N``, ``!P``,
-  ``!X``, ``!F-<mtu>``...).  A probe waits ``MAX`` (5 s) at most, or ``HERE`` (3) times the
-  round trip of a probe of its own hop that was answered, or ``NEAR`` (10) times that of a
-  later one (``-w MAX,HERE,NEAR``).  ``do_it``, ``get_timeout``, ``check_expired``,
-  ``recv_reply`` and ``print_probe`` are ported line for line, so the order in which probes
-  are sent, expire and are printed is the real one.
+Time: ``do_it`` is a generator.  A probe's system calls take :data:`UDP_PROBE_NS`
+(:data:`ICMP_PROBE_NS`); ``poll`` sleeps, in whole ms, until a socket is readable, and
+each socket is read once per ``poll``, errors first.  On veths the kernel finishes a
+probe's round trip inside its ``send`` (softirqs run as the sender re-enables them), so
+answers come between probes: per-probe costs longer than the model's round trips give
+that order.  Times: the virtual wall clock in µs (``gettimeofday``, ``SO_TIMESTAMP``).
 
-Time: the run is a generator of what ``do_it`` would block on: the system calls of a
-probe (socket set-up and ``send``) take :data:`UDP_PROBE_NS` (:data:`ICMP_PROBE_NS` for a
-``sendto`` on the raw socket) of virtual time, and ``poll`` sleeps (in whole milliseconds, as
-``poll(..., ceil(timeout * 1000))``) until a socket has something to read.  On a veth path
-the kernel finishes a probe's whole round trip inside its ``send`` (softirqs run when the
-sender re-enables them), so each answer is on the wire before the next probe; those
-per-probe costs, longer than any round trip of the model's namespaces, give the same order.
-Each socket is read once per ``poll``, as ``do_poll`` does, errors before data.  Times are
-the virtual wall clock in microseconds (``gettimeofday``, ``SO_TIMESTAMP``), printed as
-``%.3f ms``.
-
-Simplified: the TTL of an ICMP error (``IP_RECVTTL`` on the error queue) is not known to
-the model's sockets, so ``check_expired``'s guess from it and ``--back`` are left out; names
-come from ``names`` (an ``/etc/hosts``), never from DNS; ``-t``, ``-g``, ``-s``, ``-i``,
-``-e``, ``-A`` and the TCP/UDPLITE/DCCP/raw methods are not modelled.
+Simplified: ``-F`` is ``IP_PMTUDISC_PROBE``, which the model's ``ip_send`` lacks: DO
+stands in, and differs in holding probes to a learned path MTU; a local ``EMSGSIZE``'s
+error is made here from ``ipv4.emsgsize_mtu``; names come from ``names`` (an
+``/etc/hosts``), never DNS; ``--back``, ``-t``, ``-g``, ``-s``, ``-i``, ``-e``, ``-A`` and
+the TCP/UDPLITE/DCCP/raw methods are not modelled.
 """
 import errno
 import math
@@ -61,12 +50,11 @@ DEF_NEAR_FACTOR = 10.0
 DEF_WAIT_PREC = 0.001      # +1 ms to avoid precision issues
 DEF_DATA_LEN = 40          # all but the IP header
 MAX_PACKET_LEN = 65000
-#: the time one UDP probe's system calls take (socket, setsockopts, bind, connect, send):
-#: 150-200 µs on the machine of the kernel tests, the round trip on veths included
+#: a UDP probe's system calls (socket, setsockopts, bind, connect, send): 150-200 µs on
+#: the kernel tests' machine, the round trip on veths included
 UDP_PROBE_NS = 100 * US
-#: one echo request's ``sendto`` on the raw socket (about 15 µs there, round trip included;
-#: longer here, so that a round trip of the model's clusters, 11 µs pod to pod across
-#: flannel's VXLAN, ends before the next request as it does on the kernel's veths)
+#: an echo request's ``sendto`` (15 µs there; longer here, so that the model's round trips,
+#: 11 µs pod to pod across flannel's VXLAN, end before the next request, as on veths)
 ICMP_PROBE_NS = 50 * US
 
 #: ``parse_icmp_res``'s annotations of a destination unreachable, by code
@@ -101,11 +89,9 @@ class Probe:
 
 @attrs.define
 class Reply:
-    """What one ``recvmsg`` returns: a datagram or echo reply (``src``, its ``ttl``), or from
-    the error queue a ``sock_extended_err`` (``ee_errno``, ``offender``: None for a local
-    error, ``type``, ``code``, ``info``); ``ident``/``seq`` of the echo it concerns (ICMP
-    mode); ``time``: ``SO_TIMESTAMP``, None where the kernel stamps none (a local error:
-    the time of the ``recvmsg``)."""
+    """One ``recvmsg``: a datagram or echo reply from ``src`` or, ``err``, a
+    ``sock_extended_err`` (``offender`` None: a local error); ``ident``/``seq``: the echo it
+    is about; ``time``: ``SO_TIMESTAMP``, None for a local error (no stamp: the read's)."""
 
     err: bool
     time: float = None
@@ -130,11 +116,9 @@ class _Fd:
 
 class Traceroute(Process):
     """``traceroute [-I] [-n] [-F] [--mtu] [-f first_ttl] [-m max_ttl] [-N squeries] [-p port]
-    [-q nqueries] [-w MAX,HERE,NEAR] host [packetlen]``; see the module's docstring.
-
-    ``wait`` is what ``-w`` is given: a number or a string ``"MAX[,HERE[,NEAR]]"`` (as with
-    the real option, factors left out are 0); None keeps 5 s, 3 and 10.  ``names`` maps
-    addresses to the names ``getnameinfo`` would find for them (without ``-n``)."""
+    [-q nqueries] [-w MAX,HERE,NEAR] host [packetlen]``.  ``wait``: ``-w``'s number or
+    ``"MAX[,HERE[,NEAR]]"`` (factors left out are 0), None for 5 s, 3 and 10; ``names``:
+    addresses to the names ``getnameinfo`` would find (without ``-n``)."""
 
     name = "traceroute"
 
@@ -155,10 +139,9 @@ class Traceroute(Process):
         self.port_seq = port
         self.dontfrag = dontfrag or mtudisc
         self.mtudisc = mtudisc
-        if mtudisc:
+        if mtudisc:                     # --mtu: -F -N 1 and, without a length, 65000 bytes
             self.sim_probes = 1
-            if packet_len is None:
-                self.packet_len = MAX_PACKET_LEN
+            self.packet_len = MAX_PACKET_LEN if packet_len is None else packet_len
         self.names = {"127.0.0.1": "localhost", **(names or {})}
         self.dst = 0
         self.probes = []
@@ -166,12 +149,10 @@ class Traceroute(Process):
         self.data_len = 0
         self.ident = 0
         self._seq = 1
-        self._ttl = 0
         self._inet_id = 0
         self._port = 0
         self._fds = {}          # id of the socket -> (its _Fd, probe or None), in poll order
-        self._icmp_fd = None
-        self._run_it = None
+        self._icmp_fd = self._run_it = None
         self._polling = None    # the poll's timeout event while traceroute sleeps in poll()
         self.pids = []
 
@@ -181,17 +162,13 @@ class Traceroute(Process):
         """The program as a command line gives it: ``Traceroute.from_argv(["-n", "-I",
         "172.17.0.8"])`` (the options of the class docstring; ``--mtu`` too)."""
         kw, args, it = {"names": names}, [], iter(argv)
+        flags = {"-I": "icmp", "--icmp": "icmp", "-n": "numeric", "-F": "dontfrag", "--dont-fragment": "dontfrag",
+                 "--mtu": "mtudisc"}
         value_opts = {"-f": ("first_hop", int), "-m": ("max_hops", int), "-N": ("sim_queries", int),
                       "-p": ("port", int), "-q": ("queries", int), "-w": ("wait", str)}
         for a in it:
-            if a in ("-I", "--icmp"):
-                kw["icmp"] = True
-            elif a == "-n":
-                kw["numeric"] = True
-            elif a in ("-F", "--dont-fragment"):
-                kw["dontfrag"] = True
-            elif a == "--mtu":
-                kw["mtudisc"] = True
+            if a in flags:
+                kw[flags[a]] = True
             elif a[:2] in value_opts:
                 key, conv = value_opts[a[:2]]
                 kw[key] = conv(a[2:] if len(a) > 2 else next(it))
@@ -212,14 +189,14 @@ class Traceroute(Process):
             self.eprint(f"Cannot handle \"host\" cmdline arg `{self.host}' on position 1 (argc 1)")
             self.exit(2)
             return
-        if not self.first_hop or self.first_hop > self.max_hops:
-            return self._ex_error("first hop out of range")
-        if self.max_hops > MAX_HOPS:
-            return self._ex_error(f"max hops cannot be more than {MAX_HOPS}")
-        if not self.probes_per_hop or self.probes_per_hop > MAX_PROBES:
-            return self._ex_error(f"no more than {MAX_PROBES} probes per hop")
-        if self.packet_len > MAX_PACKET_LEN:
-            return self._ex_error(f"too big packetlen {self.packet_len} specified")
+        for bad, text in ((not self.first_hop or self.first_hop > self.max_hops, "first hop out of range"),
+                          (self.max_hops > MAX_HOPS, f"max hops cannot be more than {MAX_HOPS}"),
+                          (not 0 < self.probes_per_hop <= MAX_PROBES, f"no more than {MAX_PROBES} probes per hop"),
+                          (self.packet_len > MAX_PACKET_LEN, f"too big packetlen {self.packet_len} specified")):
+            if bad:                     # ex_error
+                self.eprint(text)
+                self.exit(2)
+                return
         ops_header_len = 0 if self.icmp else 8
         if self.packet_len < 0:
             self.data_len = DEF_DATA_LEN - ops_header_len
@@ -236,17 +213,13 @@ class Traceroute(Process):
         self._run_it = self._do_it()
         self._run()
 
-    def _ex_error(self, text: str) -> None:
-        self.eprint(text)
-        self.exit(2)
-
     def _error(self, what: str, code: int) -> None:
         """``error()``: ``perror`` after a new line (which ends the header line), exit 1."""
         self.eprint(f"{what}: {os.strerror(code)}")
         self.exit(1)
 
     def _now(self) -> float:
-        """``get_time()``: gettimeofday as a double, from the virtual wall clock."""
+        """``get_time()``: gettimeofday (the virtual wall clock) as a double."""
         us = self.sim.wall_ns // 1000
         return (us % 1_000_000) / 1_000_000 + us // 1_000_000
 
@@ -286,7 +259,7 @@ class Traceroute(Process):
                     yield ("cpu", ICMP_PROBE_NS if self.icmp else UDP_PROBE_NS)
                     if not self.running:
                         return
-                    self._send_probe(pb, n // q + 1)
+                    (self._icmp_send_probe if self.icmp else self._udp_send_probe)(pb, n // q + 1)
                     if not self.running:
                         return
                     if not pb.send_time:
@@ -304,7 +277,7 @@ class Traceroute(Process):
                 yield ("poll", max(0.0, next_time - self._now()))
                 if not self.running:
                     return
-        self._finish(0)
+        self.exit(0)
 
     def _run(self) -> None:
         """Run ``do_it`` until it blocks in a system call or in ``poll``."""
@@ -319,17 +292,10 @@ class Traceroute(Process):
             if any(fd.errq or fd.rxq for fd, _ in self._fds.values()):
                 self._dispatch()
                 continue
-            # poll(..., ceil(timeout * 1000)); with nothing to poll it returns at once and
-            # do_it spins until the time comes: the same as sleeping that long
+            # poll(..., ceil(timeout * 1000)); with no socket it returns at once and do_it
+            # spins till then: the same as sleeping
             self._polling = self.sim.after(math.ceil(arg * 1000) * MS, self._wake)
             return
-
-    def _readable(self) -> None:
-        """A socket has something to read: a traceroute asleep in poll() wakes up."""
-        if self._polling is not None:
-            self._polling.cancel()
-            self._polling = None
-            self.sim.after(0, self._wake)   # after whatever else arrives at this instant
 
     def _wake(self) -> None:
         self._polling = None
@@ -338,8 +304,7 @@ class Traceroute(Process):
             self._run()
 
     def _dispatch(self) -> None:
-        """``do_poll``'s callbacks: one ``recvmsg`` per readable socket, the error queue when
-        it holds something (POLLERR), else the data."""
+        """``do_poll``'s callbacks: one ``recvmsg`` per readable socket, errors (POLLERR) first."""
         for key, (fd, _) in list(self._fds.items()):
             if not self.running:
                 return
@@ -351,12 +316,6 @@ class Traceroute(Process):
                 self._recv_reply(key, fd.rxq.pop(0))
 
     # -- the methods: probes, sockets ------------------------------------------------
-    def _send_probe(self, pb: Probe, ttl: int) -> None:
-        if self.icmp:
-            self._icmp_send_probe(pb, ttl)
-        else:
-            self._udp_send_probe(pb, ttl)
-
     def _udp_send_probe(self, pb: Probe, ttl: int) -> None:
         """``udp_send_probe``: a socket of its own, connected to port ``curr_port``."""
         sk = self.ns.udp.socket()
@@ -398,14 +357,16 @@ class Traceroute(Process):
         self._port += 1
 
     def _pmtudisc(self) -> int:
-        """``IP_MTU_DISCOVER``: DONT, or with ``-F`` PROBE, which the model's ``ip_send`` does
-        not have: DO, which differs from it only in holding the packet to a learned path
-        MTU rather than to the device's."""
+        """``IP_MTU_DISCOVER``: DONT, or with ``-F`` PROBE, for which DO stands in."""
         return IP_PMTUDISC_DO if self.dontfrag else IP_PMTUDISC_DONT
 
     def _queue(self, q: list, item) -> None:
+        """A socket has something to read: a traceroute asleep in poll() wakes up."""
         q.append(item)
-        self._readable()
+        if self._polling is not None:
+            self._polling.cancel()
+            self._polling = None
+            self.sim.after(0, self._wake)   # after whatever else arrives at this instant
 
     def _icmp_init(self) -> bool:
         """``icmp_init`` as root: a raw socket, connected, identifier = the pid."""
@@ -570,8 +531,7 @@ class Traceroute(Process):
                 or any(p.res is not None and p.res == fp.res for p in probes[:idx])):
             if not fp.recv_ttl:
                 return             # no idea: assume expired
-            # where the answer's TTL says it came from (64, 128 or 255 at its start),
-            # against the nearest earlier time exceeded
+            # the hops back its TTL says, against the nearest earlier time exceeded
             back_hops = ttl2hops(fp.recv_ttl)
             for i in range(idx - 1, -1, -1):
                 p = probes[i]
@@ -614,12 +574,9 @@ class Traceroute(Process):
         if pb.err_str:
             self._out(f" {pb.err_str}")
 
-    def _finish(self, code: int) -> None:
-        self.exit(code)
-
     def on_exit(self) -> None:
-        for fd, pb in list(self._fds.values()):
-            if pb is not None and pb.sk is not None:
+        for _, pb in self._fds.values():
+            if pb is not None:
                 pb.sk.close()
         self._fds.clear()
         if self.icmp and self.ns.icmp.sockets.get(self.ident) is self:
@@ -633,8 +590,6 @@ def _wait_specs(wait):
     """``-w MAX,HERE,NEAR`` as ``set_wait_specs`` reads it: the factors not given are 0."""
     if wait is None:
         return DEF_WAIT_SECS, DEF_HERE_FACTOR, DEF_NEAR_FACTOR
-    if isinstance(wait, (int, float)):
-        return float(wait), 0.0, 0.0
     parts = [float(x) for x in str(wait).split(",")]
     if not 1 <= len(parts) <= 3 or min(parts) < 0:
         raise ValueError(f"bad wait specifications `{wait}' used")
