@@ -78,6 +78,8 @@ class Ping(Process):
         self.errors = 0
         self.rtts_us = []
         self.replied = set()
+        #: the most echoes outstanding when one was answered (iputils' ``pipesize``)
+        self.pipe = 0
         self.pids = []
         self._start_ns = 0
         self._last_send_ns = 0
@@ -141,6 +143,9 @@ class Ping(Process):
             sec, usec = _TIMEVAL.unpack_from(icmp.buf, icmp.off + 8)
             rtt_us = self.sim.wall_ns // 1000 - (sec * 1_000_000 + usec)
         seq = icmp.seq
+        diff = self.transmitted - seq     # iputils' acknowledge(), inline: once per reply
+        if self.pipe <= diff < 0x8000:
+            self.pipe = diff + 1
         dup = seq in self.replied
         self.replied.add(seq)
         if not dup:
@@ -156,6 +161,7 @@ class Ping(Process):
             return
         ihl = (quoted[0] & 0x0F) * 4
         seq = struct.unpack_from("!H", quoted, ihl + 6)[0]
+        self._acknowledge(seq)
         self.errors += 1
         self.replied.add(seq)
         text = UNREACH_TEXT.get((type_, code), f"Dest Unreachable, Bad Code: {code}")
@@ -163,6 +169,12 @@ class Ping(Process):
             text += f" (mtu = {info})"
         self.print(f"From {origin} icmp_seq={seq} {text}")
         self._maybe_done()
+
+    def _acknowledge(self, seq: int) -> None:
+        """iputils' ``acknowledge``: how many echoes were out when ``seq`` was answered."""
+        diff = self.transmitted - seq
+        if 0 <= diff < 0x8000:
+            self.pipe = max(self.pipe, diff + 1)
 
     def _maybe_done(self) -> None:
         if self.transmitted >= self.count and len(self.replied) >= self.count:
@@ -181,13 +193,17 @@ class Ping(Process):
         errors = f", +{self.errors} errors" if self.errors else ""
         self.print(f"{self.transmitted} packets transmitted, {self.received} received{errors}, "
                    f"{loss}% packet loss, time {elapsed_ms}ms")
+        # one last line, empty when there is nothing to say: the RTTs, the pipe
+        tail = []
         if self.rtts_us:
             n = len(self.rtts_us)
             avg = sum(self.rtts_us) / n
             mdev = math.sqrt(max(0.0, sum(r * r for r in self.rtts_us) / n - avg * avg))
-            self.print(f"rtt min/avg/max/mdev = {_ms3(min(self.rtts_us))}/{_ms3(int(avg))}/"
-                       f"{_ms3(max(self.rtts_us))}/{_ms3(int(mdev))} ms")
-        self.print("")
+            tail.append(f"rtt min/avg/max/mdev = {_ms3(min(self.rtts_us))}/{_ms3(int(avg))}/"
+                        f"{_ms3(max(self.rtts_us))}/{_ms3(int(mdev))} ms")
+        if self.pipe > 1:
+            tail.append(f"pipe {self.pipe}")
+        self.print(", ".join(tail))
         self.exit(0 if self.received else 1)
 
 

@@ -326,6 +326,9 @@ class Ipv4:
             packet = pkt.data
         # the header is right (written or checked, then patched incrementally); whatever the
         # sender vouched for beyond it, the forwarded bytes still carry
+        if reasm is None and len(packet) <= mtu:
+            self.ip_finish_output2(out, nh, packet, frame.pid, note, frame.csum_level or CSUM_IP)
+            return
         self.ip_finish_output(out, nh, packet, frame.pid, note, frame.csum_level or CSUM_IP, mtu, reasm,
                               reasm is not None)
 
@@ -360,7 +363,8 @@ class Ipv4:
         ttl = self.sysctl["net.ipv4.ip_default_ttl"] if ttl is None else ttl
         local = r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback)
         out = self.ns.lo if local else r.dev
-        mtu = out.mtu if local else self.fib.mtu(d, r)
+        # dst_mtu: the device's, unless a path MTU was learned (a dict test while none is)
+        mtu = self.fib.mtu(d, r) if self.fib.exceptions and not local else out.mtu
         if pmtudisc is not None:
             if len(payload) + 20 > mtu:
                 if pmtudisc == IP_PMTUDISC_DO:
@@ -410,10 +414,11 @@ class Ipv4:
             return 0
         nh = r.gateway or d
         # the header is ours and so is the payload's checksum (every caller builds it with
-        # the wire module's emitters)
-        self.ip_finish_output(out, nh, packet, pid,
-                              f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-                              f"{hooked}" if observed else None, CSUM_L4, mtu)
+        # the wire module's emitters); one that does not fit goes through ip_fragment
+        output = self.ip_finish_output2 if len(packet) <= mtu else self.ip_finish_output
+        output(out, nh, packet, pid,
+               f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
+               f"{hooked}" if observed else None, CSUM_L4, mtu)
         return 0
 
     def _nf_out_notes(self, pkt, verdict: int, said: str, out) -> str:
@@ -465,10 +470,12 @@ class Ipv4:
         return _UNROUTABLE[r.type]
 
     def ip_finish_output2(self, dev, nexthop: int, packet: bytes, pid: int, note: str,
-                          csum_level: int = CSUM_IP) -> None:
+                          csum_level: int = CSUM_IP, mtu: int = None) -> None:
         """``ip_finish_output2``: add the link-layer header, resolving the neighbour if needed.
         Every packet that gets here has an IPv4 header this stack wrote or checked; ``csum_level``
-        says how many checksums, that header's first, are right by construction."""
+        says how many checksums, that header's first, are right by construction.  ``mtu`` is
+        the caller's, which the packet fits (``ip_finish_output``'s signature, so that a
+        caller may pick either)."""
         if dev.linktype == LINKTYPE_RAW:
             dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW, csum_level), note)
         elif dev.noarp:

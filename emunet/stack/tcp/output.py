@@ -44,10 +44,11 @@ class TcpOutput:
     def mtu_reduced(self) -> None:
         """``tcp_v4_mtu_reduced``: a fragmentation needed lowered the path MTU to the peer
         below what the socket uses: the MSS follows (``tcp_sync_mss``) and what was sent
-        and not yet acknowledged goes again at once, in segments of the new size
-        (``tcp_simple_retransmit``), without waiting for the retransmission timer.  The
-        kernel re-cuts each queued skb (a 7240-byte write becomes 5 x 1398 + 250); here the
-        bytes from ``snd_una`` on are cut afresh (5 x 1398, then 1398 ...)."""
+        and not yet acknowledged goes again at once, every byte up to ``snd_nxt`` and no
+        more, in segments of the new size (``tcp_simple_retransmit`` marks lost what is
+        longer than the new MSS and ``tcp_xmit_retransmit_queue`` resends it without
+        waiting for the retransmission timer).  The kernel re-cuts each queued skb (a
+        7240-byte write goes again as 5 x 1398 + 250); here the range is cut afresh."""
         r = self.ns.fib.lookup(self.remote[0])
         if r is None or r.type != "unicast":
             return
@@ -56,12 +57,23 @@ class TcpOutput:
             return
         old = self.mss_now
         self.pmtu = mtu
-        self.layer.note_sock(self, f"path MTU {mtu}: MSS {old} → {self.mss_now}, retransmit what is unacknowledged")
-        if before(self.snd_una, self.snd_nxt):
-            self.retrans_segs += -(-dist(self.snd_nxt, self.snd_una) // self.mss_now)
-            self._rtt_seq = None
-            self.snd_nxt = self.snd_una
-            self._write_xmit()
+        mss = self.mss_now
+        self.layer.note_sock(self, f"path MTU {mtu}: MSS {old} → {mss}, resend what is unacknowledged")
+        end = self.snd_nxt
+        if self.fin_queued and after(end, self.write_seq):
+            end = self.write_seq     # the FIN's sequence number is not a byte to cut
+        seq = self.snd_una
+        self._rtt_seq = None         # Karn: no RTT sample from what is sent again
+        while before(seq, end):
+            size = min(mss, dist(end, seq))
+            off = dist(seq, self._buf_seq)
+            last = dist(end, seq) == size
+            flags = TCP_ACK | (TCP_PSH if last else 0)
+            if last and end == self.write_seq and self.fin_queued and after(self.snd_nxt, self.write_seq):
+                flags |= TCP_FIN
+            self.retrans_segs += 1
+            self._transmit_skb(flags, seq, bytes(self._sndbuf[off:off + size]), "retransmit at the new MSS")
+            seq = (seq + size) & MASK
 
     @property
     def mss_now(self) -> int:
