@@ -20,9 +20,8 @@ probe's round trip inside its ``send`` (softirqs run as the sender re-enables th
 answers come between probes: per-probe costs longer than the model's round trips give
 that order.  Times: the virtual wall clock in µs (``gettimeofday``, ``SO_TIMESTAMP``).
 
-Simplified: ``-F`` is ``IP_PMTUDISC_PROBE``, which the model's ``ip_send`` lacks: DO
-stands in, and differs in holding probes to a learned path MTU; a local ``EMSGSIZE``'s
-error is made here from ``ipv4.emsgsize_mtu``; names come from ``names`` (an
+``-F`` is ``IP_PMTUDISC_PROBE``: DF, held to the device's MTU and never to a learned path
+MTU.  Simplified: a local ``EMSGSIZE``'s error is made here from ``ipv4.emsgsize_mtu``; names come from ``names`` (an
 ``/etc/hosts``), never DNS; ``--back``, ``-t``, ``-g``, ``-s``, ``-i``, ``-e``, ``-A`` and
 the TCP/UDPLITE/DCCP/raw methods are not modelled.
 """
@@ -34,7 +33,7 @@ import attrs
 
 from emunet.apps.base import Process
 from emunet.sim import MS, US
-from emunet.stack.ipv4 import IP_PMTUDISC_DO, IP_PMTUDISC_DONT
+from emunet.stack.ipv4 import IP_PMTUDISC_DONT, IP_PMTUDISC_PROBE
 from emunet.wire.icmp import ICMP_ECHO, ICMP_ECHOREPLY, IcmpView
 from emunet.wire.ipv4 import IPPROTO_ICMP, int_to_ip, ip_to_int
 
@@ -357,8 +356,8 @@ class Traceroute(Process):
         self._port += 1
 
     def _pmtudisc(self) -> int:
-        """``IP_MTU_DISCOVER``: DONT, or with ``-F`` PROBE, for which DO stands in."""
-        return IP_PMTUDISC_DO if self.dontfrag else IP_PMTUDISC_DONT
+        """``IP_MTU_DISCOVER``: DONT, or with ``-F`` PROBE."""
+        return IP_PMTUDISC_PROBE if self.dontfrag else IP_PMTUDISC_DONT
 
     def _queue(self, q: list, item) -> None:
         """A socket has something to read: a traceroute asleep in poll() wakes up."""

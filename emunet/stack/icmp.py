@@ -27,6 +27,7 @@ MAX_QUOTE = 576 - 20 - 8
 RATELIMITED = (3, 4, 11, 12)
 RATE_TOKEN_NS = 1 * S  # icmp_ratelimit = 1000 ms
 RATE_BURST = 6         # XRLIM_BURST_FACTOR
+IP_RT_ERROR_BURST = 5 * S   # ip_rt_error_burst (ip_rt_error_cost is 1 s, as above)
 
 
 class Icmp:
@@ -113,21 +114,42 @@ class Icmp:
         elif qproto in (6, 17) and len(quoted) >= qihl + 4:
             sport, dport = struct.unpack_from("!HH", quoted, qihl)
             layer = self.ns.udp if qproto == 17 else self.ns.tcp
-            if layer.err(quoted[12:16], sport, quoted[16:20], dport, origin, icmp.type, icmp.code, info):
+            # the error's own TTL goes along (IP_RECVTTL: tracepath counts the hops back)
+            if layer.err(quoted[12:16], sport, quoted[16:20], dport, origin, icmp.type, icmp.code, info,
+                         ipv.ttl):
                 self.ns.note(dev, frame, f"ICMP error type {icmp.type} code {icmp.code} → socket :{sport}")
                 return
         self.ns.note(dev, frame, f"ICMP error type {icmp.type} code {icmp.code}: no socket to tell")
 
     # -- errors we send -----------------------------------------------------
-    def _allow(self, dst: bytes) -> bool:
+    def _take(self, dst: bytes, burst: int) -> bool:
+        """One token (1 s) from ``dst``'s bucket (``inet_peer``'s ``rate_tokens``), holding
+        at most ``burst``; a peer met for the first time has waited long enough to be full
+        (``rate_last`` = now − 60 s)."""
         now = self.sim.now
-        tokens, last = self._peers.get(dst, (RATE_BURST * RATE_TOKEN_NS, now))
-        tokens = min(RATE_BURST * RATE_TOKEN_NS, tokens + now - last)
+        tokens, last = self._peers.get(dst, (0, now - 60 * S))
+        tokens = min(burst, tokens + now - last)
         if tokens < RATE_TOKEN_NS:
             self._peers[dst] = (tokens, now)
             return False
         self._peers[dst] = (tokens - RATE_TOKEN_NS, now)
         return True
+
+    def _allow(self, dst: bytes) -> bool:
+        """``icmpv4_xrlim_allow`` → ``inet_peer_xrlim_allow``: burst 6 s."""
+        return self._take(dst, RATE_BURST * RATE_TOKEN_NS)
+
+    def ip_error(self, packet: bytes, code: int, pid: int) -> bool:
+        """``ip_error``: a packet the forward path could not route is answered with
+        destination unreachable ``code``, after a token of its own from the same per-peer
+        bucket (``ip_rt_error_cost`` 1 s, ``ip_rt_error_burst`` 5 s) and before
+        ``icmp_send`` takes another: a peer gets two such errors in a burst."""
+        src = packet[12:16]
+        if not self._take(src, IP_RT_ERROR_BURST):
+            self.ns.count_drop("ICMP_RATELIMIT", None, None,
+                               f"ip_error: unreachable to {int_to_ip(int.from_bytes(src, 'big'))}")
+            return False
+        return self.send_error(packet, 3, code, 0, pid)
 
     def send_error(self, packet: bytes, type_: int, code: int, rest: int, pid: int) -> bool:
         """``icmp_send``: answer the IP ``packet`` with an error; False if the rules forbid it.

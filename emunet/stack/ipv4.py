@@ -30,8 +30,9 @@ from emunet.wire.ipv4 import Ipv4View, int_to_ip, ttl_decreased
 _UNROUTABLE = {"blackhole": errno.EINVAL, "unreachable": errno.EHOSTUNREACH, "prohibit": errno.EACCES}
 
 #: ``IP_MTU_DISCOVER``'s values: never DF; DF when the packet fits the path MTU (the
-#: default, ``ip_no_pmtu_disc`` 0); always DF, refusing with EMSGSIZE what does not fit
-IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, IP_PMTUDISC_DO = 0, 1, 2
+#: default, ``ip_no_pmtu_disc`` 0); always DF, refusing with EMSGSIZE what does not fit;
+#: always DF, held to the device's MTU and never to a learned path MTU
+IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, IP_PMTUDISC_DO, IP_PMTUDISC_PROBE = 0, 1, 2, 3
 
 
 class Ipv4:
@@ -282,14 +283,14 @@ class Ipv4:
         dst = ipv.daddr
         if r is None:
             self.ns.count_drop("IP_NOROUTE", dev, frame, f"no route to {int_to_ip(dst)}")
-            self.ns.icmp.send_error(ipv.packet(), 3, 0, 0, frame.pid)
+            self.ns.icmp.ip_error(ipv.packet(), 0, frame.pid)
             return
         if r.type != "unicast":
             self.ns.count_drop("IP_NOROUTE", dev, frame, f"{r.type} route {r.dst}")
             if r.type == "unreachable":
-                self.ns.icmp.send_error(ipv.packet(), 3, 1, 0, frame.pid)
+                self.ns.icmp.ip_error(ipv.packet(), 1, frame.pid)
             elif r.type == "prohibit":
-                self.ns.icmp.send_error(ipv.packet(), 3, 13, 0, frame.pid)
+                self.ns.icmp.ip_error(ipv.packet(), 13, frame.pid)
             return
         if ipv.ttl <= 1:
             self.ns.count_drop("TTL_EXPIRED", dev, frame, f"TTL {ipv.ttl} at {self.ns.name}")
@@ -352,6 +353,7 @@ class Ipv4:
         ``pmtudisc`` (``IP_PMTUDISC_*``) is what ``ip_append_data`` does for a datagram
         socket instead: with DO, a packet longer than the path MTU is refused with
         EMSGSIZE (:attr:`emsgsize_mtu` says the MTU, as ``ip_local_error`` does); with
+        PROBE, the same against the device's MTU, whatever path MTU was learned; with
         WANT, DF is set when it fits, and it is fragmented, DF clear, when it does not;
         with DONT, never DF."""
         d = int.from_bytes(dst, "big")
@@ -363,11 +365,13 @@ class Ipv4:
         ttl = self.sysctl["net.ipv4.ip_default_ttl"] if ttl is None else ttl
         local = r.type in ("local", "broadcast") and (r.type == "local" or r.dev.loopback)
         out = self.ns.lo if local else r.dev
-        # dst_mtu: the device's, unless a path MTU was learned (a dict test while none is)
-        mtu = self.fib.mtu(d, r) if self.fib.exceptions and not local else out.mtu
+        # dst_mtu: the device's, unless a path MTU was learned (a dict test while none is);
+        # a PROBE socket ignores what was learned (ip_sk_use_pmtu)
+        mtu = self.fib.mtu(d, r) if self.fib.exceptions and not local and pmtudisc != IP_PMTUDISC_PROBE \
+            else out.mtu
         if pmtudisc is not None:
             if len(payload) + 20 > mtu:
-                if pmtudisc == IP_PMTUDISC_DO:
+                if pmtudisc >= IP_PMTUDISC_DO:
                     # ip_append_data refuses it before a packet exists (ip_local_error); counted
                     # here all the same, so that a trace can say why nothing left
                     self.emsgsize_mtu = mtu
@@ -377,9 +381,9 @@ class Ipv4:
                 df = False
             else:
                 df = pmtudisc != IP_PMTUDISC_DONT
-            if ident is None and df and pmtudisc == IP_PMTUDISC_DO:
-                # ip_select_ident_segs: DF without ignore_df (a DO socket's) from an
-                # unconnected socket is sent with ID 0
+            if ident is None and df and pmtudisc >= IP_PMTUDISC_DO:
+                # ip_select_ident_segs: DF without ignore_df (a DO or PROBE socket's) from
+                # an unconnected socket is sent with ID 0
                 ident = 0
         if ident is None:
             ident = self.ip_select_ident(dst)

@@ -233,7 +233,8 @@ class Udp:
 
 #: ``icmp_err_convert``: the destination-unreachable codes whose error is fatal
 _HARD_UNREACH = {2: errno.ENOPROTOOPT, 3: errno.ECONNREFUSED, 6: errno.ENETUNREACH, 7: errno.EHOSTDOWN,
-                 8: errno.ENONET, 13: errno.EHOSTUNREACH, 14: errno.EHOSTUNREACH, 15: errno.EHOSTUNREACH}
+                 8: errno.ENONET, 9: errno.ENETUNREACH, 10: errno.EHOSTUNREACH, 13: errno.EHOSTUNREACH,
+                 14: errno.EHOSTUNREACH, 15: errno.EHOSTUNREACH}
 #: ``icmp_err_convert[].errno``: what every destination-unreachable code becomes
 _UNREACH_ERRNO = {0: errno.ENETUNREACH, 1: errno.EHOSTUNREACH, 2: errno.ENOPROTOOPT, 3: errno.ECONNREFUSED,
                   4: errno.EMSGSIZE, 5: errno.EOPNOTSUPP, 6: errno.ENETUNREACH, 7: errno.EHOSTDOWN,

@@ -31,7 +31,6 @@ def _run(lab, ns, argv, until: float = 40.0, names=None):
     return tp
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_TTL)
 def test_reached_twice_across_docker0():
     """The first 65507-byte send is refused locally with the route's MTU; the 1500-byte probe
     reaches c2; the MTU changed during that TTL, so tracepath probes once more."""
@@ -43,7 +42,6 @@ def test_reached_twice_across_docker0():
                          "     Resume: pmtu 1500 hops 1 back 1 "]
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_TTL)
 def test_pmtu_1450_on_flannel_pmtu():
     lab = flannel_pmtu.build(seed=1)
     lab.settle()

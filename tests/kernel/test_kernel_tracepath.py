@@ -83,7 +83,6 @@ def _check(rep, kcap, ecap, iface: str) -> None:
         assert ksec > 0 and 0 <= knsec < 10**9 and esec * 10**9 + ensec >= UPTIME_NS
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_TTL)
 def test_tracepath_across_docker0(netns):
     """``tracepath -n 172.17.0.8``: the first 65507-byte send fails (EMSGSIZE, the local
     error gives 1500), the probe goes again at 1500 bytes (DF, IP ID 0) and c2 answers
@@ -104,7 +103,6 @@ def test_tracepath_across_docker0(netns):
     assert {"ip.flags.df", "ip.id", "icmp.quote.udp.len"} <= rep.fields
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_TTL)
 def test_tracepath_finds_flannels_1450(netns):
     """flannel-pmtu's misconfiguration (pods, veths and cni0 at 1500, flannel.1 at 1450):
     ``tracepath -n 100.96.2.2`` learns 1500 locally, then at TTL 2 node1's fragmentation

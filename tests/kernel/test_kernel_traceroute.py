@@ -178,10 +178,6 @@ def test_traceroute_moves_a_later_unreachable_into_an_expired_probes_place(netns
     assert rep, rep.text()
 
 
-@pytest.mark.xfail(strict=True, reason="emunet's forward path rate-limits its net unreachables "
-                   "with icmp_send's token bucket only; the kernel's ip_error() takes a token "
-                   "(ip_rt_error_cost, burst 5 s) from the same inet_peer first, so a fresh "
-                   "peer gets 2 of a burst, emunet sends 6 (ipv4.py / icmp.py, not traceroute's)")
 def test_traceroute_net_unreachable_from_the_docker_host(netns):
     """``traceroute -n 10.1.1.1``: the docker host has no route for it and answers with net
     unreachable: the kernel sends two (ip_error's limit), traceroute prints ``!N !N *``."""
@@ -272,10 +268,6 @@ def test_traceroute_mtu_discovery_through_a_1450_flannel(netns):
     assert {"ip.flags.df", "icmp.rest", "ip.len"} <= rep.fields
 
 
-@pytest.mark.xfail(strict=True, reason="-F is IP_PMTUDISC_PROBE: DF, held to the device's MTU, "
-                   "never to a learned path MTU; ipv4.ip_send has no PROBE, and with DO (what "
-                   "traceroute uses instead) the probes after the first fragmentation needed are "
-                   "refused locally at the learned 1450")
 def test_traceroute_dont_fragment_through_a_1450_flannel(netns):
     """``traceroute -n -F 100.96.2.2 1500`` from a pod at MTU 1500 across flannel.1 at 1450:
     TTL 1 meets node1's time exceeded, every later probe its fragmentation needed (never

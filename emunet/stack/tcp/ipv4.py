@@ -232,7 +232,7 @@ class Tcp:
                              f"{': ' + why if why else ''}")
 
     # -- ICMP -----------------------------------------------------------------------
-    def err(self, src, sport, dst, dport, origin, type_, code, info: int = 0) -> bool:
+    def err(self, src, sport, dst, dport, origin, type_, code, info: int = 0, ttl: int = 0) -> bool:
         """``tcp_v4_err``: an ICMP error about a segment we sent from ``sport``: it aborts
         a connection in SYN_SENT (a request in SYN_RECV goes), and is a soft error later;
         fragmentation needed shrinks the segments (:meth:`TcpOutput.mtu_reduced`)."""
