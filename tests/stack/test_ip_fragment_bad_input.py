@@ -253,7 +253,7 @@ def test_a_queue_left_behind_by_ipfrag_max_dist_starts_over():
     assert pair.received == [] and pair.stats["ReasmTimeout"] == 71 and pair.icmp_to_a() == []
 
 
-def _bad(kind: str) -> bytes:
+def spoiled_frame(kind: str) -> bytes:
     """A middle piece spoiled: the whole frame ``a`` writes."""
     good = ip_piece(BODY, 1480, 1480)
     eth = B_MAC + A_MAC + b"\x08\x00"
@@ -290,7 +290,7 @@ def test_garbage_is_dropped_by_ip_rcv_before_reassembly():
     answered with time exceeded, its first piece having come."""
     for kind, reason in IP_RCV_REASON.items():
         pair = Pair(ipfrag_time=1)
-        pair.inject([B_MAC + A_MAC + b"\x08\x00" + ip_piece(BODY, 0, 1480), _bad(kind),
+        pair.inject([B_MAC + A_MAC + b"\x08\x00" + ip_piece(BODY, 0, 1480), spoiled_frame(kind),
                      B_MAC + A_MAC + b"\x08\x00" + ip_piece(BODY, 2960, 48)], raw=True)
         pair.sim.run(until=3.0)
         assert pair.stats == Counter(ReasmReqds=2, ReasmTimeout=1, ReasmFails=1), kind
