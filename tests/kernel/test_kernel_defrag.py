@@ -326,6 +326,10 @@ def _sleep_until(t0: float, t: float) -> None:
         time.sleep(delay)
 
 
+class Late(RuntimeError):
+    """The machine was too slow to read the counters before the first queue could expire."""
+
+
 def run_kernel() -> dict:
     """Every case at once, each in its own namespaces: name -> :class:`Seen`."""
     tops = {name: Topology(f"defrag-{i}") for i, (name, _, _, _) in enumerate(CASES)}
@@ -356,7 +360,7 @@ def run_kernel() -> dict:
             mid = {name: (_counters(k.b), _frag_sockstat(k.b)) for name, k in built.items()}
             late = time.monotonic() - t0
             if late > IPFRAG_TIME - 0.3:
-                raise RuntimeError(f"the counters meant for {MID} s were read at {late:.2f} s, too near expiry")
+                raise Late(f"the counters meant for {MID} s were read at {late:.2f} s, too near expiry")
             for f in [pool.submit(send, c, False) for c in CASES]:
                 f.result()
         _sleep_until(t0, END)
@@ -379,7 +383,12 @@ def run_kernel() -> dict:
 # -- the tests -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def kernel(netns):
-    return run_kernel()
+    for attempt in range(3):
+        try:
+            return run_kernel()
+        except Late:
+            if attempt == 2:
+                raise
 
 
 IDS = [name for name, _, _, _ in CASES]
