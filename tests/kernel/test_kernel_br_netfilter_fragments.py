@@ -1,5 +1,5 @@
-"""br_netfilter and IPv4 fragments crossing a bridge, on the real kernel
-(``reference/FINDINGS.md`` §14; issue 11's br_netfilter bullet, for issue 12 to model).
+"""br_netfilter and IPv4 fragments crossing a bridge, on the real kernel and in emunet
+(``reference/FINDINGS.md`` §14).
 
 Topology: namespaces ``a`` (10.0.0.1) and ``b`` (10.0.0.2), each ``eth0`` cabled by a veth
 to a port (``pa``, ``pb``) of ``br0`` in namespace ``br`` (``mcast_snooping 0``, no
@@ -12,9 +12,9 @@ Every case is data: a :class:`Case` (the ``bridge-nf-call-iptables`` sysctl, the
 ``iptables`` rules of ``br``, the MTUs, what is sent) and an :class:`Expect` (the
 fragments leaving each bridge port, FORWARD's counters, ``conntrack -L``, the ``Ip:``
 counters of ``/proc/net/snmp`` in ``br``, what ``b`` received).  :func:`run_kernel` runs a
-case on the kernel and returns an :class:`Outcome`; the test checks it against the
-expectation.  Issue 12 can run emunet on the same :data:`CASES` and hold it to the same
-:class:`Expect` (or to the kernel's :class:`Outcome`).
+case on the kernel, :func:`run_emunet` on emunet's model of the same namespaces; both
+return an :class:`Outcome`, checked against the same expectation (:data:`EMUNET_DIFFERS`
+says where emunet differs).
 
 What the captures can and cannot say: the egress captures are trustworthy (a frame is
 copied to the packet socket as it leaves), but an AF_PACKET socket *queue* on the ingress
@@ -301,12 +301,16 @@ def _forward_counters(t, ns: str) -> tuple:
 
 
 def _conntrack(t, ns: str) -> tuple:
-    out = t.exec(ns, "conntrack", "-L", check=False).stdout
+    return _conntrack_lines(t.exec(ns, "conntrack", "-L", check=False).stdout)
+
+
+def _conntrack_lines(out: str) -> tuple:
+    """``conntrack -L``'s entries without the timeout, sorted, ICMP ids as ``id=ID``."""
     lines = []
     for line in out.splitlines():
         words = line.split()
-        if not words:
-            continue
+        if not words or words[0] == "conntrack":
+            continue   # the tool's summary line (on stderr from the real one)
         del words[2]                       # the timeout, in seconds left
         lines.append(re.sub(r"\bid=\d+", "id=ID", " ".join(words)))
     return tuple(sorted(lines))
@@ -460,9 +464,7 @@ def build_emunet(case: Case):
     ns["a"].dev("eth0").mtu = case.a_mtu
     br.dev("pb").mtu = case.pb_mtu
     bridge.mtu = case.br_mtu or min(p.mtu for p in bridge.ports)
-    for n, _, _, _ in hosts:
-        ns[n].dev("eth0").set_up()
-    for dev in bridge.ports + [bridge]:
+    for dev in [ns[n].dev("eth0") for n, _, _, _ in hosts] + bridge.ports + [bridge]:
         dev.set_up()
     ns["a"].addr_add("eth0", f"{A_IP}/24")
     ns["b"].addr_add("eth0", f"{B_IP}/24")
@@ -480,18 +482,16 @@ def _send_emunet(sim, ns: dict, send: Send) -> list:
     """What :func:`_send` does, in the model, from time 0; the crafted packets."""
     a = ns["a"]
     if send.kind == "udp":
-        sock = a.udp.socket()
-        sock.bind((A_IP, SPORT))
+        (sock := a.udp.socket()).bind((A_IP, SPORT))
         sim.after(0, lambda: sock.sendto(b"x" * send.size, (B_IP, DPORT)))
         return None
     if send.kind == "ping":
         a.spawn(Ping(B_IP, count=1, size=send.size))
         return None
     packets = crafted_packets(send)
-    eth0 = a.dev("eth0")
     for i, p in enumerate(packets):
         frame = _mac(B_MAC) + _mac(A_MAC) + b"\x08\x00" + p
-        sim.after(round(i * GAP * S), lambda f=frame: eth0.dev_queue_xmit(Frame(f, sim.new_pid())))
+        sim.after(round(i * GAP * S), lambda f=frame: a.dev("eth0").dev_queue_xmit(Frame(f, sim.new_pid())))
     return packets
 
 
@@ -507,21 +507,12 @@ def run_emunet(case: Case) -> Outcome:
     sent = _send_emunet(sim, ns, case.send)
     sim.run(until=case.settle + 1.0)
     listing = br.netfilter.iptables("-L FORWARD -v -x -n").splitlines()
-    pkts, nbytes = listing[2].split()[:2] if len(listing) > 2 else (0, 0)
-    entries = []
-    for line in br.netfilter.conntrack_list().splitlines():
-        words = line.split()
-        if not words or words[0] == "conntrack":
-            continue   # the tool's summary line, which the real one writes to stderr
-        del words[2]
-        entries.append(re.sub(r"\bid=\d+", "id=ID", " ".join(words)))
-    capture = Capture.of(sim)
+    pkts, nbytes = listing[2].split()[:2]
     ports = ["pa", "pb"] + (["pc"] if case.third_port else [])
-    frames = {p: [(r.time_ns, r.data, r.direction) for r in capture.on(f"br/{p}")] for p in ports}
+    frames = {p: [(r.time_ns, r.data, r.direction) for r in Capture.of(sim).on(f"br/{p}")] for p in ports}
     after = br.ipv4.stats
-    return _outcome(frames, sent, (int(pkts), int(nbytes)), tuple(sorted(entries)),
-                    {k: after[k] - before[k] for k in SNMP_KEYS if after[k] != before[k]},
-                    tuple(received))
+    return _outcome(frames, sent, (int(pkts), int(nbytes)), _conntrack_lines(br.netfilter.conntrack_list()),
+                    {k: after[k] - before[k] for k in SNMP_KEYS if after[k] != before[k]}, tuple(received))
 
 
 # -- the test ---------------------------------------------------------------------------------
@@ -587,11 +578,9 @@ def test_fragments_crossing_a_bridge(netns, case, expect):
 
 
 #: where emunet does not do what the kernel does: case name -> (what emunet does, why).
-#: The plain bridge (no br_netfilter) never checks a port's MTU before sending
-#: (``br_dev_queue_push_xmit``'s ``is_skb_forwardable`` is not modelled in
-#: ``emunet/devices/bridge.py``), and a veth takes what fits its receiving end (b's eth0,
-#: MTU 1500): the two 1500-byte pieces leave pb and b reassembles the datagram.  With
-#: br_netfilter on, ``br_nf_dev_queue_xmit`` makes that check (``small_mtu_br0_mtu_kept``).
+#: The plain bridge never checks a port's MTU before sending (``br_dev_queue_push_xmit``'s
+#: ``is_skb_forwardable``, not in ``emunet/devices/bridge.py``; br_netfilter's path has it)
+#: and b's eth0 (MTU 1500) takes the two 1500-byte pieces: b gets the datagram.
 EMUNET_DIFFERS = {
     "small_mtu_no_call": (
         Expect({"pb": UDP3000}, forward=(0, 0), received=(3000,)),
