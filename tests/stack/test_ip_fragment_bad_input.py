@@ -124,11 +124,12 @@ def test_a_flood_stays_under_the_memory_threshold_and_every_refusal_is_counted()
 
 
 @settings(max_examples=60, deadline=None)
-@given(high=st.integers(0, 60000), sizes=st.lists(st.integers(1, 1480), min_size=1, max_size=80),
+@given(high=st.integers(0, 60000), sizes=st.lists(st.integers(8, 1480), min_size=1, max_size=80),
        ids=st.lists(st.integers(0, 15), min_size=80, max_size=80), seed=st.integers(0, 2 ** 16))
 def test_any_flood_is_bounded_counted_and_freed(high, sizes, ids, seed):
-    """Pieces of up to 16 datagrams that never complete (MF on every one, none at
-    offset 0 twice: slots 1600 bytes apart), against any ``ipfrag_high_thresh``: the memory
+    """Pieces of up to 16 datagrams that never complete (MF on every one, 8 bytes or
+    more, in slots 1600 bytes apart: none empty, none overlapping), against any
+    ``ipfrag_high_thresh``: the memory
     never goes past the threshold by more than one queue and one piece; each piece is
     queued or refused and counted; at expiry every held piece is counted and the memory
     is 0 again."""
@@ -303,9 +304,9 @@ def test_garbage_is_dropped_by_ip_rcv_before_reassembly():
                                                       max_size=6),
        cut=st.integers(14, 1520), extra=st.binary(max_size=40))
 def test_mangled_fragments_never_raise(seed, flips, cut, extra):
-    """Pieces of the datagram with random bytes flipped, cut short or padded: each is
-    dropped with a reason, queued, or completes the datagram; nothing raises, and once
-    the queues expire the memory is 0."""
+    """Pieces of the datagram with random bytes flipped, cut short or padded: nothing
+    raises, nothing but the datagram itself is delivered, and once the queues expire the
+    memory is 0."""
     rng = random.Random(seed)
     pair = Pair(ipfrag_time=1)
     frames = []
@@ -318,5 +319,6 @@ def test_mangled_fragments_never_raise(seed, flips, cut, extra):
     pair.inject(frames, raw=True)
     pair.sim.run(until=5.0)
     assert pair.defrag.mem == 0 and pair.defrag.queues == {}
-    assert pair.stats["ReasmReqds"] + sum(pair.b.drop_reasons[r] for r in set(IP_RCV_REASON.values())) <= 4
-    assert len(pair.received) <= 1
+    # what reached the socket passed UDP's length and checksum: the datagram itself
+    assert set(pair.received) <= {3000}
+    assert pair.stats["ReasmReqds"] <= 4 and pair.stats["ReasmOKs"] <= 1
