@@ -2,13 +2,17 @@
 
 Cutting is ``ip_do_fragment`` (``net/ipv4/ip_output.c``):
 
-* **The slow path** (:func:`ip_fragment`): every piece but the last carries
-  ``(mtu - ihl) & ~7`` bytes of payload; each gets the original header with its own total
-  length, offset and checksum, MF on all but the last (and on the last too when the packet
-  was itself a non-final fragment), the ID and TTL kept, DF clear unless the packet was
-  reassembled from pieces that all had DF (``IPSKB_FRAG_PMTU``).  The first piece keeps
-  every option; from the second on, options whose copy bit is clear are overwritten with
-  NOOPs, so the header keeps its length (``ip_options_fragment``).
+* **The slow path** (:func:`ip_fragment`): while more than ``mtu - ihl`` bytes are left,
+  a piece carries ``(mtu - ihl) & ~7`` of them; what is left then, up to ``mtu - ihl``
+  bytes, is the last piece (``ip_frag_next`` rounds to 8 only a piece that is not the
+  last: at MTU 1503 a 2963-byte payload leaves as 1480 + 1483, not 1480 + 1480 + 3;
+  ``__ip_append_data`` cuts a local datagram the same way).  Each gets the original
+  header with its own total length, offset and checksum, MF on all but the last (and on
+  the last too when the packet was itself a non-final fragment), the ID and TTL kept, DF
+  clear unless the packet was reassembled from pieces that all had DF
+  (``IPSKB_FRAG_PMTU``).  The piece at offset 0 keeps every option; the later ones have
+  options whose copy bit is clear overwritten with NOOPs, so the header keeps its length
+  (``ip_options_fragment``, run only when the packet cut starts at offset 0).
 * **The fast path** (:func:`ip_fraglist`): a datagram this host reassembled still holds its
   pieces; when each fits, they leave as they came, in offset order, under the first
   piece's header with DF clear (``ip_fraglist_init``/``ip_fraglist_prepare``).
@@ -29,14 +33,24 @@ source, destination, ID, protocol).  Each fragment, in ``ip_frag_queue``'s order
   (``ReasmOverlaps``, RFC 5722 as Linux applies it to IPv4 since 4.19);
 * once the first and last pieces are in and no byte is missing, the datagram is rebuilt
   (``ip_frag_reasm``) from the first piece's header: total length, offset 0, DF only if
-  the largest piece had DF, a fresh checksum; longer than 65535 bytes, it is dropped
-  ("Oversized IP packet", ``ReasmFails``).
+  the largest piece had DF, CE added to the TOS when a piece had it (RFC 3168 5.3,
+  ``ip_frag_ecn_table``), a fresh checksum.  It fails (``ReasmFails``) when Not-ECT
+  pieces were mixed with ECT or CE ones, or when it is longer than 65535 bytes
+  ("Oversized IP packet"): the kernel frees its pieces as consumed, emunet counts the
+  fragment that completed it as the drop (``NOT_SPECIFIED``), with the reason.
+
+What a discarded queue held goes the same way: ``inet_frag_destroy`` frees the pieces
+as consumed (only an expiry names ``FRAG_REASM_TIMEOUT`` for them), so only the
+fragment that caused the discard is counted, ``NOT_SPECIFIED``, its detail saying how
+many queued pieces went with it.
 
 A queue lives ``ipfrag_time`` (30 s) from its first fragment; then ``ip_expire`` drops it
 (``FRAG_REASM_TIMEOUT``, ``ReasmTimeout``) and, for local delivery, answers the first
 fragment, if it came, with ICMP time exceeded code 1.  While the fragments held exceed
 ``ipfrag_high_thresh`` (4 MiB) bytes of ``truesize``, no fragment is queued
-(``inet_frag_find`` refuses; ``ReasmFails``).
+(``inet_frag_find`` refuses; ``ReasmFails``): a queue costs ``sizeof(struct ipq)``
+(200 bytes) and each piece its ``skb->truesize`` (2304 for a full 1514-byte frame,
+:func:`skb_truesize`), as ``/proc/net/sockstat``'s ``FRAG: memory`` shows them.
 """
 import struct
 
@@ -58,6 +72,10 @@ IPFRAG_SYSCTLS = {"net.ipv4.ipfrag_high_thresh": 4 * 1024 * 1024,
                   "net.ipv4.ipfrag_max_dist": 64}
 
 _FRAG = struct.Struct("!H")
+
+
+def _dotted(addr: int) -> str:
+    return ".".join(str(b) for b in addr.to_bytes(4, "big"))
 _IPOPT_END, _IPOPT_NOOP, _IPOPT_COPY = 0, 1, 0x80
 
 
@@ -93,26 +111,29 @@ def ip_options_fragment(head: bytearray) -> None:
 
 def ip_fragment(packet: bytes, mtu: int, keep_df: bool = False) -> list:
     """``ip_do_fragment``'s slow path: ``packet`` (one IPv4 packet, no link-layer header)
-    cut into pieces of at most ``mtu`` bytes.  ``keep_df``: the packet was reassembled from
-    pieces that all had DF (``IPSKB_FRAG_PMTU``), so the pieces keep it."""
+    cut into pieces of at most ``mtu`` bytes (``ip_frag_init``/``ip_frag_next``).
+    ``keep_df``: the packet was reassembled from pieces that all had DF
+    (``IPSKB_FRAG_PMTU``), so the pieces keep it."""
     ihl = (packet[0] & 0x0F) * 4
     total = _FRAG.unpack_from(packet, 2)[0]
     frag = _FRAG.unpack_from(packet, 6)[0]
     payload = packet[ihl:total]
     offset = (frag & IP_OFFMASK) << 3
     not_last = frag & IP_MF
-    size = (mtu - ihl) & ~7
-    if size <= 0:
+    room = mtu - ihl                    # state->mtu: the data space of a piece
+    size = room & ~7
+    pos, left = 0, len(payload)
+    if size <= 0 and left > room:
         raise ValueError(f"an MTU of {mtu} leaves no room after a {ihl}-byte header")
     head = bytearray(packet[:ihl])
     pieces = []
-    pos, left = 0, len(payload)
     while left > 0:
-        n = min(size, left)
+        n = left if left <= room else size   # only a piece that is not the last is cut to 8
         left -= n
         flags = (IP_DF if keep_df else 0) | (IP_MF if left > 0 or not_last else 0)
         pieces.append(_set_header(head, ihl + n, flags | ((offset + pos) >> 3)) + payload[pos:pos + n])
-        if pos == 0:
+        if offset + pos == 0:
+            # ip_frag_ipcb's first_frag: the piece just cut is the datagram's first
             ip_options_fragment(head)
         pos += n
     return pieces
@@ -141,16 +162,21 @@ def fraglist_fits(ihl: int, pieces: list, mtu: int) -> bool:
     return all(ihl + len(d) <= mtu and (i == last or not len(d) & 7) for i, (_, d) in enumerate(pieces))
 
 
-_KMALLOC = (32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
+_KMALLOC = (1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
+#: ``SKB_SMALL_HEAD_CACHE_SIZE``: a head this small comes from its own slab, not kmalloc
+_SKB_SMALL_HEAD = 576
 
 
 def skb_truesize(length: int) -> int:
     """What a received frame of ``length`` bytes costs in ``skb->truesize``: its data
-    buffer (``NET_SKB_PAD`` headroom, the frame and ``struct skb_shared_info``, 320
-    bytes, rounded up to a kmalloc size) plus ``struct sk_buff`` (256 once aligned) — the
-    2304 bytes of a full-sized Ethernet frame; an estimate, as the kernel's depends on the
-    driver that allocated it."""
-    need = ((length + 64 + 63) & ~63) + 320
+    buffer (16 bytes of headroom, the frame, cache-aligned, and ``struct
+    skb_shared_info``, 320 bytes: the 576-byte small-head slab when that fits, else a
+    kmalloc size) plus ``struct sk_buff`` (256 once aligned).  Measured on this kernel
+    for frames a veth delivers, whether a stack or an AF_PACKET socket built them: 832
+    bytes up to a 234-byte frame, 1280 up to 682, 2304 up to 1514."""
+    need = ((length + 16 + 63) & ~63) + 320
+    if need <= _SKB_SMALL_HEAD:
+        return _SKB_SMALL_HEAD + 256
     for size in _KMALLOC:
         if size >= need:
             return size + 256
@@ -158,7 +184,19 @@ def skb_truesize(length: int) -> int:
 
 
 #: ``sizeof(struct ipq)``, what a queue itself adds to the memory count
-IPQ_SIZE = 192
+IPQ_SIZE = 200
+
+#: ``IPFRAG_ECN_NOT_ECT`` and ``IPFRAG_ECN_CE``: ``1 << (tos & 3)`` of a piece
+_ECN_NOT_ECT, _ECN_CE = 1, 8
+
+
+def ip_frag_ecn(ecn: int):
+    """``ip_frag_ecn_table[ecn]``, ``ecn`` the OR of ``1 << (tos & 3)`` over the pieces:
+    what the rebuilt header's TOS is ORed with (CE when a piece had CE and the others
+    ECT), or None for an invalid mix (Not-ECT with ECT or CE: the datagram is dropped)."""
+    if ecn & _ECN_NOT_ECT and ecn != _ECN_NOT_ECT:
+        return None
+    return 3 if ecn & _ECN_CE and ecn != _ECN_CE else 0
 
 
 @attrs.define(eq=False)
@@ -180,6 +218,7 @@ class Ipq:
     first_header: bytes = None
     first_frame: object = None     # (dev, frame) of the piece at offset 0, for ICMP
     truesize: int = 0
+    ecn: int = 0            # the pieces' ECN codepoints, one bit each (qp->ecn)
     rid: int = 0
     timer: object = None
     pids: list = attrs.Factory(list)
@@ -271,15 +310,14 @@ class IpDefrag:
         q.complete = True
 
     def _discard(self, q: Ipq, detail: str) -> None:
-        """``discard_qp``: the fragment that came (``NOT_SPECIFIED``: ``ip_frag_queue``
-        names no reason) and the queue with every piece in it (freed by
-        ``inet_frag_destroy``, which names ``FRAG_REASM_TIMEOUT`` for them), ``ReasmFails``."""
+        """``discard_qp``: the fragment that came is dropped (``NOT_SPECIFIED``:
+        ``ip_frag_queue`` names no reason) and the queue killed with every piece in it
+        (``inet_frag_destroy`` frees them as consumed, no drop reason), ``ReasmFails``."""
         held = q.held()
         self._kill(q)
         self.stats["ReasmFails"] += 1
-        self.on_drop("NOT_SPECIFIED", detail, 1)
-        if held:
-            self.on_drop("FRAG_REASM_TIMEOUT", f"queued before: {detail}", held)
+        self.on_drop("NOT_SPECIFIED", f"{detail}: the datagram is discarded"
+                                      f"{f' with the {held} fragment(s) queued' if held else ''}", 1)
 
     def _find(self, key: tuple, saddr: int):
         """``ip_find`` → ``inet_frag_find``: the queue for ``key``, created if need be;
@@ -330,10 +368,15 @@ class IpDefrag:
     def _too_far(self, q: Ipq) -> bool:
         """``ip_frag_too_far``: count the fragment against its source; True when more than
         ``ipfrag_max_dist`` came from it since this queue last took one."""
+        max_dist = self.sysctl("net.ipv4.ipfrag_max_dist")
+        if not max_dist:
+            return False   # no inet_peer is kept for the queue
         rid = self._peer_rid[q.saddr] = self._peer_rid.get(q.saddr, 0) + 1
         start, q.rid = q.rid, rid
-        max_dist = self.sysctl("net.ipv4.ipfrag_max_dist")
-        return bool(max_dist and q.runs and rid - start > max_dist)
+        if q.runs and rid - start > max_dist:
+            self.stats["ReasmFails"] += 1
+            return True
+        return False
 
     def _queue(self, q: Ipq, packet: bytes, pid: int, where):
         """``ip_frag_queue``, the bullets of the module's docstring in order."""
@@ -341,11 +384,12 @@ class IpDefrag:
             self.on_drop("DUP_FRAG", "the datagram is complete already", 1)
             return None
         if self._too_far(q):
+            # ip_frag_reinit: the pieces go, the timer starts over; max_size and
+            # max_df_size are not reset
             held = q.held()
             self.mem -= q.truesize
-            q.runs, q.len, q.meat, q.truesize = [], 0, 0, 0
+            q.runs, q.len, q.meat, q.truesize, q.ecn, q.pids = [], 0, 0, 0, 0, []
             q.first_in = q.last_in = False
-            q.max_size = q.max_df_size = 0
             q.first_header = q.first_frame = None
             if q.timer is not None:
                 q.timer.cancel()
@@ -385,6 +429,7 @@ class IpDefrag:
             self._discard(q, f"bytes {offset}-{end} overlap queued ones")
             return None
         q.meat += len(data)
+        q.ecn |= 1 << (packet[1] & 3)
         size = skb_truesize(total + 14)
         q.truesize += size
         self.mem += size
@@ -402,16 +447,25 @@ class IpDefrag:
         return None
 
     def _reasm(self, q: Ipq):
-        """``ip_frag_reasm``."""
+        """``ip_frag_reasm``; a failure frees the pieces as consumed (the kernel names
+        no drop reason): emunet counts the fragment that completed the datagram."""
         ihl = len(q.first_header)
         self._kill(q)
+        ecn = ip_frag_ecn(q.ecn)
+        if ecn is None:
+            self.stats["ReasmFails"] += 1
+            self.on_drop("NOT_SPECIFIED", f"datagram ID {q.key[3]}: Not-ECT fragments mixed with ECT or CE ones "
+                                          f"(RFC 3168 5.3): {q.held()} fragment(s) discarded", 1)
+            return None
         if ihl + q.len > 65535:
             self.stats["ReasmFails"] += 1
-            self.on_drop("NOT_SPECIFIED", f"Oversized IP packet: {ihl + q.len} bytes reassembled", q.held())
+            self.on_drop("NOT_SPECIFIED", f"Oversized IP packet from {_dotted(q.saddr)}: {ihl + q.len} bytes "
+                                          f"reassembled, {q.held()} fragment(s) discarded", 1)
             return None
         pieces = q.pieces()
         pmtu = q.max_df_size == q.max_size
         head = bytearray(q.first_header)
+        head[1] |= ecn
         packet = _set_header(head, ihl + q.len, IP_DF if pmtu else 0) + b"".join(d for _, d in pieces)
         self.stats["ReasmOKs"] += 1
         return Reassembled(packet, q.max_size, pmtu, q.first_header, pieces, q.runs[0][2][0][2])

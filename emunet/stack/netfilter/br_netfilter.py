@@ -15,9 +15,17 @@ device and the ports as ``physdev``:
   meets NF_INET_FORWARD (``in`` and ``out`` the bridge) and NF_INET_POST_ROUTING, once per
   port it goes out of.
 * with conntrack loaded, fragments are reassembled before PREROUTING (``nf_defrag_ipv4``),
-  so the datagram meets the hooks once, and it leaves each port as the pieces it came in
-  (``br_nf_dev_queue_xmit``; ``tests/kernel/reference/FINDINGS.md`` §14).  The kernel cuts
-  a flooded clone afresh to the largest piece's size; here every port gets the pieces.
+  so the datagram meets the hooks once, and it leaves each port in pieces
+  (``br_nf_dev_queue_xmit``; ``tests/kernel/reference/FINDINGS.md`` §14): the pieces it
+  came in (``ip_do_fragment``'s fast path), unless the port gets a *clone* of the
+  datagram, which is cut afresh at the largest piece's size (the slow path: a cloned skb
+  never takes the fast path).  ``br_flood`` clones it for every port but the last of its
+  port list (which the kernel keeps newest first), ``br_forward`` for its one port when
+  the bridge is promiscuous, and both for every port when the frame also goes up
+  (broadcast, multicast).
+* whatever br_netfilter cuts is cut at the bridge's MTU (the fake route's), or less the
+  largest piece's size; a piece still too long for the port is dropped there
+  (``br_dev_queue_push_xmit``: ``is_skb_forwardable``).
 
 A bridged DNAT to a neighbour not yet resolved goes up the stack instead, which resolves it
 (the kernel's ``neigh->output`` would queue it behind ARP on the bridge).
@@ -26,6 +34,9 @@ from emunet.stack.ip_fragment import IP_DEFRAG_CONNTRACK_BRIDGE_IN, fraglist_fit
 from emunet.stack.netfilter.hooks import NF_INET_FORWARD, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import ETH_HLEN
+
+#: ``VLAN_HLEN``: ``is_skb_forwardable`` lets a frame exceed the MTU by a VLAN tag
+_VLAN_HLEN = 4
 from emunet.wire.ipv4 import Ipv4View
 
 
@@ -90,34 +101,65 @@ def br_nf_forward(nf, bridge, inport, outport, frame, pkt):
         mtu = min(mtu, pkt.reasm.frag_max_size)
     if pkt.reasm is None and len(pkt.data) <= mtu:
         return frame
-    return br_nf_dev_queue_xmit(nf, bridge, outport, frame, pkt, mtu)
+    return br_nf_dev_queue_xmit(nf, bridge, outport, frame, pkt, mtu, _gets_a_clone(bridge, inport, outport, frame))
 
 
-def br_nf_dev_queue_xmit(nf, bridge, outport, frame, pkt, mtu: int):
+def _gets_a_clone(bridge, inport, outport, frame) -> bool:
+    """Whether the skb ``outport`` transmits is a clone (``skb_cloned``): what
+    ``br_handle_frame_finish`` hands ``br_flood`` and ``br_forward``.  A frame that also
+    goes up the stack (broadcast or multicast, or any frame on a promiscuous bridge:
+    ``local_rcv``) reaches every port as a clone; an unknown unicast one is flooded down
+    the port list, newest port first (``br_add_if`` adds at the head), each port but the
+    last getting a clone; a known unicast one goes to its port as it is."""
+    dst = frame.data[0:6]
+    if dst[0] & 1 or bridge.promisc:
+        return True
+    entry = bridge.fdb_lookup(dst)
+    if entry is not None and not entry.is_local:
+        return False
+    flooded = [p for p in reversed(bridge.ports) if p is not inport and p.running]
+    return not flooded or outport is not flooded[-1]
+
+
+def br_nf_dev_queue_xmit(nf, bridge, outport, frame, pkt, mtu: int, cloned: bool = False):
     """``br_nf_dev_queue_xmit``: an IPv4 frame longer than ``mtu`` (the port's, or less
     the largest piece of a datagram conntrack reassembled) is fragmented
     (``br_nf_ip_fragment``): dropped (``FragFails``) if it has DF and was not reassembled,
     or its largest piece is larger than the bridge's own MTU (the fake route's); else
-    ``ip_do_fragment``, the pieces it came in when they fit, DF clear (``br_validate_ipv4``
-    cleared the flag that would keep it).  Returns the frames to send: none, or several."""
+    ``ip_do_fragment`` at that MTU (or the largest piece's size, if less): the pieces it
+    came in when they fit and the skb is not a clone (``cloned``), else cut afresh, DF
+    clear either way (``br_validate_ipv4`` cleared the flag that would keep it).  A piece
+    the port cannot take is dropped there (``br_dev_queue_push_xmit``).  Returns the
+    frames to send: none, or several."""
     ipv4 = nf.ns.ipv4
     data = pkt.data
     reasm = pkt.reasm
     if reasm is None and len(data) <= mtu:
         return [frame]
     if (data[6] & 0x40 and reasm is None) or (reasm is not None and reasm.frag_max_size > bridge.mtu):
+        # br_nf_ip_fragment frees it with kfree_skb: no reason of its own
         ipv4.stats["FragFails"] += 1
-        outport.count_drop("PKT_TOO_BIG", frame, f"{len(data)} bytes{' with DF' if data[6] & 0x40 else ''} "
-                                                 f"> MTU {mtu} (br_nf_ip_fragment)", tx=True)
+        outport.count_drop("NOT_SPECIFIED", frame, f"{len(data)} bytes{' with DF' if data[6] & 0x40 else ''} "
+                           f"{'' if reasm is None else f'(largest fragment {reasm.frag_max_size}) '}"
+                           f"> MTU {bridge.mtu} of {bridge.name} (br_nf_ip_fragment: FragFails)", tx=True)
         return []
-    if reasm is not None and fraglist_fits(len(reasm.first_header), reasm.pieces, mtu):
+    mtu = bridge.mtu if reasm is None else min(bridge.mtu, reasm.frag_max_size)
+    if reasm is not None and not cloned and fraglist_fits(len(reasm.first_header), reasm.pieces, mtu):
         pieces = ip_fraglist(data[:len(reasm.first_header)], reasm.pieces)
     else:
         pieces = ip_fragment(data, mtu)
     ipv4.stats["FragOKs"] += 1
     ipv4.stats["FragCreates"] += len(pieces)
     head = frame.data[:ETH_HLEN]
-    return [frame.derive(head + p) for p in pieces]
+    out = []
+    for piece in pieces:
+        piece = frame.derive(head + piece)
+        if len(piece.data) > outport.mtu + ETH_HLEN + _VLAN_HLEN:
+            outport.count_drop("NOT_SPECIFIED", piece, f"{len(piece.data)}-byte frame > MTU {outport.mtu} of "
+                               f"{outport.name} (br_dev_queue_push_xmit: is_skb_forwardable)", tx=True)
+            continue
+        out.append(piece)
+    return out
 
 
 __all__ = ["br_nf_pre_routing", "br_nf_forward", "br_nf_dev_queue_xmit"]
