@@ -10,7 +10,10 @@ ns-3's ``BridgeNetDevice::ReceiveFromDevice`` has it:
 * the bridge's own MAC, or a port's MAC (a "local" FDB entry): pass up;
 * a learned MAC: forward to its port, unless that is the ingress port
   (no hairpin: drop);
-* an unknown MAC: flood to every other port.
+* an unknown MAC: flood to every other port;
+* a frame longer than the port it leaves by can send is dropped there
+  (``is_skb_forwardable``); the bridge's own MTU follows its smallest port unless
+  one was set (``br_mtu_auto_adjust``).
 
 With ``br_netfilter`` on (``net.bridge.bridge-nf-call-iptables=1`` and rules loaded), an
 IPv4 frame meets iptables' PREROUTING before this decision, and FORWARD and POSTROUTING
@@ -30,6 +33,8 @@ from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import BROADCAST_MAC, ETH_HLEN, ETHERTYPE_IP, ZERO_MAC, EthernetView, mac_to_bytes, mac_to_str
 
 DEFAULT_AGEING_NS = 300 * S
+#: what ``is_skb_forwardable`` allows beyond a port's MTU: an Ethernet header and a VLAN tag
+_MAX_FORWARDABLE = ETH_HLEN + 4
 
 
 @attrs.define
@@ -51,8 +56,11 @@ class FdbEntry:
 class Bridge(NetDevice):
     kind = "bridge"
 
-    def __init__(self, sim, name: str, mac, mtu: int = 1500, ageing_ns: int = DEFAULT_AGEING_NS):
-        super().__init__(sim, name, mac, mtu)
+    def __init__(self, sim, name: str, mac, mtu: int = None, ageing_ns: int = DEFAULT_AGEING_NS):
+        super().__init__(sim, name, mac, 1500 if mtu is None else mtu)
+        #: ``BROPT_MTU_SET_BY_USER``: an MTU given stays; without one the bridge follows its
+        #: smallest port (``br_mtu_auto_adjust``)
+        self.mtu_set_by_user = mtu is not None
         self.ports = []
         self.fdb = {}
         self.ageing_ns = ageing_ns
@@ -86,6 +94,7 @@ class Bridge(NetDevice):
         self.ports.append(dev)
         # the port's own address is a local, permanent entry (fdb_add_local)
         self.fdb[dev.mac] = FdbEntry(dev.mac, dev, self.sim.now, is_local=True)
+        self._mtu_auto_adjust()
 
     def del_port(self, dev: NetDevice) -> None:
         self.ports.remove(dev)
@@ -93,6 +102,21 @@ class Bridge(NetDevice):
         dev.rx_handler = None
         for mac in [m for m, e in self.fdb.items() if e.port is dev]:
             del self.fdb[mac]
+        self._mtu_auto_adjust()
+
+    def _mtu_auto_adjust(self) -> None:
+        """``br_mtu_auto_adjust``: unless an MTU was set, the smallest of the ports'."""
+        if not self.mtu_set_by_user and self.ports:
+            self.mtu = min(p.mtu for p in self.ports)
+
+    def _xmit(self, port: NetDevice, frame, why: str) -> None:
+        """``br_dev_queue_push_xmit``: a frame longer than the port can send is dropped
+        (``is_skb_forwardable``: its MTU plus an Ethernet header and a VLAN tag)."""
+        if len(frame.data) > port.mtu + _MAX_FORWARDABLE:
+            port.count_drop("PKT_TOO_BIG", frame, f"{len(frame.data)}-byte frame > MTU {port.mtu} of "
+                                                  f"{port.name} (is_skb_forwardable)", tx=True)
+            return
+        port.dev_queue_xmit(frame, why)
 
     def fdb_add(self, mac, port: NetDevice) -> FdbEntry:
         """``bridge fdb add MAC dev PORT master static``."""
@@ -175,9 +199,9 @@ class Bridge(NetDevice):
                     return
                 if type(frame) is list:   # br_nf_dev_queue_xmit fragmented it
                     for piece in frame:
-                        entry.port.dev_queue_xmit(piece, f"forwarded by {self.name}")
+                        self._xmit(entry.port, piece, f"forwarded by {self.name}")
                     return
-            entry.port.dev_queue_xmit(frame, f"forwarded by {self.name}")
+            self._xmit(entry.port, frame, f"forwarded by {self.name}")
         else:
             if observed:
                 self.sim.frame(self, frame, "in", f"{learned}fdb miss {mac_to_str(dst)} → flood")
@@ -206,9 +230,9 @@ class Bridge(NetDevice):
                         continue
                     if type(out) is list:
                         for piece in out:
-                            p.dev_queue_xmit(piece, f"flooded by {self.name}")
+                            self._xmit(p, piece, f"flooded by {self.name}")
                         continue
-                p.dev_queue_xmit(out, f"flooded by {self.name}")
+                self._xmit(p, out, f"flooded by {self.name}")
 
     def _pass_up(self, frame, nfpkt=None) -> None:
         """``br_pass_frame_up``: the bridge's own interface receives the frame (which met
@@ -231,6 +255,6 @@ class Bridge(NetDevice):
         if not dst[0] & 1:
             entry = self.fdb_lookup(dst)
             if entry is not None and not entry.is_local:
-                entry.port.dev_queue_xmit(frame, f"from {self.name}: fdb hit → {entry.port.name}")
+                self._xmit(entry.port, frame, f"from {self.name}: fdb hit → {entry.port.name}")
                 return
         self._flood(None, frame)

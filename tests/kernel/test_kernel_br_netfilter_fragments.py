@@ -13,8 +13,7 @@ Every case is data: a :class:`Case` (the ``bridge-nf-call-iptables`` sysctl, the
 fragments leaving each bridge port, FORWARD's counters, ``conntrack -L``, the ``Ip:``
 counters of ``/proc/net/snmp`` in ``br``, what ``b`` received).  :func:`run_kernel` runs a
 case on the kernel, :func:`run_emunet` on emunet's model of the same namespaces; both
-return an :class:`Outcome`, checked against the same expectation (:data:`EMUNET_DIFFERS`
-says where emunet differs).
+return an :class:`Outcome`, checked against the same expectation.
 
 What the captures can and cannot say: the egress captures are trustworthy (a frame is
 copied to the packet socket as it leaves), but an AF_PACKET socket *queue* on the ingress
@@ -445,9 +444,9 @@ def _outcome(frames: dict, sent, forward, entries, snmp, received) -> Outcome:
 
 # -- emunet's side ---------------------------------------------------------------------------
 def build_emunet(case: Case):
-    """The model of :func:`build`'s namespaces: ``(sim, namespaces by short name)``.  br0's
-    MTU is set to the smallest port's (the kernel's ``br_mtu_auto_adjust``, which emunet's
-    bridge does not do by itself) unless the case sets it."""
+    """The model of :func:`build`'s namespaces: ``(sim, namespaces by short name)``.  The
+    veths are made with their MTUs, so br0 follows its smallest port as its ports join
+    (``br_mtu_auto_adjust``), unless the case sets br0's."""
     sim = Simulator(seed=1)
     Capture.attach(sim)
     ns = {n: Namespace(sim, n) for n in ("a", "b", "br") + (("c",) if case.third_port else ())}
@@ -458,12 +457,13 @@ def build_emunet(case: Case):
         hosts.append(("c", "pc", C_MAC, "02:00:00:00:01:0c"))
     for host, port_name, mac, port_mac in hosts:
         eth, port = veth_pair(sim, "eth0", port_name, mac=_mac(mac), peer_mac=_mac(port_mac))
+        eth.mtu = case.a_mtu if host == "a" else 1500
+        port.mtu = case.pb_mtu if host == "b" else 1500
         ns[host].add_device(eth)
         br.add_device(port)
         bridge.add_port(port)
-    ns["a"].dev("eth0").mtu = case.a_mtu
-    br.dev("pb").mtu = case.pb_mtu
-    bridge.mtu = case.br_mtu or min(p.mtu for p in bridge.ports)
+    if case.br_mtu:
+        bridge.mtu, bridge.mtu_set_by_user = case.br_mtu, True     # ip link set br0 mtu N
     for dev in [ns[n].dev("eth0") for n, _, _, _ in hosts] + bridge.ports + [bridge]:
         dev.set_up()
     ns["a"].addr_add("eth0", f"{A_IP}/24")
@@ -577,22 +577,8 @@ def test_fragments_crossing_a_bridge(netns, case, expect):
     check(case, expect, run_kernel(case))
 
 
-#: where emunet does not do what the kernel does: case name -> (what emunet does, why).
-#: The plain bridge never checks a port's MTU before sending (``br_dev_queue_push_xmit``'s
-#: ``is_skb_forwardable``, not in ``emunet/devices/bridge.py``; br_netfilter's path has it)
-#: and b's eth0 (MTU 1500) takes the two 1500-byte pieces: b gets the datagram.
-EMUNET_DIFFERS = {
-    "small_mtu_no_call": (
-        Expect({"pb": UDP3000}, forward=(0, 0), received=(3000,)),
-        "the plain bridge sends frames longer than the port's MTU (is_skb_forwardable not modelled)"),
-}
-
-
 @pytest.mark.parametrize("case,expect", CASES, ids=[c.name for c, _ in CASES])
 def test_emunet_on_the_same_cases(case, expect):
     """emunet's model of the same namespaces, rules and traffic, held to the kernel's
-    :class:`Expect` (no root needed), except the cases of :data:`EMUNET_DIFFERS`, held
-    to what the model does there (and said to differ)."""
-    if case.name in EMUNET_DIFFERS:
-        expect, _why = EMUNET_DIFFERS[case.name]
+    :class:`Expect` (no root needed)."""
     check(case, expect, run_emunet(case))
