@@ -92,6 +92,12 @@ def _csum(data: bytes) -> int:
     return s
 
 
+def ip_checksum(data: bytes) -> int:
+    """The Internet checksum of ``data``: what goes in a checksum field, 0 for a buffer
+    that checks (crafting and rewriting packets in the kernel tests)."""
+    return ~_csum(data) & 0xFFFF
+
+
 PARTIAL = "partial (the pseudo-header sum: checksum offload)"
 
 

@@ -65,7 +65,7 @@ def in_netns(name: str):
     """Run the body with this thread in network namespace ``name`` (``/run/netns/NAME``).
 
     Sockets created inside stay in that namespace after the thread goes back."""
-    own = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     target = os.open(f"/run/netns/{name}", os.O_RDONLY)
     try:
         _setns(target)

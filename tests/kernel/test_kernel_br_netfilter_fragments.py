@@ -41,6 +41,7 @@ from emunet.observe.capture import Capture
 from emunet.sim import S
 from emunet.wire.frame import Frame
 from emunet.wire.ipv4 import ip_to_int
+from tests.kernel.compare import ip_checksum
 from tests.kernel.harness import PREFIX, Topology, in_netns, run, wait_quiet
 
 A_MAC, B_MAC, C_MAC = "02:00:00:00:00:0a", "02:00:00:00:00:0b", "02:00:00:00:00:0c"
@@ -231,21 +232,12 @@ CASES = [
 
 
 # -- building and sending ------------------------------------------------------------------
-def _csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
 def crafted_packets(send: Send) -> list:
     """The IP packets of a crafted send, in the order they are injected."""
     payload = bytes(range(256)) * (send.size // 256) + b"z" * (send.size % 256)
     udp = struct.pack("!HHHH", SPORT, DPORT, 8 + len(payload), 0) + payload
     pseudo = socket.inet_aton(A_IP) + socket.inet_aton(B_IP) + struct.pack("!BBH", 0, 17, len(udp))
-    udp = udp[:6] + struct.pack("!H", _csum(pseudo + udp) or 0xFFFF) + udp[8:]
+    udp = udp[:6] + struct.pack("!H", ip_checksum(pseudo + udp) or 0xFFFF) + udp[8:]
     cuts = (0, *send.cuts, len(udp))
     pieces = []
     for i in range(len(cuts) - 1):
@@ -253,7 +245,7 @@ def crafted_packets(send: Send) -> list:
         frag = (cuts[i] >> 3) | (0x2000 if i < len(cuts) - 2 else 0) | (0x4000 if send.df else 0)
         hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(data), CRAFTED_ID, frag, 64, 17, 0,
                           socket.inet_aton(A_IP), socket.inet_aton(B_IP))
-        pieces.append(hdr[:10] + struct.pack("!H", _csum(hdr)) + hdr[12:] + data)
+        pieces.append(hdr[:10] + struct.pack("!H", ip_checksum(hdr)) + hdr[12:] + data)
     return [pieces[i] for i in send.order]
 
 

@@ -20,7 +20,7 @@ from emunet.apps.ping import Ping
 from tests.kernel.cases import (DockerModel, KernelTcpSink, Mirror, Nodes, counter_deltas,
                                 emunet_frames, kernel_tcp_send, kernel_tcp_sysctls, proc_net_snmp,
                                 settle)
-from tests.kernel.compare import compare
+from tests.kernel.compare import compare, ip_checksum
 from tests.kernel.harness import Topology
 
 MS = 1_000_000
@@ -114,15 +114,6 @@ def only(cap: dict, keep) -> dict:
     return out
 
 
-def _csum(b: bytes) -> int:
-    if len(b) % 2:
-        b += b"\0"
-    total = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def without_quoted_psh(cap: dict) -> dict:
     """Each frame with PSH cleared in the TCP header an ICMP error quotes (its checksum
     recomputed if it was valid).  Which segments of a first flight carry PSH depends on how
@@ -141,12 +132,12 @@ def without_quoted_psh(cap: dict) -> dict:
                 if data[icmp] in (3, 11) and end >= q + 20 and data[q + 9] == 6:
                     flags = q + (data[q] & 0x0F) * 4 + 13
                     if flags < end and data[flags] & 0x08:
-                        valid = _csum(data[icmp:end]) == 0
+                        valid = ip_checksum(data[icmp:end]) == 0
                         b = bytearray(data)
                         b[flags] &= ~0x08
                         if valid:
                             b[icmp + 2:icmp + 4] = b"\0\0"
-                            b[icmp + 2:icmp + 4] = struct.pack("!H", _csum(bytes(b[icmp:end])))
+                            b[icmp + 2:icmp + 4] = struct.pack("!H", ip_checksum(bytes(b[icmp:end])))
                         data = bytes(b)
             rows.append((t_ns, data, direction))
         out[iface] = rows
