@@ -10,6 +10,13 @@ POSTROUTING after it, OUTPUT and POSTROUTING for what this namespace sends (a DN
 OUTPUT routes the packet again).  While no table is loaded they cost one test each
 (:attr:`~emunet.stack.netfilter.core.Netfilter.active`).
 
+Fragments (:mod:`emunet.stack.ip_fragment`): a fragment for this host is reassembled
+before ``ip_local_deliver`` goes on (``ip_defrag``), and, while conntrack is loaded, any
+fragment before PREROUTING (``nf_defrag_ipv4``); what is sent or forwarded goes through
+``ip_finish_output``, which fragments a packet longer than the MTU or refuses it (DF) with
+fragmentation needed.  A packet this host sends uses the path MTU it learned for the
+destination; a forwarded one, the device's.
+
 Every drop is counted on the namespace under a reason named after the kernel's
 ``skb_drop_reason``; malformed input is dropped, never raised.
 """
