@@ -113,8 +113,10 @@ class Bridge(NetDevice):
         """``br_dev_queue_push_xmit``: a frame longer than the port can send is dropped
         (``is_skb_forwardable``: its MTU plus an Ethernet header and a VLAN tag)."""
         if len(frame.data) > port.mtu + _MAX_FORWARDABLE:
-            port.count_drop("PKT_TOO_BIG", frame, f"{len(frame.data)}-byte frame > MTU {port.mtu} of "
-                                                  f"{port.name} (is_skb_forwardable)", tx=True)
+            # freed with kfree_skb: no reason of its own
+            port.count_drop("NOT_SPECIFIED", frame, f"{len(frame.data)}-byte frame > MTU {port.mtu} of "
+                                                    f"{port.name} (br_dev_queue_push_xmit: is_skb_forwardable)",
+                            tx=True)
             return
         port.dev_queue_xmit(frame, why)
 
@@ -201,7 +203,11 @@ class Bridge(NetDevice):
                     for piece in frame:
                         self._xmit(entry.port, piece, f"forwarded by {self.name}")
                     return
-            self._xmit(entry.port, frame, f"forwarded by {self.name}")
+            out = entry.port
+            if len(frame.data) > out.mtu + _MAX_FORWARDABLE:   # _xmit's test, inline: every frame
+                self._xmit(out, frame, "")                     # ... which drops it
+                return
+            out.dev_queue_xmit(frame, f"forwarded by {self.name}")
         else:
             if observed:
                 self.sim.frame(self, frame, "in", f"{learned}fdb miss {mac_to_str(dst)} → flood")

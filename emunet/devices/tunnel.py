@@ -26,16 +26,21 @@ def outer_output(dev, r, remote: int, packet: bytes, frame, note, csum_level: in
     ns = dev.ns
     ipv4 = ns.ipv4
     # through the netfilter hooks only when a table is loaded (the kernel's static key)
-    output = ipv4.ip_local_out if ns.netfilter.active else ipv4.ip_finish_output
     if r.type == "local":
-        output(ns.lo, remote, packet, frame.pid, note, csum_level, ns.lo.mtu)
-        return
-    out = r.dev
-    if note is not None:
-        note = f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-    # an outer packet too long for the path is fragmented if its DF is clear (VXLAN's), else
-    # refused with fragmentation needed (ip_fragment)
-    output(out, r.gateway or remote, packet, frame.pid, note, csum_level, ns.fib.mtu(remote, r))
+        out, nexthop, mtu = ns.lo, remote, ns.lo.mtu
+    else:
+        out, nexthop = r.dev, r.gateway or remote
+        mtu = ns.fib.mtu(remote, r) if ns.fib.exceptions else out.mtu
+        if note is not None:
+            note = f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
+    if ns.netfilter.active:
+        ipv4.ip_local_out(out, nexthop, packet, frame.pid, note, csum_level, mtu)
+    elif len(packet) <= mtu:
+        ipv4.ip_finish_output2(out, nexthop, packet, frame.pid, note, csum_level)
+    else:
+        # too long for the path: fragmented if its DF is clear (VXLAN's), else refused with
+        # fragmentation needed (ip_fragment)
+        ipv4.ip_finish_output(out, nexthop, packet, frame.pid, note, csum_level, mtu)
 
 
 __all__ = ["outer_route", "outer_output"]

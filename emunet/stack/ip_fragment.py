@@ -162,6 +162,15 @@ def fraglist_fits(ihl: int, pieces: list, mtu: int) -> bool:
     return all(ihl + len(d) <= mtu and (i == last or not len(d) & 7) for i, (_, d) in enumerate(pieces))
 
 
+def ip_do_fragment(packet: bytes, mtu: int, reasm=None, keep_df: bool = False, cloned: bool = False) -> list:
+    """``ip_do_fragment``: the fast path for a datagram reassembled here (``reasm``) whose
+    pieces each fit ``mtu`` and whose skb is not a clone (``cloned``), else the slow path
+    (``keep_df``: ``IPSKB_FRAG_PMTU``)."""
+    if reasm is not None and not cloned and fraglist_fits(len(reasm.first_header), reasm.pieces, mtu):
+        return ip_fraglist(packet[:len(reasm.first_header)], reasm.pieces)
+    return ip_fragment(packet, mtu, keep_df)
+
+
 _KMALLOC = (1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 #: ``SKB_SMALL_HEAD_CACHE_SIZE``: a head this small comes from its own slab, not kmalloc
 _SKB_SMALL_HEAD = 576
@@ -471,6 +480,6 @@ class IpDefrag:
         return Reassembled(packet, q.max_size, pmtu, q.first_header, pieces, q.runs[0][2][0][2])
 
 
-__all__ = ["ip_fragment", "ip_fraglist", "fraglist_fits", "ip_options_fragment", "IpDefrag", "Ipq",
+__all__ = ["ip_do_fragment", "ip_fragment", "ip_fraglist", "fraglist_fits", "ip_options_fragment", "IpDefrag", "Ipq",
            "Reassembled", "skb_truesize", "IPFRAG_SYSCTLS", "IP_DEFRAG_LOCAL_DELIVER", "IP_DEFRAG_CONNTRACK_IN",
            "IP_DEFRAG_CONNTRACK_OUT", "IP_DEFRAG_CONNTRACK_BRIDGE_IN"]

@@ -23,8 +23,7 @@ Every drop is counted on the namespace under a reason named after the kernel's
 import errno
 from collections import Counter
 
-from emunet.stack.ip_fragment import (IP_DEFRAG_CONNTRACK_IN, IP_DEFRAG_LOCAL_DELIVER, IpDefrag,
-                                      fraglist_fits, ip_fraglist, ip_fragment)
+from emunet.stack.ip_fragment import IP_DEFRAG_CONNTRACK_IN, IP_DEFRAG_LOCAL_DELIVER, IpDefrag, ip_do_fragment
 from emunet.stack.netfilter.hooks import (NF_ACCEPT, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
                                           NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING)
 from emunet.wire.errors import Malformed
@@ -63,6 +62,7 @@ class Ipv4:
         self.stats = Counter()
         self.defrag = IpDefrag(ns, self.stats, self._defrag_drop, self._defrag_expired)
         self._defrag_at = (None, None)
+        self._defrag_dropped = False
         #: where the last local send stopped: the MTU a DO socket was refused at
         self.emsgsize_mtu = 0
 
@@ -215,11 +215,11 @@ class Ipv4:
         for the datagram it completed (a bare IP packet, its header checksum written here),
         or None: queued, or dropped and counted."""
         self._defrag_at = (dev, frame)
-        dropped = sum(self.ns.drop_reasons.values())
+        self._defrag_dropped = False
         got = self.defrag.defrag(bytes(frame.data[ipv.off:ipv.end]), user, frame.pid, dev)
         self._defrag_at = (None, None)
         if got is None:
-            if self.sim.observers and sum(self.ns.drop_reasons.values()) == dropped:
+            if self.sim.observers and not self._defrag_dropped:
                 self.ns.note(dev, frame, f"fragment ID {ipv.ident:#06x} at {ipv.frag_offset} queued for "
                                          f"reassembly")
             return None
@@ -231,6 +231,7 @@ class Ipv4:
 
     def _defrag_drop(self, reason: str, detail: str, count: int) -> None:
         dev, frame = self._defrag_at
+        self._defrag_dropped = True
         for _ in range(count):
             self.ns.count_drop(reason, dev, frame, detail, None if frame is not None else 0)
 
@@ -264,13 +265,7 @@ class Ipv4:
             return False
         if reasm is not None:
             mtu = min(mtu, reasm.frag_max_size)
-            ihl = len(reasm.first_header)
-            if fraglist_fits(ihl, reasm.pieces, mtu):
-                pieces = ip_fraglist(packet[:ihl], reasm.pieces)
-            else:
-                pieces = ip_fragment(packet, mtu, reasm.frag_pmtu)
-        else:
-            pieces = ip_fragment(packet, mtu)
+        pieces = ip_do_fragment(packet, mtu, reasm, reasm is not None and reasm.frag_pmtu)
         self.stats["FragOKs"] += 1
         self.stats["FragCreates"] += len(pieces)
         for i, piece in enumerate(pieces):
@@ -426,10 +421,12 @@ class Ipv4:
         nh = r.gateway or d
         # the header is ours and so is the payload's checksum (every caller builds it with
         # the wire module's emitters); one that does not fit goes through ip_fragment
-        output = self.ip_finish_output2 if len(packet) <= mtu else self.ip_finish_output
-        output(out, nh, packet, pid,
-               f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}"
-               f"{hooked}" if observed else None, CSUM_L4, mtu)
+        said = f"{note}; route {r.dst_text}{' via ' + r.via if r.via else ''} dev {out.name}{hooked}" \
+            if observed else None
+        if len(packet) <= mtu:
+            self.ip_finish_output2(out, nh, packet, pid, said, CSUM_L4)
+        else:
+            self.ip_finish_output(out, nh, packet, pid, said, CSUM_L4, mtu)
         return 0
 
     def _nf_out_notes(self, pkt, verdict: int, said: str, out) -> str:
@@ -481,12 +478,10 @@ class Ipv4:
         return _UNROUTABLE[r.type]
 
     def ip_finish_output2(self, dev, nexthop: int, packet: bytes, pid: int, note: str,
-                          csum_level: int = CSUM_IP, mtu: int = None) -> None:
+                          csum_level: int = CSUM_IP) -> None:
         """``ip_finish_output2``: add the link-layer header, resolving the neighbour if needed.
         Every packet that gets here has an IPv4 header this stack wrote or checked; ``csum_level``
-        says how many checksums, that header's first, are right by construction.  ``mtu`` is
-        the caller's, which the packet fits (``ip_finish_output``'s signature, so that a
-        caller may pick either)."""
+        says how many checksums, that header's first, are right by construction."""
         if dev.linktype == LINKTYPE_RAW:
             dev.l3_xmit(nexthop, Frame(packet, pid, LINKTYPE_RAW, csum_level), note)
         elif dev.noarp:

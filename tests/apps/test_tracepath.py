@@ -12,10 +12,6 @@ from emunet.apps.tracepath import UPTIME_NS, Tracepath
 from emunet.apps.udp import UdpEchoServer
 from emunet.scenarios import docker_bridge, flannel_pmtu
 
-#: see tests/kernel/test_kernel_tracepath.py: the ICMP error's TTL does not reach UDP yet
-NEEDS_TTL = ("the TTL an ICMP error arrived with (IP_RECVTTL) does not reach UDP sockets yet: "
-             "icmp.py's _error_rcv must pass ttl=ipv.ttl to Udp.err")
-
 
 def _docker(*rules):
     lab = docker_bridge.build(seed=1)

@@ -21,10 +21,6 @@ from tests.kernel.harness import Topology
 
 MS = 1_000_000
 _TIME = re.compile(r" +\d+\.\d{3}ms ")
-#: the icmp.py change tracepath's TTLs wait for (see the xfail reasons)
-NEEDS_TTL = ("the TTL an ICMP error arrived with (IP_RECVTTL) does not reach UDP sockets yet: "
-             "icmp.py's _error_rcv must pass ttl=ipv.ttl to Udp.err; without it tracepath "
-             "prints 'asymm 66' and 'back 66'")
 
 
 @pytest.fixture(autouse=True)

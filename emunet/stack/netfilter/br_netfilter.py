@@ -30,13 +30,12 @@ device and the ports as ``physdev``:
 A bridged DNAT to a neighbour not yet resolved goes up the stack instead, which resolves it
 (the kernel's ``neigh->output`` would queue it behind ARP on the bridge).
 """
-from emunet.stack.ip_fragment import IP_DEFRAG_CONNTRACK_BRIDGE_IN, fraglist_fits, ip_fraglist, ip_fragment
+from emunet.stack.ip_fragment import IP_DEFRAG_CONNTRACK_BRIDGE_IN, ip_do_fragment
 from emunet.stack.netfilter.hooks import NF_INET_FORWARD, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING
 from emunet.wire.errors import Malformed
 from emunet.wire.ethernet import ETH_HLEN
 
 #: ``VLAN_HLEN``: ``is_skb_forwardable`` lets a frame exceed the MTU by a VLAN tag
-_VLAN_HLEN = 4
 from emunet.wire.ipv4 import Ipv4View
 
 
@@ -144,22 +143,12 @@ def br_nf_dev_queue_xmit(nf, bridge, outport, frame, pkt, mtu: int, cloned: bool
                            f"> MTU {bridge.mtu} of {bridge.name} (br_nf_ip_fragment: FragFails)", tx=True)
         return []
     mtu = bridge.mtu if reasm is None else min(bridge.mtu, reasm.frag_max_size)
-    if reasm is not None and not cloned and fraglist_fits(len(reasm.first_header), reasm.pieces, mtu):
-        pieces = ip_fraglist(data[:len(reasm.first_header)], reasm.pieces)
-    else:
-        pieces = ip_fragment(data, mtu)
+    pieces = ip_do_fragment(data, mtu, reasm, cloned=cloned)
     ipv4.stats["FragOKs"] += 1
     ipv4.stats["FragCreates"] += len(pieces)
     head = frame.data[:ETH_HLEN]
-    out = []
-    for piece in pieces:
-        piece = frame.derive(head + piece)
-        if len(piece.data) > outport.mtu + ETH_HLEN + _VLAN_HLEN:
-            outport.count_drop("NOT_SPECIFIED", piece, f"{len(piece.data)}-byte frame > MTU {outport.mtu} of "
-                               f"{outport.name} (br_dev_queue_push_xmit: is_skb_forwardable)", tx=True)
-            continue
-        out.append(piece)
-    return out
+    # a piece the port cannot take is dropped as the bridge sends it (Bridge._xmit)
+    return [frame.derive(head + piece) for piece in pieces]
 
 
 __all__ = ["br_nf_pre_routing", "br_nf_forward", "br_nf_dev_queue_xmit"]
