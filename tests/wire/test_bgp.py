@@ -288,11 +288,10 @@ BAD = [
     ("unknown well-known attribute", _update(ORIGIN_IGP + AS_EMPTY + NH + bytes((0x40, 99, 0))), (3, 2)),
     ("attribute twice", _update(ORIGIN_IGP + ORIGIN_IGP + AS_EMPTY + NH), (3, 1)),
     ("attribute overruns the list", _update(ORIGIN_IGP + bytes((0x40, 2, 9)) + NH), (3, 1)),
-    ("AS_PATH segment type 5", _update(ORIGIN_IGP + bytes((0x40, 2, 6, 5, 1, 0, 0, 1, 1)) + NH), (3, 11)),
-    ("AS_PATH segment overrun", _update(ORIGIN_IGP + bytes((0x40, 2, 6, 2, 2, 0, 0, 1, 1)) + NH), (3, 11)),
     ("CLUSTER_LIST of 3 bytes", _update(ORIGIN_IGP + AS_EMPTY + NH + bytes((0x80, 10, 3, 1, 2, 3))), (3, 5)),
     ("prefix length 33", _update(ORIGIN_IGP + AS_EMPTY + NH, bytes((33, 1, 2, 3, 4, 5))), (3, 10)),
-    ("truncated prefix", _update(ORIGIN_IGP + AS_EMPTY + NH, bytes((24, 10, 20))), (3, 1)),
+    ("truncated prefix", _update(ORIGIN_IGP + AS_EMPTY + NH, bytes((24, 10, 20))), (3, 10)),
+    ("truncated withdrawn prefix", _update(b"", b"", bytes((24, 10))), (3, 10)),
     ("NOTIFICATION without subcode", b"\xff" * 16 + b"\x00\x14\x03\x06", (1, 2)),
     ("ROUTE-REFRESH too long", b"\xff" * 16 + b"\x00\x18\x05\x00\x01\x00\x01\x00", (7, 1)),
 ]
@@ -326,6 +325,19 @@ def test_two_octet_as_path_and_host_bits_cleared():
                         bytes((24, 10, 20, 7))), as4=False)
     assert u.attrs.as_path == ((2, (64513,)),)
     assert u.nlri[0].prefix == "10.20.7.0/24"
-    with pytest.raises(W.BgpError) as e:  # the same bytes read with 4-octet ASNs overrun
-        W.parse(_update(ORIGIN_IGP + bytes((0x40, 2, 4, 2, 1, 0xFC, 0x01)) + NH), as4=True)
-    assert (e.value.code, e.value.subcode) == (3, 11)
+    # the same bytes read with 4-octet ASNs overrun: a malformed AS_PATH, treat-as-withdraw
+    u = W.parse(_update(ORIGIN_IGP + bytes((0x40, 2, 4, 2, 1, 0xFC, 0x01)) + NH), as4=True)
+    assert u.withdraw_reason == "malformed AS_PATH: a segment overruns the attribute"
+    assert u.attrs.as_path is None and u.nlri[0].prefix == "10.20.0.0/24"
+
+
+@pytest.mark.parametrize("what,as_path,reason", [
+    ("segment type 5", bytes((0x40, 2, 6, 5, 1, 0, 0, 1, 1)), "segment type 5"),
+    ("overrun", bytes((0x40, 2, 6, 2, 2, 0, 0, 1, 1)), "a segment overruns the attribute"),
+    ("octet left over", bytes((0x40, 2, 7, 2, 1, 0, 0, 1, 1, 2)), "octets left after the last segment"),
+    ("segment of length 0", bytes((0x40, 2, 2, 2, 0)), "a segment of length 0"),
+], ids=lambda v: v if isinstance(v, str) and " " in v else None)
+def test_malformed_as_path_is_treat_as_withdraw(what, as_path, reason):
+    """RFC 7606 section 7.2: never a NOTIFICATION (3/11) for a malformed AS_PATH."""
+    u = W.parse(_update(ORIGIN_IGP + as_path + NH))
+    assert u.withdraw_reason == "malformed AS_PATH: " + reason

@@ -16,7 +16,8 @@ and exports to its peer (``packets.c``, ``attrs.c``), and graceful restart.
   GR aware (1.6.4 and later; its place after enhanced route refresh is BIRD 2's order, 1.6.8's
   own source was not at hand).  The initial feed ends with End-of-RIB (BIRD sends it whenever
   graceful restart is at least "aware", its default).
-* **Imports** drop routes whose AS_PATH holds our AS, whose ORIGINATOR_ID is our router id,
+* **Imports** drop routes whose NEXT_HOP is one of our own addresses (RFC 4271 6.3; BIRD
+  1.6.8 leaves this check out), whose AS_PATH holds our AS, whose ORIGINATOR_ID is our router id,
   or (on an ``rr client`` session) whose CLUSTER_LIST holds our cluster id -- BIRD's reading
   of RFC 4456 section 8.  The next hop is resolved directly or recursively through the IGP
   routes (``gateway direct|recursive``).  With ADD-PATH send, every route of a prefix is
@@ -414,7 +415,11 @@ class BgpProtocol:
             pa = attrs.evolve(pa, local_pref=None, originator_id=None, cluster_list=None)
         reason = u.withdraw_reason
         if reason is None:
-            if as_path_contains(pa.as_path, bird.local_as):
+            if bird.ns.is_local_address(ip_to_int(pa.next_hop)):
+                # RFC 4271 6.3: a NEXT_HOP that is the receiver's own address is semantically
+                # incorrect; the route is ignored and no NOTIFICATION sent
+                reason = f"NEXT_HOP {pa.next_hop} is our own address"
+            elif as_path_contains(pa.as_path, bird.local_as):
                 reason = "our AS in AS_PATH"
             elif pa.originator_id is not None and ip_to_int(pa.originator_id) == bird.router_id_int:
                 reason = "our router id as ORIGINATOR_ID"

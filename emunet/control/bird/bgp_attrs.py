@@ -128,6 +128,10 @@ def _update_attrs(p, r: Rte, pa: W.PathAttributes, rr: bool):
                  or (p.neigh_iface is not None and r.iface == p.neigh_iface)))
     if not keep:
         changes["next_hop"] = p.source_addr
+    if pa.unknown:
+        passed = _passed_on(pa.unknown)
+        if passed != pa.unknown:
+            changes["unknown"] = passed
     if rr:
         src = r.src.proto
         if pa.originator_id is None:
@@ -141,6 +145,15 @@ def _update_attrs(p, r: Rte, pa: W.PathAttributes, rr: bool):
             cl = (p.rr_cluster_id,) + cl
         changes["cluster_list"] = cl
     return attrs.evolve(pa, **changes) if changes else pa
+
+
+def _passed_on(unknown: tuple) -> tuple:
+    """RFC 4271 section 5: an unrecognised optional transitive attribute goes on to other
+    peers with its Partial bit set; an unrecognised non-transitive one is quietly dropped.
+    AS4_PATH and AS4_AGGREGATOR, kept opaque, are dropped too: a 4-octet session neither
+    reads nor sends them (RFC 6793 section 4.1)."""
+    return tuple((flags | W.ATTR_PARTIAL, code, value) for flags, code, value in unknown
+                 if flags & W.ATTR_TRANSITIVE and code not in (W.AS4_PATH, W.AS4_AGGREGATOR))
 
 
 def bgp_bucket_attrs(p, pa: W.PathAttributes):

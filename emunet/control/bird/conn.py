@@ -7,7 +7,8 @@ incoming connection per peer, collision detection in OpenConfirm by router id th
 4271 6.8 as ``bgp_rx_open`` reads it).  Timers are whole seconds on the speaker's one-second
 clock with RFC 4271 jitter (a timer of *v* seconds fires after *v* - rand(0 .. *v*/4)).  A
 KEEPALIVE answers an OPEN; a bad message earns the NOTIFICATION RFC 4271 section 6 names
-(see :class:`emunet.wire.bgp.BgpError`), then the connection closes; hold timer expiry sends
+(see :class:`emunet.wire.bgp.BgpError`), then the connection closes, except a bad
+NOTIFICATION, which closes it without one (section 6.4); hold timer expiry sends
 "Hold timer expired" (4/0).
 """
 import errno
@@ -30,9 +31,13 @@ BE_NONE, BE_MISC, BE_SOCKET, BE_BGP_RX, BE_BGP_TX, BE_AUTO_DOWN, BE_MAN_DOWN = r
 ERR_CLASS = ("", "Error: ", "Socket: ", "Received: ", "BGP Error: ", "Automatic shutdown: ", "")
 #: the miscellaneous errors (``BEM_*``) and their texts
 BEM_NEIGHBOR_LOST, BEM_INVALID_NEXT_HOP, BEM_NO_SOCKET, BEM_GRACEFUL_RESTART = 1, 2, 4, 7
+BEM_BAD_NOTIFICATION = 8
 MISC_ERRORS = {1: "Neighbor lost", 2: "Invalid next hop", 3: "Kernel MD5 auth failed",
                4: "No listening socket", 5: "Link down", 6: "BFD session down",
-               7: "Graceful restart"}
+               7: "Graceful restart",
+               # not BIRD's: BIRD 1.6.8 answers a malformed NOTIFICATION with one, which
+               # RFC 4271 section 6.4 forbids; emunet closes the connection instead
+               8: "Malformed NOTIFICATION"}
 
 
 # -- BIRD's one-second clock ------------------------------------------------------------------
@@ -268,6 +273,8 @@ class BgpConn:
         try:
             msgs = self.reader.feed(data)
         except W.BgpError as e:
+            if e.mtype == W.NOTIFICATION:
+                return self.bad_notification(e)
             self._note(f"bird {p.name}: bad message header: {e.detail} → NOTIFICATION")
             self.error(e.code, e.subcode, e.data)
             return
@@ -301,8 +308,26 @@ class BgpConn:
                 return self.rx_route_refresh(m)
             raise W.BgpError(1, 3, bytes((mtype,)), f"type {mtype}")
         except W.BgpError as e:
+            if mtype == W.NOTIFICATION:
+                return self.bad_notification(e)
             self._note(f"bird {p.name}: {e.detail} → NOTIFICATION {e.code}/{e.subcode}")
             self.error(e.code, e.subcode, e.data)
+
+    def bad_notification(self, e: W.BgpError) -> None:
+        """RFC 4271 section 6.4: an error found in a NOTIFICATION cannot be reported with
+        one; the connection is closed without a word, and the protocol stops as for a
+        received error."""
+        p = self.bgp
+        if self.state == CLOSE:
+            return
+        p.store_error(self, BE_MISC, BEM_BAD_NOTIFICATION)
+        p.bird.log_event(p, f"Malformed NOTIFICATION: {e.detail}")
+        self._note(f"bird {p.name}: malformed NOTIFICATION ({e.detail}) → close, no NOTIFICATION "
+                   f"(RFC 4271 6.4)")
+        self.enter_close()
+        self.schedule("CLOSE")
+        p.update_startup_delay()
+        p.stop(0)
 
     def rx_open(self, m: bytes) -> None:
         """``bgp_rx_open``: checks, collision detection, negotiation → OpenConfirm."""
@@ -398,4 +423,4 @@ __all__ = ["IDLE", "CONNECT", "ACTIVE", "OPENSENT", "OPENCONFIRM", "ESTABLISHED"
            "STATE_NAMES", "FSM_SUBCODE", "BSS_PREPARE", "BSS_DELAY", "BSS_CONNECT", "BE_NONE",
            "BE_MISC", "BE_SOCKET", "BE_BGP_RX", "BE_BGP_TX", "BE_AUTO_DOWN", "BE_MAN_DOWN",
            "ERR_CLASS", "BEM_NEIGHBOR_LOST", "BEM_INVALID_NEXT_HOP", "BEM_NO_SOCKET",
-           "BEM_GRACEFUL_RESTART", "MISC_ERRORS", "Timer", "BgpConn"]
+           "BEM_GRACEFUL_RESTART", "BEM_BAD_NOTIFICATION", "MISC_ERRORS", "Timer", "BgpConn"]

@@ -211,9 +211,9 @@ def check_header(buf, off: int = 0, max_len: int = MAX_LEN) -> tuple:
     (at least 19 bytes must be there).  The type is checked by :func:`parse`."""
     marker, length, mtype = _H.unpack_from(buf, off)
     if marker != MARKER:
-        raise BgpError(1, 1, detail="marker is not all ones")
+        raise BgpError(1, 1, detail="marker is not all ones", mtype=mtype)
     if length < HEADER_LEN or length > max_len:
-        raise BgpError(1, 2, bytes(buf[off + 16:off + 18]), f"length {length}")
+        raise BgpError(1, 2, bytes(buf[off + 16:off + 18]), f"length {length}", mtype)
     return length, mtype
 
 
@@ -257,7 +257,7 @@ def parse(buf, as4: bool = True, add_path: bool = False, max_len: int = MAX_LEN)
         return _parse_update(buf, as4, add_path)
     if mtype == NOTIFICATION:
         if length < 21:
-            raise BgpError(1, 2, buf[16:18], "NOTIFICATION shorter than 21 bytes")
+            raise BgpError(1, 2, buf[16:18], "NOTIFICATION shorter than 21 bytes", mtype)
         return Notification(buf[19], buf[20], buf[21:])
     if mtype == KEEPALIVE:
         if length != HEADER_LEN:
@@ -325,14 +325,16 @@ def _parse_capabilities(b: bytes) -> list:
 
 
 def _parse_prefixes(b: bytes, start: int, end: int, add_path: bool) -> tuple:
-    """``DECODE_PREFIX``: [path id] length, prefix bytes; host bits are cleared."""
+    """``DECODE_PREFIX``: [path id] length, prefix bytes; host bits are cleared.  A prefix
+    that does not parse is an Invalid Network Field (3/10, RFC 4271 section 6.3), in the
+    Withdrawn Routes as in the NLRI: both are the same encoding."""
     out = []
     i = start
     while i < end:
         pid = None
         if add_path:
             if end - i < 5:
-                raise BgpError(3, 1, detail="truncated ADD-PATH prefix")
+                raise BgpError(3, 10, detail="truncated ADD-PATH prefix")
             pid = _U32.unpack_from(b, i)[0]
             i += 4
         plen = b[i]
@@ -341,7 +343,7 @@ def _parse_prefixes(b: bytes, start: int, end: int, add_path: bool) -> tuple:
             raise BgpError(3, 10, detail=f"prefix length {plen}")
         q = (plen + 7) >> 3
         if end - i < q:
-            raise BgpError(3, 1, detail="truncated prefix")
+            raise BgpError(3, 10, detail="truncated prefix")
         net = int.from_bytes(b[i:i + q] + b"\0" * (4 - q), "big") & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
         out.append(Nlri(net, plen, pid))
         i += q

@@ -50,14 +50,18 @@ def error_description(code: int, subcode: int) -> str:
 
 class BgpError(Malformed):
     """A message that must be answered with a NOTIFICATION ``code``/``subcode`` (and
-    ``data``), after which the session is closed (RFC 4271 section 6)."""
+    ``data``), after which the session is closed (RFC 4271 section 6).  ``mtype`` is the
+    type of the message at fault where the header check already knew it: an error in a
+    NOTIFICATION is never answered with one (section 6.4)."""
 
-    def __init__(self, code: int, subcode: int, data: bytes = b"", detail: str = ""):
+    def __init__(self, code: int, subcode: int, data: bytes = b"", detail: str = "",
+                 mtype: int = None):
         text = f"{code}/{subcode} {error_description(code, subcode)}"
         super().__init__("BGP_ERROR", f"{text}: {detail}" if detail else text)
         self.code = code
         self.subcode = subcode
         self.data = bytes(data)
+        self.mtype = mtype
 
 
 @attrs.frozen

@@ -135,7 +135,11 @@ def parse_attributes(b: bytes, i: int, end: int, as4: bool, mandatory: bool):
                 raise BgpError(3, 6, whole, f"ORIGIN {v[0]}")
             f["origin"] = v[0]
         elif code == AS_PATH:
-            f["as_path"] = _parse_as_path(v, asw, bytes(whole))
+            path, bad = _parse_as_path(v, asw)
+            if bad is not None:
+                withdraw = withdraw or bad
+            else:
+                f["as_path"] = path
         elif code == NEXT_HOP:
             if not _host_address(_U32.unpack(v)[0]):
                 raise BgpError(3, 8, whole, f"NEXT_HOP {_ip(v)}")
@@ -172,18 +176,24 @@ def parse_attributes(b: bytes, i: int, end: int, as4: bool, mandatory: bool):
     return PathAttributes(unknown=tuple(unknown), **f), withdraw
 
 
-def _parse_as_path(v: bytes, asw: int, whole: bytes) -> tuple:
-    """``validate_path``: segments of known types, lengths that fit."""
+def _parse_as_path(v: bytes, asw: int):
+    """RFC 7606 section 7.2: ``(segments, None)``, or ``(None, why)`` for a malformed
+    AS_PATH -- an unrecognised segment type, a segment that overruns the attribute, octets
+    left over too few for a segment header, or a segment of length zero -- which is
+    treated as a withdrawal rather than answered with a NOTIFICATION (3/11).  BIRD 1.6.8
+    still resets the session for the first two and accepts an empty segment."""
     segs = []
     i, n = 0, len(v)
     while i < n:
         if n - i < 2:
-            raise BgpError(3, 11, whole, "truncated AS_PATH segment")
+            return None, "malformed AS_PATH: octets left after the last segment"
         stype, cnt = v[i], v[i + 1]
         if stype not in (AS_SET, AS_SEQUENCE, AS_CONFED_SEQUENCE, AS_CONFED_SET):
-            raise BgpError(3, 11, whole, f"AS_PATH segment type {stype}")
+            return None, f"malformed AS_PATH: segment type {stype}"
+        if not cnt:
+            return None, "malformed AS_PATH: a segment of length 0"
         if n - i < 2 + cnt * asw:
-            raise BgpError(3, 11, whole, "AS_PATH segment overruns the attribute")
+            return None, "malformed AS_PATH: a segment overruns the attribute"
         segs.append((stype, struct.unpack_from(f"!{cnt}{'I' if asw == 4 else 'H'}", v, i + 2)))
         i += 2 + cnt * asw
-    return tuple(segs)
+    return tuple(segs), None
