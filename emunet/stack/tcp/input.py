@@ -14,7 +14,7 @@ it belongs to; these are that socket's methods:
 * the answers to what does not belong and their rate limits: a duplicate ACK for a
   segment outside the window (``tcp_send_dupack``), a challenge ACK for a RST in the
   window but not exact, a SYN or SYN+FIN on a synchronised connection (RFC 5961 3.2,
-  4.2) and an ACK for unsent data after ESTABLISHED (``tcp_send_challenge_ack``).  A
+  4.2) and an ACK for data never sent (RFC 5961 5.2) (``tcp_send_challenge_ack``).  A
   socket answers such segments at most once per ``tcp_invalid_ratelimit`` (500 ms,
   ``tcp_oow_rate_limited``; segments with data are always answered), the namespace
   sends at most ``tcp_challenge_ack_limit`` challenge ACKs a second (off by default
@@ -222,14 +222,10 @@ class TcpInput:
             self.ts_recent = opts["ts"][0]
         ack = seg.ack
         if after(ack, self.snd_max):
-            # ``tcp_ack`` discards it (RFC 793 3.9); ``tcp_rcv_established`` says nothing,
-            # ``tcp_rcv_state_process`` (the states after ESTABLISHED) a challenge ACK
-            if st == ESTABLISHED or handshake:
-                self.ns.count_drop("TCP_ACK_UNSENT_DATA", dev, frame, "ACK for data never sent: dropped")
-            else:
-                self.ns.count_drop("TCP_ACK_UNSENT_DATA", dev, frame,
-                                   f"ACK for data never sent in {st}: challenge ACK")
-                self.tcp_send_challenge_ack("challenge ACK (their ACK is for data we never sent)", dev, frame)
+            # ``tcp_ack`` drops it with a challenge ACK (RFC 5961 5.2; what 6.18 did on the
+            # wire, in ESTABLISHED too, limited like any other: ``TCPACKSkippedChallenge``)
+            self.ns.count_drop("TCP_ACK_UNSENT_DATA", dev, frame, "ACK for data never sent: challenge ACK")
+            self.tcp_send_challenge_ack("challenge ACK (their ACK is for data we never sent)", dev, frame)
             return
         texts = self._ack(seq, ack, seg.window << self.snd_wscale, plen, flags, handshake)
         # state changes driven by the ACK of our FIN
