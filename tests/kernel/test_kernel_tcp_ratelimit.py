@@ -249,6 +249,19 @@ def tcpext(ns: str) -> dict:
     return {k: int(v) for k, v in zip(lines[0][1:], lines[1][1:])}
 
 
+def _wait_states(t: Topology, ns: str, want: dict, limit: float = 10.0) -> None:
+    """Wait until ``ss -tan`` in ``ns`` lists ``want[state]`` sockets in each state."""
+    deadline = time.monotonic() + limit
+    while True:
+        states = [line.split()[0] for line in t.exec(ns, "ss", "-Htan").stdout.splitlines() if line.strip()]
+        got = {k: states.count(k) for k in want}
+        if got == want:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"sockets in {ns}: {got}, not {want}, after {limit} s")
+        time.sleep(0.02)
+
+
 class Slow(RuntimeError):
     """A burst took longer than :data:`BURST_LIMIT` to write."""
 
@@ -294,15 +307,16 @@ def run_kernel() -> dict:
                 c, addr = lsock.accept()
                 keep.append(c)
                 conns[addr[1]] = c
-            time.sleep(0.1)
             for i, case in enumerate(CASES):
                 if case.state in ("fin_wait_2", "time_wait"):
                     conns[_port(i)].close()
-            time.sleep(0.1)
+            # A's ACK of B's FIN is delayed (a FIN puts A in ping-pong mode): wait for it
+            _wait_states(t, b, {"FIN-WAIT-2": sum(c.state in ("fin_wait_2", "time_wait") for c in CASES)})
             for i, case in enumerate(CASES):
                 if case.state == "time_wait":
                     socks[_port(i)].close()
-            time.sleep(0.1)
+            _wait_states(t, b, {"FIN-WAIT-2": sum(c.state == "fin_wait_2" for c in CASES),
+                                "TIME-WAIT": sum(c.state == "time_wait" for c in CASES)})
             t.ip(a, "addr", "del", f"{A_IP}/24", "dev", "eth0")
             seen = {}
             for i, case in enumerate(CASES):
