@@ -5,7 +5,7 @@ import errno
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
@@ -462,11 +462,77 @@ def test_out_of_order_data_gets_a_duplicate_ack_with_sack_then_is_reassembled():
     assert out[0][TCP].ack == base
     sack = dict(out[0][TCP].options)["SAck"]
     assert sack == ((base + 10) & 0xFFFFFFFF, (base + 20) & 0xFFFFFFFF)
+    n2 = len(Capture.of(sim).records)
     _inject(c1.ns, "eth0", _from_c2(c1, c2, cl, "PA", base, ack, b"A" * 10))
     sim.run(until=0.3)
     out = [Ether(r.data) for r in Capture.of(sim).records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
     assert out[-1][TCP].ack == (base + 20) & 0xFFFFFFFF and "SAck" not in dict(out[-1][TCP].options)
     assert bytes(cl.received) == b"A" * 10 + b"B" * 10
+    # the injected bytes were never sent by c2's socket: c1's ACK of them is, to c2, an ACK
+    # for data never sent (a challenge ACK, RFC 5961 5.2), which c1 finds old (a duplicate
+    # ACK); c2's next challenge ACK falls within tcp_invalid_ratelimit and is held back, so
+    # three segments cross where, unlimited, the two would answer each other for ever
+    crossed = [Ether(r.data)[TCP] for r in Capture.of(sim).records[n2:] if r.iface == "host/docker0"]
+    port = cl.sock.local[1]
+    assert [(t.sport, t.seq, t.ack) for t in crossed] == [
+        (port, ack, (base + 20) & 0xFFFFFFFF),    # c1's ACK of the 20 bytes
+        (80, base, ack),                          # c2's challenge ACK
+        (port, ack, (base + 20) & 0xFFFFFFFF)]    # c1's duplicate ACK; c2 holds its answer back
+    assert c2.ns.tcp.stats == {"TCPChallengeACK": 1, "TCPACKSkippedChallenge": 1}
+    assert c1.ns.tcp.stats == {} and c2.ns.drop_reasons["TCP_ACK_UNSENT_DATA"] == 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(gaps=st.lists(st.integers(0, 700), min_size=1, max_size=8), ratelimit=st.sampled_from([500, 100, 0]))
+def test_duplicate_acks_to_old_acks_go_once_per_tcp_invalid_ratelimit(gaps, ratelimit):
+    """Pure ACKs below the window at any times: ``tcp_oow_rate_limited`` lets the first
+    through, then each that comes ``tcp_invalid_ratelimit`` or more after the last one
+    answered, counted in jiffies (HZ 250: 500 ms is 125 of 4 ms); the rest are counted in
+    ``TCPACKSkippedSeq``.  0 switches the limit off."""
+    sim, c1, c2, srv, cl = _established({"net.ipv4.tcp_invalid_ratelimit": ratelimit})
+    sock = cl.sock
+    old = _from_c2(c1, c2, cl, "A", (sock.rcv_nxt - 1000) & 0xFFFFFFFF, sock.snd_nxt)
+    times, t = [], 200 * MS
+    for g in gaps:
+        t += g * MS
+        times.append(t)
+    for t in times:
+        sim.after(t - sim.now, lambda: _inject(c1.ns, "eth0", old))
+    n = len(Capture.of(sim).records)
+    sim.run(until=(times[-1] + 10 * MS) / S)
+    out = [r.time_ns for r in Capture.of(sim).records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
+    expect, last = [], None
+    for t in times:
+        if last is None or t // (4 * MS) - last >= -(-ratelimit // 4):
+            expect.append(t)
+            last = t // (4 * MS)
+    assert out == expect
+    assert c1.ns.tcp.stats["TCPACKSkippedSeq"] == len(times) - len(expect)
+    assert sock.state == tcpmod.ESTABLISHED
+
+
+@pytest.mark.parametrize("limit,per_second", [(1, 1), (2147483647, 3)])
+def test_tcp_challenge_ack_limit_is_a_budget_of_the_namespace_per_second(limit, per_second):
+    """Three connections each get a SYN at 0.2 s and at 1.2 s: each socket may answer
+    (its own limit is fresh), but a namespace with ``tcp_challenge_ack_limit`` 1 sends one
+    challenge ACK a second (a budget drawn between 1 and 1); ``INT_MAX``, the default,
+    lets all three go."""
+    sim, host, c1, c2 = make_lab(sysctls={"net.ipv4.tcp_challenge_ack_limit": limit})
+    c2.ns.spawn(Server())
+    cls = [c1.ns.spawn(Client("172.17.0.8")) for _ in range(3)]
+    sim.run(until=0.1)
+
+    def syns():
+        for cl in cls:
+            _inject(c1.ns, "eth0", _from_c2(c1, c2, cl, "S", cl.sock.rcv_nxt, 0))
+    n = len(Capture.of(sim).records)
+    sim.after(100 * MS, syns)
+    sim.after(1100 * MS, syns)
+    sim.run(until=1.5)
+    out = [r.time_ns for r in Capture.of(sim).records[n:] if r.iface == "c1/eth0" and r.direction == "out"]
+    assert out == [200 * MS] * per_second + [1200 * MS] * per_second
+    assert c1.ns.tcp.stats == {"TCPSYNChallenge": 6, "TCPChallengeACK": 2 * per_second}
+    assert all(cl.sock.state == tcpmod.ESTABLISHED for cl in cls)
 
 
 def test_malformed_segments_are_counted_as_drops_never_raised():

@@ -53,6 +53,18 @@ truth ``tests/stack/test_tcp.py`` holds it to):
   synchronised state → ``ECONNRESET``, an in-window one → challenge ACK (RFC 5961);
   new data after ``close()`` → RST.  ICMP errors abort a connection in SYN_SENT and
   are soft errors afterwards.
+* **Rate limits.**  A segment outside the window gets a duplicate ACK; a SYN or SYN+FIN
+  on a synchronised connection, a RST in the window but not exact and an ACK of data
+  never sent a challenge ACK (RFC 5961); a time-wait socket ACKs what falls outside its
+  window, a request socket repeats its SYN-ACK for a retransmitted SYN.  Each socket
+  sends such an answer at most once per ``tcp_invalid_ratelimit`` (500 ms, counted in
+  jiffies at HZ 250; segments carrying data or a FIN are always answered), the namespace
+  at most ``tcp_challenge_ack_limit`` challenge ACKs a second (``INT_MAX``: off, the 6.x
+  default); what is held back is counted in ``Tcp.stats`` under the ``TcpExt:`` names
+  (``TCPACKSkippedSeq``, ``TCPACKSkippedChallenge``, ``TCPACKSkippedTimeWait``,
+  ``TCPACKSkippedFinWait2``, ``TCPACKSkippedSynRecv``; ``TCPChallengeACK``,
+  ``TCPSYNChallenge``), as ``tests/kernel/test_kernel_tcp_ratelimit.py`` checks against
+  the kernel.
 
 Left out: SACK-based loss recovery (SACK blocks are sent, and read only as duplicate
 ACKs), CUBIC (Reno growth instead), PAWS, zero-window probes, urgent data, keepalive,

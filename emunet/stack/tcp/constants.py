@@ -35,6 +35,12 @@ APP_WAKEUP_NS = 10 * US
 #: ``tcp_grow_window`` widens the window only for segments at least this large, which
 #: is what the kernel showed (1448-byte segments grow it, 615-byte ones do not)
 SKB_OVERHEAD = 704
+#: ``CONFIG_HZ`` of the reference kernel (6.18 here, and most distributions' default):
+#: the rate limits count in jiffies, ``tcp_jiffies32``
+HZ = 250
+JIFFY_NS = S // HZ
+#: ``INT_MAX``: ``tcp_challenge_ack_limit``'s default since 6.0 (no per-netns limit)
+INT_MAX = 0x7FFFFFFF
 
 DEFAULT_SYSCTLS = {
     "net.ipv4.tcp_rmem": (4096, 131072, 6291456),
@@ -50,4 +56,13 @@ DEFAULT_SYSCTLS = {
     "net.ipv4.tcp_fin_timeout": 60,
     "net.ipv4.tcp_pingpong_thresh": 1,
     "net.ipv4.ip_local_port_range": (32768, 60999),
+    #: ms between two ACKs a socket sends to out-of-window segments (``tcp_oow_rate_limited``)
+    "net.ipv4.tcp_invalid_ratelimit": 500,
+    #: challenge ACKs a namespace sends per second; ``INT_MAX``: no limit beyond the socket's
+    "net.ipv4.tcp_challenge_ack_limit": INT_MAX,
 }
+
+
+def msecs_to_jiffies(ms: int) -> int:
+    """``msecs_to_jiffies``: rounded up, as ``proc_dointvec_ms_jiffies`` stores a sysctl."""
+    return -(-int(ms) * HZ // 1000)

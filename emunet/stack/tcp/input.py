@@ -10,7 +10,16 @@ it belongs to; these are that socket's methods:
   ``tcp_rcv_state_process``): sequence check, RST, SYN, ``tcp_ack`` (RTT, congestion
   window, duplicate ACKs and fast retransmit, window update), the state changes the
   ACK of our FIN makes, ``tcp_data_queue`` (in order, out of order with SACK, the
-  receive window's growth), ``tcp_fin`` and ``__tcp_ack_snd_check``.
+  receive window's growth), ``tcp_fin`` and ``__tcp_ack_snd_check``;
+* the answers to what does not belong and their rate limits: a duplicate ACK for a
+  segment outside the window (``tcp_send_dupack``), a challenge ACK for a RST in the
+  window but not exact, a SYN or SYN+FIN on a synchronised connection (RFC 5961 3.2,
+  4.2) and an ACK for data never sent (RFC 5961 5.2) (``tcp_send_challenge_ack``).  A
+  socket answers such segments at most once per ``tcp_invalid_ratelimit`` (500 ms,
+  ``tcp_oow_rate_limited``; segments with data are always answered), the namespace
+  sends at most ``tcp_challenge_ack_limit`` challenge ACKs a second (off by default
+  since 6.0), and what is held back is counted in ``TcpExt:`` (``TCPACKSkippedSeq``,
+  ``TCPACKSkippedChallenge``; the time-wait and request sockets' in :mod:`.minisocks`).
 
 :class:`TcpInput` is a part of :class:`~emunet.stack.tcp.socket.TcpSocket`.
 """
@@ -18,10 +27,11 @@ import errno
 
 from emunet.sim import S
 from emunet.stack.tcp.constants import (CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1,
-                                        FIN_WAIT_2, LAST_ACK, SKB_OVERHEAD, SYN_RECV,
+                                        FIN_WAIT_2, JIFFY_NS, LAST_ACK, SKB_OVERHEAD, SYN_RECV,
                                         TCP_ATO_MIN, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT,
                                         TCP_RTO_MAX, TCP_RTO_MIN, TCP_TIMEOUT_INIT,
-                                        TCP_TIMEWAIT_LEN, TCPOLEN_TSTAMP_ALIGNED, TIME_WAIT)
+                                        TCP_TIMEWAIT_LEN, TCPOLEN_TSTAMP_ALIGNED, TIME_WAIT,
+                                        msecs_to_jiffies)
 from emunet.stack.tcp.options import parse_options
 from emunet.stack.tcp.seq import MASK, acceptable, after, before, dist
 from emunet.wire.tcp import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
@@ -43,6 +53,9 @@ class TcpInput:
             return
         if not flags & TCP_SYN:
             self.ns.count_drop("TCP_FLAGS", dev, frame, "no SYN to a listening socket")
+            return
+        if flags & TCP_FIN:
+            self.ns.count_drop("TCP_FLAGS", dev, frame, "SYN and FIN together")
             return
         if len(self.accept_queue) > self.backlog:
             self.ns.count_drop("TCP_LISTEN_OVERFLOW", dev, frame,
@@ -98,6 +111,9 @@ class TcpInput:
     def rcv_synsent_state_process(self, dev, frame, ipv, seg) -> None:
         """``tcp_rcv_synsent_state_process``."""
         flags = seg.flags
+        if flags & TCP_SYN and flags & TCP_FIN:
+            self.ns.count_drop("TCP_FLAGS", dev, frame, "SYN and FIN together")
+            return
         if flags & TCP_ACK and seg.ack != self.snd_nxt:
             if flags & TCP_RST:
                 self.ns.count_drop("TCP_RESET", dev, frame, "RST with an unacceptable ACK")
@@ -163,19 +179,27 @@ class TcpInput:
         plen = seg.end - doff
         seq = seg.seq
         st = self.state
+        fin = 1 if flags & TCP_FIN else 0
+        # a segment with none of ACK, RST and SYN is dropped before anything is checked
+        if not flags & (TCP_ACK | TCP_RST | TCP_SYN):
+            self.ns.count_drop("TCP_FLAGS", dev, frame, "segment without ACK")
+            return
         # 1. sequence acceptability (RFC 9293 3.10.7.4, ``tcp_sequence``)
         rwnd = self._receive_window()
-        if not acceptable(seq, plen + (1 if flags & TCP_FIN else 0), self.rcv_nxt, rwnd):
+        if not acceptable(seq, plen + fin, self.rcv_nxt, rwnd):
             if flags & TCP_RST:
                 self.ns.count_drop("TCP_RESET", dev, frame, "RST out of window")
                 return
-            end = (seq + plen) & MASK
-            if plen and not after(end, self.rcv_nxt) and self.sack_ok:
-                self._dsack = (seq, end)
+            if flags & TCP_SYN:
+                self._syn_challenge(dev, frame, "out of window")
+                return
             self.ns.count_drop("TCP_OLD_DATA" if before(seq, self.rcv_nxt) else "TCP_INVALID_SEQUENCE",
                                dev, frame, f"seq {dist(seq, self.irs)} outside the window: duplicate ACK")
-            self._enter_quickack()
-            self.send_ack("duplicate ACK (segment outside the window)")
+            if self.tcp_oow_rate_limited(plen + fin, flags, "TCPACKSkippedSeq"):
+                self.ns.note(dev, frame, f"tcp {self.name}: no duplicate ACK: one went less than "
+                                         f"tcp_invalid_ratelimit ago")
+                return
+            self._send_dupack(seq, (seq + plen + fin) & MASK)
             return
         # 2. RST
         if flags & TCP_RST:
@@ -188,23 +212,20 @@ class TcpInput:
                     self.done()
             else:
                 self.ns.count_drop("TCP_RESET", dev, frame, "RST in window but not exact: challenge ACK")
-                self.send_ack("challenge ACK (RFC 5961)")
+                self.tcp_send_challenge_ack("challenge ACK (RFC 5961 3.2: RST in window)", dev, frame)
             return
-        # 3. SYN in a synchronised state
+        # 3. SYN in a synchronised state (SYN+FIN too): RFC 5961 4.2
         if flags & TCP_SYN:
-            self.ns.count_drop("TCP_INVALID_SYN", dev, frame, "SYN on an established connection: challenge ACK")
-            self.send_ack("challenge ACK for SYN (RFC 5961)")
-            return
-        # 4. ACK
-        if not flags & TCP_ACK:
-            self.ns.count_drop("TCP_FLAGS", dev, frame, "segment without ACK")
+            self._syn_challenge(dev, frame, "in window")
             return
         if self.ts_ok and "ts" in opts and not after(seq, self.rcv_wup):
             self.ts_recent = opts["ts"][0]
         ack = seg.ack
         if after(ack, self.snd_max):
-            self.ns.count_drop("TCP_ACK_UNSENT_DATA", dev, frame, "ACK for data never sent")
-            self.send_ack("ACK (their ACK is for data we never sent)")
+            # ``tcp_ack`` drops it with a challenge ACK (RFC 5961 5.2; what 6.18 did on the
+            # wire, in ESTABLISHED too, limited like any other: ``TCPACKSkippedChallenge``)
+            self.ns.count_drop("TCP_ACK_UNSENT_DATA", dev, frame, "ACK for data never sent: challenge ACK")
+            self.tcp_send_challenge_ack("challenge ACK (their ACK is for data we never sent)", dev, frame)
             return
         texts = self._ack(seq, ack, seg.window << self.snd_wscale, plen, flags, handshake)
         # state changes driven by the ACK of our FIN
@@ -231,7 +252,7 @@ class TcpInput:
             self.done()
             return
         # 5. data and FIN
-        fin = bool(flags & TCP_FIN)
+        fin = bool(fin)
         if plen or fin:
             if self.orphan and plen and after((seq + plen) & MASK, self.rcv_nxt):
                 self.ns.count_drop("TCP_CLOSE", dev, frame, "data after close(): RST")
@@ -318,6 +339,54 @@ class TcpInput:
             self.srtt += delta // 8
             self.rttvar += (abs(delta) - self.rttvar) // 4
         self.rto = min(max(self.srtt + max(4 * self.rttvar, TCP_RTO_MIN), TCP_RTO_MIN), TCP_RTO_MAX)
+
+    # -- answers to segments that do not belong: their rate limits ----------------------
+    def tcp_oow_rate_limited(self, seglen: int, flags: int, mib: str) -> bool:
+        """``tcp_oow_rate_limited``: True when this socket must not answer an
+        out-of-window segment now.  A segment with data (and no SYN) is never limited:
+        it is not part of an ACK loop.  ``seglen`` counts the data and a FIN."""
+        if seglen and not flags & TCP_SYN:
+            return False
+        return self._oow_rate_limited(mib)
+
+    def _oow_rate_limited(self, mib: str) -> bool:
+        """``__tcp_oow_rate_limited``: one answer per ``tcp_invalid_ratelimit`` (500 ms)
+        per socket, counted in jiffies (``last_oow_ack_time``); what is held back is
+        counted in ``TcpExt: mib``."""
+        now = self.sim.now // JIFFY_NS
+        last = self.last_oow_ack_time
+        if last is not None and 0 <= now - last < msecs_to_jiffies(self.sysctl("net.ipv4.tcp_invalid_ratelimit")):
+            self.layer.stats[mib] += 1
+            return True
+        self.last_oow_ack_time = now
+        return False
+
+    def tcp_send_challenge_ack(self, note: str, dev=None, frame=None) -> None:
+        """``tcp_send_challenge_ack`` (RFC 5961 section 7): the socket's own limit first
+        (shared with the duplicate ACKs: ``TCPACKSkippedChallenge``), then the
+        namespace's ``tcp_challenge_ack_limit``; ``TCPChallengeACK`` counts what goes."""
+        if self._oow_rate_limited("TCPACKSkippedChallenge") or not self.layer.challenge_ack_allowed():
+            self.ns.note(dev, frame, f"tcp {self.name}: challenge ACK held back (rate limit)")
+            return
+        self.layer.stats["TCPChallengeACK"] += 1
+        self.send_ack(note)
+
+    def _syn_challenge(self, dev, frame, where: str) -> None:
+        """``tcp_validate_incoming``'s ``syn_challenge``: a SYN (SYN+FIN too) on a
+        synchronised connection, in the window or not, gets a challenge ACK."""
+        self.layer.stats["TCPSYNChallenge"] += 1
+        self.ns.count_drop("TCP_INVALID_SYN", dev, frame, f"SYN {where} on a synchronised connection: "
+                                                          f"challenge ACK")
+        self.tcp_send_challenge_ack("challenge ACK for SYN (RFC 5961 4.2)", dev, frame)
+
+    def _send_dupack(self, seq: int, end_seq: int) -> None:
+        """``tcp_send_dupack``: old data (a retransmission we already had) earns quick
+        ACKs and a D-SACK of what repeated; then the ACK."""
+        if end_seq != seq and before(seq, self.rcv_nxt):
+            self._enter_quickack()
+            if self.sack_ok:
+                self._dsack = (seq, end_seq if not after(end_seq, self.rcv_nxt) else self.rcv_nxt)
+        self.send_ack("duplicate ACK (segment outside the window)")
 
     # -- data ------------------------------------------------------------------------
     def _data_queue(self, dev, frame, seq: int, payload: bytes, fin: bool, texts: list) -> None:

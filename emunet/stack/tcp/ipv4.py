@@ -3,11 +3,15 @@
 ports (``inet_csk_get_port``, ``__inet_hash_connect``), the established and listening
 tables, ``tcp_v4_rcv`` (checksum, socket lookup, hand-off to the socket's state
 machine), ``tcp_v4_send_reset`` for a segment no socket wants, ``tcp_v4_err`` for ICMP
-errors, the ``net.ipv4.tcp_*`` sysctls and the TCP MIB counters.
+errors, the ``net.ipv4.tcp_*`` sysctls, the TCP MIB counters and the ``TcpExt:`` ones of
+``/proc/net/netstat`` that the rate limits keep (``stats``), and the namespace's
+challenge-ACK budget (``tcp_challenge_ack_limit``).
 """
 import errno
+from collections import Counter
 
-from emunet.stack.tcp.constants import DEFAULT_SYSCTLS, LISTEN, SYN_RECV, SYN_SENT
+from emunet.sim import S
+from emunet.stack.tcp.constants import DEFAULT_SYSCTLS, INT_MAX, LISTEN, SYN_RECV, SYN_SENT
 from emunet.stack.tcp.socket import TcpSocket, oserror
 from emunet.wire.errors import Malformed
 from emunet.wire.frame import CSUM_L4
@@ -39,6 +43,13 @@ class Tcp:
         self.passive_opens = 0
         self.attempt_fails = 0
         self.estab_resets = 0
+        #: the ``TcpExt:`` counters of ``/proc/net/netstat`` (``nstat``'s ``TcpExtTCPACKSkippedSeq``
+        #: is ``stats["TCPACKSkippedSeq"]``): the rate limits' ``TCPACKSkipped*``,
+        #: ``TCPChallengeACK`` and ``TCPSYNChallenge``
+        self.stats = Counter()
+        #: ``net->ipv4.tcp_challenge_timestamp`` / ``tcp_challenge_count`` (None: not yet)
+        self.tcp_challenge_timestamp = None
+        self.tcp_challenge_count = 0
         #: (time_ns, socket, text) for decisions no frame carries (timeouts)
         self.log = []
 
@@ -52,6 +63,25 @@ class Tcp:
         if isinstance(v, str):
             v = tuple(int(x) for x in v.split())
         return tuple(v)[:n]
+
+    def challenge_ack_allowed(self) -> bool:
+        """The namespace-wide half of ``tcp_send_challenge_ack`` (RFC 5961 section 7): at
+        most ``tcp_challenge_ack_limit`` a second, the budget drawn afresh each second
+        between half of it and one and a half times it (``get_random_u32_inclusive``), so
+        that its exhaustion tells an off-path attacker nothing.  The default, ``INT_MAX``
+        since 6.0, switches it off: the socket's own limit is what holds."""
+        limit = int(self.sysctl("net.ipv4.tcp_challenge_ack_limit"))
+        if limit == INT_MAX:
+            return True
+        now = self.sim.now // S          # jiffies / HZ
+        if now != self.tcp_challenge_timestamp:
+            half = (limit + 1) >> 1
+            self.tcp_challenge_timestamp = now
+            self.tcp_challenge_count = self.sim.rng.randint(half, (limit + half - 1) & 0xFFFFFFFF)
+        if self.tcp_challenge_count > 0:
+            self.tcp_challenge_count -= 1
+            return True
+        return False
 
     def socket(self) -> TcpSocket:
         return TcpSocket(self)
@@ -187,10 +217,6 @@ class Tcp:
             self.ns.count_drop("OTHERHOST", dev, frame, "TCP to a broadcast address")
             return
         self.in_segs += 1
-        flags = seg.flags
-        if flags & TCP_SYN and flags & TCP_FIN:
-            self.ns.count_drop("TCP_FLAGS", dev, frame, "SYN and FIN together")
-            return
         dport = seg.dport
         sock = self.conns.get((ipv.daddr, dport, ipv.saddr, seg.sport))
         if sock is not None:

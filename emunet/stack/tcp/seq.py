@@ -28,6 +28,16 @@ def in_window(seq: int, start: int, size: int) -> bool:
     return not before(seq, start) and before(seq, (start + max(size, 1)) & MASK)
 
 
+def tcp_in_window(seq: int, end_seq: int, s_win: int, e_win: int) -> bool:
+    """``tcp_in_window`` (``tcp_minisocks.c``): the segment ``[seq, end_seq)`` touches the
+    window ``[s_win, e_win]`` (a time-wait or request socket's test)."""
+    if seq == s_win:
+        return True
+    if after(end_seq, s_win) and before(seq, e_win):
+        return True
+    return seq == e_win and seq == end_seq
+
+
 def acceptable(seq: int, seglen: int, rcv_nxt: int, rwnd: int) -> bool:
     """``tcp_sequence``: RFC 9293's four cases, with Linux's leniency for data that ends
     in the window."""

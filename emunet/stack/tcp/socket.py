@@ -136,6 +136,9 @@ class TcpSocket(TcpInput, TcpMinisocks, TcpOutput, TcpTimers):
         self.lsndtime = 0
         self._delack = None
         self._ack_pending = False
+        #: jiffies of the last answer to an out-of-window segment (``last_oow_ack_time``;
+        #: None: none yet, the kernel's 0)
+        self.last_oow_ack_time = None
         # delivery to the process
         self._rxq = bytearray()
         self._eof = False
