@@ -222,7 +222,13 @@ def _cmd_bgp_scale(args) -> int:
     if "rr" in args.modes and min(args.nodes) < 3:
         raise Refused("--nodes", f"{min(args.nodes)} nodes are too few for --modes rr: two route "
                       "reflectors and at least one client, 3 or more")
-    _print(bgp_scale.run(args.nodes, args.modes, seed=args.seed), bgp_scale.table, args.json)
+    def progress(row):      # the largest sizes take minutes: say what is done as it is
+        print(f"# {row['nodes']} nodes, {row['mode']}: built in {row['build_s']:.1f} s, "
+              + ("converged" if row["converged"] else "NOT converged") + f" in {row['wall_s']:.1f} s (wall)",
+              file=sys.stderr)
+
+    _print(bgp_scale.run(args.nodes, args.modes, seed=args.seed, progress=progress), bgp_scale.table,
+           args.json)
     return 0
 
 
@@ -370,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = _subcommand(sub, "bgp-scale", _cmd_bgp_scale, help="BGP full mesh against route reflectors: "
                     "sessions, messages, frames, convergence time as the cluster grows")
     g.add_argument("--nodes", type=ListOf(IntRange(2, why="a BGP session needs two speakers"), "10,50"),
-                   default="10,50,100,200", help="cluster sizes (200 nodes take minutes)")
+                   default="10,50,100,200", help="cluster sizes (the 200-node mesh takes a minute or more)")
     g.add_argument("--modes", "--mode", dest="modes", type=ListOf(OneOf("mode", ("mesh", "rr")), "mesh,rr"),
                    default="mesh,rr", help="mesh, rr or both")
     g.add_argument("--json", action="store_true", help="one JSON object instead of a table")

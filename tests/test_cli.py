@@ -1,4 +1,5 @@
 """The emunet command."""
+import json
 import os
 import subprocess
 import sys
@@ -119,3 +120,13 @@ def test_compare_says_between_which_pods_the_traffic_went(capsys):
     assert main(["compare", "--backends", "flannel-udp,calico-bgp"]) == 0
     assert "server, client pod → server pod (flannel-udp: container-1 on node1 → container-4 on node2; " \
            "calico-bgp: pod-1 on node1 → pod-3 on node2); every figure" in capsys.readouterr().out
+
+
+def test_bgp_scale_says_when_each_size_is_done(capsys):
+    assert main(["bgp-scale", "--nodes", "2,3", "--modes", "mesh", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [(r["nodes"], r["mode"], r["converged"]) for r in json.loads(out)["results"]] == \
+        [(2, "mesh", True), (3, "mesh", True)]
+    lines = err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["# 2 nodes, mesh", "# 3 nodes, mesh"]
+    assert all(" s, converged in " in line and line.endswith(" s (wall)") for line in lines)
