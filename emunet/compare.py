@@ -1,11 +1,13 @@
 """``emunet compare``: the same traffic over several backends (Flannel's, Calico's), measured from the runs.
 
 For each scenario the comparison runs the scenario's own traffic — a ping,
-then one 1400-byte UDP datagram, from a pod on node1 to a pod on node2 — and
-reads every figure off the run: the capture (which interface saw which bytes
-of which packet), flanneld's per-packet count of the user/kernel copies it
-made, the pods' devices, and the TTL the packet arrived with.  Nothing in the
-table is typed in.  Whether the nodes must share an L2 segment is measured
+then one 1400-byte UDP datagram, from its client pod to its server pod on
+another node (pod-1 on node1 to pod-3 on node2 for calico-bgp, to pod-5 on
+node3, behind a router, for calico-ipip) — and reads every figure off the
+run: the capture (which interface saw which bytes of which packet),
+flanneld's per-packet count of the user/kernel copies it made, the pods'
+devices, and the TTL the packet arrived with.  Nothing in the table is typed
+in.  Whether the nodes must share an L2 segment is measured
 too: the same backend is built again with the two nodes on different subnets
 behind a router, and a ping either arrives or does not (and flanneld's error,
 if any, says why).
@@ -32,6 +34,12 @@ import struct
 
 from emunet.scenarios.registry import get
 from emunet.sim import S
+
+#: the scenarios that are one backend's pod pair and send the pod pair's traffic (a ping, then
+#: the datagram); flannel-pmtu, k8s-service and calico-policy build the same clusters but
+#: send traffic of their own
+BACKENDS = ("flannel-udp", "flannel-vxlan", "flannel-host-gw", "calico-bgp", "calico-bgp-rr",
+            "calico-ipip", "calico-vxlan")
 
 _ROWS = [
     ("overhead", "encapsulation overhead (bytes per packet)"),
@@ -93,7 +101,9 @@ def _path(records, pid: int, stop_ns: str) -> str:
 
 
 def measure(name: str, seed: int = 1) -> dict:
-    """Run scenario ``name`` and read the figures off the run."""
+    """Run scenario ``name`` (one of :data:`BACKENDS`) and read the figures off the run."""
+    if name not in BACKENDS:
+        raise ValueError(f"compare: {name!r} is not a backend scenario; there are: {', '.join(BACKENDS)}")
     lab = get(name).build(seed)
     lab.run()
     cluster, cap = lab.cluster, lab.capture
@@ -126,6 +136,7 @@ def measure(name: str, seed: int = 1) -> dict:
     ttl = arrived.data[14 + 8]
     out["hops"] = f"{64 - ttl} (TTL {ttl})"
     out["path"] = _path(recs, udp_pid, server.eth0.key)
+    out["pods"] = f"{client.name} on {client.node.name} → {server.name} on {server.node.name}"
     rtt = lab.ping.rtts_us[0] if lab.ping.rtts_us else None
     out["rtt"] = f"{rtt} µs" if rtt is not None else "no reply"
     ok, errors, drops = lab.across_router(seed)
@@ -160,9 +171,12 @@ def compare_backends(names, seed: int = 1) -> str:
     for n, c in zip(names, cols):
         lines.append(f"  {n}: {c['l2']}")
     lines.append("")
-    lines.append("Traffic: ping -c 1, then one 1400-byte UDP datagram to an echo server, pod on node1 → pod "
-                 "on node2; every figure is read from the run (capture, flanneld's counters, TTLs).")
+    pods = {c["pods"] for c in cols}
+    between = next(iter(pods)) if len(pods) == 1 else \
+        "client pod → server pod (" + "; ".join(f"{n}: {c['pods']}" for n, c in zip(names, cols)) + ")"
+    lines.append(f"Traffic: ping -c 1, then one 1400-byte UDP datagram to an echo server, {between}; "
+                 "every figure is read from the run (capture, flanneld's counters, TTLs).")
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["compare_backends", "measure"]
+__all__ = ["BACKENDS", "compare_backends", "measure"]

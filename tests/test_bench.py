@@ -56,10 +56,13 @@ def test_bench_scale_json_has_a_result_per_size(capsys):
 
 
 def test_bench_refuses_unknown_modes_and_topologies(capsys):
-    assert main(["bench", "scale", "--modes", "flannel-vxlna", "--nodes", "2"]) == 1
-    assert "unknown mode 'flannel-vxlna'; there are: flannel-vxlan" in capsys.readouterr().err
-    assert main(["bench", "hop-rate", "--topologies", "docker", "--count", "1"]) == 1
-    assert "unknown topology 'docker'" in capsys.readouterr().err
+    for argv, err in ((["bench", "scale", "--modes", "flannel-vxlna", "--nodes", "2"],
+                       "argument --modes: no mode named 'flannel-vxlna'; there are: flannel-vxlan"),
+                      (["bench", "hop-rate", "--topologies", "docker", "--count", "1"],
+                       "argument --topologies: no topology named 'docker'; there are: docker-bridge")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and err in capsys.readouterr().err
 
 
 def test_scale_builders_are_a_registry_by_mode():
@@ -105,7 +108,7 @@ def test_bench_plot_draws_saved_results(tmp_path, capsys):
 
 
 def test_bench_plot_says_what_it_needs(capsys):
-    assert main(["bench", "plot", "--out", "x.png"]) == 1
+    assert main(["bench", "plot", "--out", "x.png"]) == 2
     assert "give --hop-rate-json and/or --scale-json" in capsys.readouterr().err
 
 

@@ -29,7 +29,6 @@ import ipaddress
 import json
 import os
 import resource
-import sys
 import time
 
 import attrs
@@ -247,10 +246,12 @@ def _in_child(fn, *args):
 
 def run(sizes=(10, 50, 100, 200), modes=("mesh", "rr"), seed: int = 1, node_builder=bird_node,
         fork: bool = True, progress=None) -> dict:
-    rows = []
     for n in sizes:
         for mode in modes:
             plan(n, mode)  # refuse a bad size or mode before running anything
+    rows = []
+    for n in sizes:
+        for mode in modes:
             res = _in_child(measure, n, mode, seed, node_builder) if fork else \
                 measure(n, mode, seed, node_builder)
             rows.append(res)
@@ -279,19 +280,3 @@ def table(result: dict) -> str:
         f"{r['nodes']} {r['mode']}: " + ", ".join(f"{k} {r['message_bytes'].get(k, 0)}" for k in _KINDS)
         for r in result["results"]))
     return "\n".join(lines) + "\n"
-
-
-def main(argv=None) -> int:
-    import argparse
-    p = argparse.ArgumentParser(prog="emunet bgp-scale")
-    p.add_argument("--nodes", default="10,50,100,200")
-    p.add_argument("--mode", default="mesh,rr")
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
-    res = run([int(x) for x in args.nodes.split(",") if x], [m for m in args.mode.split(",") if m])
-    print(json.dumps(res, indent=2) if args.json else table(res), end="")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

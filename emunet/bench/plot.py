@@ -3,11 +3,33 @@ cluster size.  Needs matplotlib (the ``bench`` extra: ``pip install emunet[bench
 import json
 
 
-def _load(path):
+#: the numbers each row of a saved result needs (and its names), by the command that saved it
+_NUMBERS = {"hop-rate": ("hops_per_s", "hops_per_s_capture", "baseline_hops_per_s", "ratio"),
+            "scale": ("nodes", "build_s", "peak_rss_mib")}
+_NAMES = {"hop-rate": ("topology", "traffic"), "scale": ("mode",)}
+
+
+def _load(path, kind: str):
+    """The saved ``bench KIND --json`` in ``path``; a ValueError naming the file if it is not one."""
     if path is None:
         return None
-    with open(path) as f:
-        return json.load(f)
+    what = f"{path} is not the JSON of `emunet bench {kind} --json`"
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{what}: {e}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what}: not text") from None
+    rows = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{what}: no list of results")
+    for i, row in enumerate(rows):
+        bad = [k for k in _NUMBERS[kind] if isinstance(row.get(k), bool)
+               or not isinstance(row.get(k), (int, float))] + [k for k in _NAMES[kind] if k not in row]
+        if bad:
+            raise ValueError(f"{what}: result {i + 1} lacks (or has the wrong type for) {', '.join(bad)}")
+    return data
 
 
 def _seconds(s: float) -> str:
@@ -19,7 +41,7 @@ def plot(hop_rate_json: str, scale_json: str, out: str) -> str:
     """Draw ``bench hop-rate --json`` and ``bench scale --json`` results into the PNG ``out``."""
     if not out:
         raise ValueError("bench plot: give --out FILE.png")
-    hop, sc = _load(hop_rate_json), _load(scale_json)
+    hop, sc = _load(hop_rate_json, "hop-rate"), _load(scale_json, "scale")
     if hop is None and sc is None:
         raise ValueError("bench plot: give --hop-rate-json and/or --scale-json")
     try:

@@ -140,6 +140,8 @@ def measure_in_child(mode: str, nodes: int, pods_per_node: int = 2, pairs: int =
     cmd = [sys.executable, "-m", "emunet.bench.scale", mode, str(nodes), str(pods_per_node),
            str(pairs), str(stream), str(seed)]
     p = subprocess.run(cmd, capture_output=True, text=True, env=_child_env())
+    if p.returncode == 2:       # the model refused the size (_main): say so in one line
+        raise ValueError(f"{mode}, {nodes} nodes × {pods_per_node} pods: {p.stderr.strip()}")
     if p.returncode != 0:
         raise RuntimeError(f"bench scale {mode} {nodes} nodes failed (exit {p.returncode}): "
                            f"{p.stderr.strip().splitlines()[-1] if p.stderr.strip() else 'no output'}")
@@ -151,6 +153,9 @@ def run(nodes=(10, 100, 1000), modes=("flannel-vxlan",), pods_per_node: int = 2,
     for m in modes:
         if m not in BUILDERS:
             raise ValueError(f"unknown mode {m!r}; there are: {', '.join(BUILDERS)}")
+    if min(nodes, default=1) < 1 or pods_per_node < 1:
+        raise ValueError(f"a cluster needs at least one node and one pod per node, not "
+                         f"{min(nodes)} nodes × {pods_per_node} pods")
     rows = []
     for m in modes:
         for n in nodes:
@@ -182,8 +187,15 @@ def table(result: dict) -> str:
 
 
 def _main(argv) -> int:
+    """The child of :func:`measure_in_child`: one JSON line, or the model's refusal on stderr
+    with exit status 2 (a pod address a node's subnet cannot hold, say)."""
     mode, nodes, ppn, pairs, stream, seed = argv
-    print(json.dumps(measure_one(mode, int(nodes), int(ppn), int(pairs), int(stream), int(seed))))
+    try:
+        result = measure_one(mode, int(nodes), int(ppn), int(pairs), int(stream), int(seed))
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(json.dumps(result))
     return 0
 
 

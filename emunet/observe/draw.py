@@ -11,7 +11,7 @@ Every device is labelled with its name, MAC and addresses; a forwarding
 namespace's routes are in a note beside it.
 
 Built with the ``graphviz`` package (which writes DOT and runs Graphviz's
-``dot``); ``dot_source`` needs no binary at all.
+``dot``); ``dot_source`` and a ``.dot`` file need no binary at all.
 """
 from emunet.wire.ethernet import mac_to_str
 from emunet.wire.ipv4 import int_to_ip
@@ -194,7 +194,8 @@ def svg(sim, title: str = None) -> str:
 
 
 def render(sim, path: str, title: str = None) -> str:
-    """Write the picture to ``path``; the suffix (.svg, .png, .pdf, .dot) picks the format."""
+    """Write the picture to ``path``; the suffix (.svg, .png, .pdf, .dot) picks the format.
+    Any but .dot runs Graphviz's ``dot`` (``graphviz.ExecutableNotFound`` without it)."""
     fmt = path.rsplit(".", 1)[-1].lower() if "." in path else "svg"
     g = build_graph(sim, title)
     if fmt in ("dot", "gv"):

@@ -49,7 +49,7 @@ def test_cli_show_ip_route(capsys):
 
 
 def test_cli_show_unknown_command(capsys):
-    assert cli.main(["show", "docker-bridge", "c1", "ipconfig"]) == 1
+    assert cli.main(["show", "docker-bridge", "c1", "ipconfig"]) == 2
     assert "unsupported show command 'ipconfig'" in capsys.readouterr().err
 
 
