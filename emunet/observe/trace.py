@@ -3,8 +3,9 @@
 A ``Trace`` is an observer, like the capture: it receives every report the
 model makes (a frame sent or received by a device, a bridge's decision, a note
 about what a hop decided, a drop) and keeps it as a raw tuple — recording is
-one ``list.append`` per report, cheap enough to leave on (``emunet.bench.
-trace_cost`` measures it).  Everything else happens only when a journey is
+one ``list.append`` per report; most of what a Trace costs is the model writing its
+notes for any observer, which it skips when nobody listens (``emunet bench trace-cost``
+measures both; the README has the figures).  Everything else happens only when a journey is
 asked for:
 
 * records are grouped by the packet's identity (``Frame.pid``), which a
