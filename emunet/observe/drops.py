@@ -24,7 +24,8 @@ def _reasons(counter, indent: str = "    ") -> list:
 
 
 def drops(ns) -> str:
-    """Per device: ``rx dropped``/``tx dropped`` and the reasons; then the stack's reasons."""
+    """Per device: ``rx dropped``/``tx dropped`` and the reasons; then the stack's reasons;
+    then those of each switch a NIC here is cabled to, if it dropped anything."""
     out = []
     devs = sorted(ns.devices.values(), key=lambda d: d.ifindex)
     for dev in devs:
