@@ -9,8 +9,11 @@ ns-3's ``BridgeNetDevice::ReceiveFromDevice`` has it:
   copy up to the bridge's own interface;
 * the bridge's own MAC, or a port's MAC (a "local" FDB entry): pass up;
 * a learned MAC: forward to its port, unless that is the ingress port
-  (no hairpin: drop);
-* an unknown MAC: flood to every other port;
+  (no hairpin: drop, as ``BRIDGE_NO_HAIRPIN``: the kernel has no ``skb_drop_reason``
+  for it, ``br_forward``'s ``should_deliver`` fails and the frame is freed with
+  NOT_SPECIFIED, so the model names it; :mod:`emunet.devices.switch` uses the same name);
+* an unknown MAC: flood to every other port; with no other port that forwards, the
+  frame is dropped as ``NO_TX_TARGET`` (``br_flood``'s reason since Linux 6.14);
 * a frame longer than the port it leaves by can send is dropped there
   (``is_skb_forwardable``); the bridge's own MTU follows its smallest port unless
   one was set (``br_mtu_auto_adjust``).
@@ -211,7 +214,9 @@ class Bridge(NetDevice):
         else:
             if observed:
                 self.sim.frame(self, frame, "in", f"{learned}fdb miss {mac_to_str(dst)} → flood")
-            self._flood(port, frame, nfpkt)
+            if not self._flood(port, frame, nfpkt):
+                self.count_drop("NO_TX_TARGET", frame, f"no port of {self.name} but {port.name} forwards "
+                                                       f"(br_flood)")
 
     def _learn(self, port, src: bytes) -> str:
         entry = self.fdb.get(src)
@@ -225,10 +230,14 @@ class Bridge(NetDevice):
         entry.updated = self.sim.now
         return f"{mac_to_str(src)} moved to {port.name}; " if moved else ""
 
-    def _flood(self, ingress, frame, nfpkt=None) -> None:
+    def _flood(self, ingress, frame, nfpkt=None) -> bool:
+        """``br_flood``: a copy to every port but ``ingress`` that forwards (is running);
+        False if there was none."""
         self.flood_count += 1
+        sent = False
         for p in self.ports:
             if p is not ingress and p.running:
+                sent = True
                 out = frame
                 if nfpkt is not None:
                     out = self.ns.netfilter.br_nf_forward(self, ingress, p, frame, nfpkt.clone())
@@ -239,6 +248,7 @@ class Bridge(NetDevice):
                             self._xmit(p, piece, f"flooded by {self.name}")
                         continue
                 self._xmit(p, out, f"flooded by {self.name}")
+        return sent
 
     def _pass_up(self, frame, nfpkt=None) -> None:
         """``br_pass_frame_up``: the bridge's own interface receives the frame (which met
@@ -263,4 +273,5 @@ class Bridge(NetDevice):
             if entry is not None and not entry.is_local:
                 self._xmit(entry.port, frame, f"from {self.name}: fdb hit → {entry.port.name}")
                 return
+        # dev_queue_xmit saw carrier: a port runs, and the flood reaches it
         self._flood(None, frame)

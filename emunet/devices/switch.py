@@ -45,10 +45,26 @@ nothing goes back out of the port it came in on.  On egress the tag is added
 removed; a frame whose tag is removed is padded again to 60 bytes, since the
 4 bytes of the tag may have been part of its minimum size (IEEE 802.1Q §6.9).
 A tag is inserted into a minimum-size frame as it is: the tagged frame is 64
-bytes without its FCS.  Drops are counted in ``drop_reasons``: the kernel has
-no ``skb_drop_reason`` for a VLAN ingress filter (the Linux bridge's
-``br_allowed_ingress`` frees with NOT_SPECIFIED), so the switch names it
-``VLAN_INGRESS_FILTER`` and says which VID and port in the detail.
+bytes without its FCS.
+
+Every frame the switch discards is counted in ``drop_reasons`` (and ``dropped``) and
+reported to the observers, naming the switch and the ingress port, so ``drops``, a
+trace and the capture comments show it; the names are those of the Linux bridge,
+which does the same job in software:
+
+* ``VLAN_INGRESS_FILTER``: a VID the ingress port is not a member of, or an untagged
+  or priority-tagged frame on a trunk without a native VLAN.  The kernel has no
+  ``skb_drop_reason`` for it (``br_allowed_ingress`` frees with NOT_SPECIFIED), so the
+  switch names it and says which VID and port in the detail;
+* ``BRIDGE_NO_HAIRPIN``: a known unicast whose destination sits behind the port it
+  came in on.  The kernel has no reason for this either (``br_forward``'s
+  ``should_deliver`` fails and the frame is freed with NOT_SPECIFIED); the switch
+  uses the name the bridge model (:mod:`emunet.devices.bridge`) gives the same case;
+* ``NO_TX_TARGET``: a frame to flood with no other port (of its VLAN) to flood it to,
+  ``br_flood``'s reason since Linux 6.14;
+* ``PKT_TOO_SMALL``: a frame without a whole Ethernet header, or an 802.1Q tag cut
+  short (a NIC pads what it sends to 60 bytes: only a frame handed to
+  :meth:`Switch.ingress` directly can be this short).
 """
 import struct
 from collections import Counter
@@ -57,7 +73,7 @@ import attrs
 
 from emunet.devices.base import NETDEV_CHANGE, NetDevice
 from emunet.sim import S, US
-from emunet.wire.ethernet import ETH_P_8021Q, TPID_8021Q
+from emunet.wire.ethernet import ETH_HLEN, ETH_P_8021Q, TPID_8021Q, mac_to_str
 
 #: the smallest Ethernet frame without its FCS
 ETH_ZLEN = 60
@@ -151,8 +167,12 @@ class Switch:
     def ingress(self, port: Nic, frame) -> None:
         """A frame arrives on ``port``: learn its source, then forward or flood."""
         data = frame.data
+        n = len(data)
         self.frames += 1
-        self.bytes += len(data)
+        self.bytes += n
+        if n < ETH_HLEN:
+            self._drop(port, frame, "PKT_TOO_SMALL", f"{n}-byte frame: no Ethernet header")
+            return
         now = self.sim.now
         src = data[6:12]
         if not src[0] & 1:
@@ -163,11 +183,14 @@ class Switch:
             if entry is not None and now - entry[1] <= self.ageing_ns:
                 out = entry[0]
                 if out is port:
-                    self.dropped += 1   # the destination is behind the ingress port
+                    self._drop(port, frame, "BRIDGE_NO_HAIRPIN", f"{mac_to_str(dst)} is behind the ingress port")
                     return
                 self.forwarded += 1
                 self.egress(out, frame)
                 return
+        if len(self.ports) < 2:
+            self._drop(port, frame, "NO_TX_TARGET", "no other port to flood to")
+            return
         self.flooded += 1
         for p in self.ports:
             if p is not port:
@@ -255,12 +278,16 @@ class Switch:
         """An 802.1Q bridge's ingress: classify into a VLAN, filter, learn (VID, source),
         then forward to the known port or flood within the VLAN."""
         data = frame.data
+        n = len(data)
         self.frames += 1
-        self.bytes += len(data)
+        self.bytes += n
+        if n < ETH_HLEN:
+            self._drop(port, frame, "PKT_TOO_SMALL", f"{n}-byte frame: no Ethernet header")
+            return
         cfg = self.port_vlans.get(port, _DEFAULT_PORT)
         if data[12:14] == TPID_8021Q:
-            if len(data) < 18:
-                self._drop(port, frame, "PKT_TOO_SMALL", f"{len(data)}-byte frame: 802.1Q tag cut short")
+            if n < 18:
+                self._drop(port, frame, "PKT_TOO_SMALL", f"{n}-byte frame: 802.1Q tag cut short")
                 return
             tci = (data[14] << 8) | data[15]
             vid = tci & 0x0FFF
@@ -296,19 +323,25 @@ class Switch:
             if entry is not None and now - entry[1] <= self.ageing_ns:
                 target = entry[0]
                 if target is port:
-                    self.dropped += 1   # the destination is behind the ingress port
+                    self._drop(port, frame, "BRIDGE_NO_HAIRPIN",
+                               f"{mac_to_str(dst)} in VLAN {vid} is behind the ingress port")
                     return
                 tcfg = self.port_vlans.get(target, _DEFAULT_PORT)
                 if vid in tcfg.members:
                     self.forwarded += 1
                     out.send(target, tcfg)
                     return
-        self.flooded += 1
+        sent = False
         for p in self.ports:
             if p is not port:
                 pcfg = self.port_vlans.get(p, _DEFAULT_PORT)
                 if vid in pcfg.members:
                     out.send(p, pcfg)
+                    sent = True
+        if not sent:
+            self._drop(port, frame, "NO_TX_TARGET", f"no other port in VLAN {vid} to flood to")
+            return
+        self.flooded += 1
 
 
 @attrs.frozen

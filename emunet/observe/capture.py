@@ -12,6 +12,7 @@ import re
 
 import attrs
 
+from emunet.devices.switch import Switch
 from emunet.observe.pcapng import PcapngWriter, write_classic_pcap
 from emunet.sim import DEFAULT_EPOCH_NS
 from emunet.wire.frame import LINKTYPE_ETHERNET
@@ -101,8 +102,20 @@ class Capture:
         self.drops.append(DropRecord(now, name, reason, detail, frame.pid if frame is not None else 0))
         if frame is not None:
             rec = self._record_for(where, frame)
+            if rec is None and isinstance(where, Switch):
+                rec = self._sent_unpadded(frame)
             if rec is not None:
                 rec.comments.append(f"DROP {reason}" + (f": {detail}" if detail else ""))
+
+    def _sent_unpadded(self, frame):
+        """The sender's record of a frame its NIC padded to 60 bytes on the cable before
+        the switch dropped it (the padded copy is no capture's): the last record of the
+        same packet whose bytes begin the padded ones, among the latest few."""
+        data = frame.data
+        for rec in reversed(self.records[-64:]):
+            if rec.pid == frame.pid and data.startswith(rec.data):
+                return rec
+        return None
 
     # -- queries ------------------------------------------------------------
     def on(self, iface: str) -> list:

@@ -38,6 +38,9 @@ class Arp:
             # a duplicate address probe (RFC 5227): answer if it is ours, learn nothing
             if self._local_on(tip, dev):
                 self._arp_reply(dev, frame, sha, 0, arp.tpa, "DAD probe for our address → reply")
+            elif self.sim.observers:
+                # arp_process's out_consume_skb: consumed, not dropped (no drop reason)
+                ns.note(dev, frame, f"DAD probe for {int_to_ip(tip)}, not ours: consumed")
             return
         if op == ARPOP_REQUEST and self._local_on(tip, dev):
             n = ns.neigh.update(dev, sip, sha, "STALE", create=True)
