@@ -122,7 +122,7 @@ def test_tshark_reads_the_mesh_updates(mesh4, tmp_path):
             continue  # the receiver's copy of the segment
         seen += 1
         if "bgp.nlri_prefix" in m:
-            assert m["bgp.prefix_length"] == ["24"] and m["bgp.nlri_path_id"] == ["1"]  # static1's id
+            assert m["bgp.prefix_length"] == ["24"] and m["bgp.nlri_path_id"] == ["2"]  # static1's id (device1, started first, has 1)
             announced.add((src, m["bgp.nlri_prefix"][0], m["bgp.update.path_attribute.next_hop"][0]))
     assert seen == sum(sum(n.bird.msg_tx.values()) for n in f.nodes)
     assert announced == {(n.spec.ip, n.spec.block.split("/")[0], n.spec.ip) for n in f.nodes}

@@ -13,9 +13,9 @@ and exports to its peer (``packets.c``, ``attrs.c``), and graceful restart.
   connect (an odd ephemeral port).  OPEN carries BIRD's capabilities: multiprotocol IPv4
   unicast, route refresh, graceful restart (``aware``: empty; ``graceful restart``: 120 s and
   IPv4 unicast), 4-octet AS, ADD-PATH (send and/or receive), enhanced route refresh, long-lived
-  GR aware (1.6.4 and later; its place after enhanced route refresh is BIRD 2's order, 1.6.8's
-  own source was not at hand).  The initial feed ends with End-of-RIB (BIRD sends it whenever
-  graceful restart is at least "aware", its default).
+  GR aware (1.6.4 and later), in that order: byte for byte what the real 1.6.8 sends
+  (``tests/kernel/test_kernel_bird.py``).  The initial feed ends with End-of-RIB (BIRD sends
+  it whenever graceful restart is at least "aware", its default).
 * **Imports** drop routes whose NEXT_HOP is one of our own addresses (RFC 4271 6.3; BIRD
   1.6.8 leaves this check out), whose AS_PATH holds our AS, whose ORIGINATOR_ID is our router id,
   or (on an ``rr client`` session) whose CLUSTER_LIST holds our cluster id -- BIRD's reading
@@ -138,6 +138,11 @@ class BgpProtocol:
                 self._track_plain(False)
             elif st == PS_UP:
                 self._track_plain(True)
+                if self.main_source is None:
+                    # ``proto_want_core_up``: the route source comes with the first session
+                    # (BIRD 1.6 frees it when the protocol goes down and takes the lowest
+                    # free id at the next; here the first is kept)
+                    self.main_source = self.bird.table.new_source(self, 0, keep=True)
             self.proto_state = st
             self.last_state_change = self.bird.sim.now
             self.bird.proto_state_changed(self, old, st)
@@ -192,8 +197,6 @@ class BgpProtocol:
         self.incoming.state = IDLE
         self.remote_id = None
         self.source_addr = self.cf.source_address
-        if self.main_source is None:
-            self.main_source = self.bird.table.new_source(self, 0, keep=True)
         if not self.multihop:
             found = self.bird.neighbor_iface(self.cf.address)
             if found is None:

@@ -41,7 +41,9 @@ class Bird(Process):
     ``export`` is the default export filter of the BGP protocols and ``kernel_export`` the
     kernel protocol's (a callable taking a :class:`~emunet.control.bird.config.KernelRoute`,
     "all" or "none"; BIRD's default for both is none); ``kernel_persist`` is its
-    ``persist``.  ``direct`` lists the interface patterns of ``protocol direct`` (BIRD's
+    ``persist`` and ``kernel_learn`` its ``learn`` (alien routes of the main table into
+    BIRD's, as ``kernel1`` routes).  ``static_protocol=False`` leaves ``static1`` out until a
+    static route is added.  ``direct`` lists the interface patterns of ``protocol direct`` (BIRD's
     ``interface`` globs, "-" to exclude), None for no direct protocol.
     """
 
@@ -50,7 +52,8 @@ class Bird(Process):
     def __init__(self, router_id: str, local_as: int, peers=(), static_routes=(),
                  export="none", kernel_export="none", rr_cluster_id: str = None,
                  direct=("*",), kernel_persist: bool = False, version: str = "1.6.8",
-                 listen_address: str = "0.0.0.0", log_events: bool = True):
+                 listen_address: str = "0.0.0.0", log_events: bool = True, kernel_learn: bool = False,
+                 static_protocol: bool = True):
         super().__init__()
         self.router_id = router_id
         self.router_id_int = ip_to_int(router_id)
@@ -64,7 +67,9 @@ class Bird(Process):
         self.peer_configs = list(peers)
         self.static_routes = [s if isinstance(s, StaticRoute) else StaticRoute(s) for s in static_routes]
         self.static = Protocol(self, "static1", "Static", "static")
-        self.kernel = KernelProtocol(self, kernel_export, kernel_persist)
+        #: whether bird.cfg has a ``protocol static`` (confd writes none for a node without blocks)
+        self.static_configured = bool(static_protocol or self.static_routes)
+        self.kernel = KernelProtocol(self, kernel_export, kernel_persist, kernel_learn)
         self.device = Protocol(self, "device1", "Device", "device")
         self.direct = Protocol(self, "direct1", "Direct", "direct") if direct is not None else None
         self.protocols = []          # BGP protocols in order
@@ -122,7 +127,6 @@ class Bird(Process):
             return None
         p = BgpProtocol(self, cf, name)
         self.protocols.append(p)
-        p.main_source = self.table.new_source(p, 0, keep=True)
         self.all_protocols.append(p)
         if self.running and not self.stopping:
             p.start()
@@ -168,14 +172,15 @@ class Bird(Process):
                                     f"[for ADDR] [protocol NAME] [export NAME] [count]")
         self.phase = self.sim.rng.randrange(S)
         self.started_at = self.sim.now
-        simple = [self.static, self.kernel, self.device] + ([self.direct] if self.direct else [])
-        # route sources in configuration order, as ``proto_init_instance`` allocates them
-        for p in simple:
+        simple = (([self.static] if self.static_configured else []) + [self.kernel, self.device]
+                  + ([self.direct] if self.direct else []))
+        # route sources as ``proto_want_core_up`` allocates them, when a protocol comes up:
+        # the device protocol first (``protos_commit`` starts it before the others), then the
+        # rest in configuration order; a BGP protocol's once its session is up
+        for p in [self.device] + [p for p in simple if p is not self.device]:
             p.main_source = self.table.new_source(p, 0, keep=True)
         for i, cf in enumerate(self.peer_configs, 1):
-            p = BgpProtocol(self, cf, cf.name or f"bgp{i}")
-            self.protocols.append(p)
-            p.main_source = self.table.new_source(p, 0, keep=True)
+            self.protocols.append(BgpProtocol(self, cf, cf.name or f"bgp{i}"))
         self.all_protocols = simple + self.protocols
         try:
             self._listen()
@@ -186,6 +191,7 @@ class Bird(Process):
         for p in simple:
             p.proto_state = PS_UP
             p.last_state_change = self.sim.now
+        self.kernel.start()
         if self.direct is not None:
             self._import_direct()
         for s in self.static_routes:
@@ -304,6 +310,7 @@ class Bird(Process):
             key = (int(net.network_address), net.prefixlen)
             r = Rte(key, self.direct.main_source, PREF_DIRECT, "direct", None, "device", None,
                     a.dev.name, 0, None, now)
+            self.direct.stats.imp_updates_received += 1
             self.table.rte_update(key, r.src, r, self.direct)
 
     def _import_static(self, s: StaticRoute) -> None:
@@ -322,12 +329,21 @@ class Bird(Process):
             raise ValueError(f"bird: static route {s.prefix}: unknown kind {s.kind!r}")
         r = Rte(key, self.static.main_source, PREF_STATIC, "static", None, dest, gw, iface, 0,
                 None, self.sim.now)
+        self.static.stats.imp_updates_received += 1
         self.table.rte_update(key, r.src, r, self.static)
 
     def add_static(self, s) -> None:
         """``birdc configure`` with one more static route."""
         s = s if isinstance(s, StaticRoute) else StaticRoute(s)
         self.static_routes.append(s)
+        if not self.static_configured and self.all_protocols:
+            # confd wrote a ``protocol static`` section where there was none: a new protocol
+            self.static_configured = True
+            self.all_protocols.insert(0, self.static)
+            self.static.main_source = self.table.new_source(self.static, 0, keep=True)
+            self.static.proto_state = PS_UP
+            self.static.last_state_change = self.sim.now
+        self.static_configured = True
         if self.running and self.static.proto_state == PS_UP:
             self._import_static(s)
 

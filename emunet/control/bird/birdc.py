@@ -27,8 +27,9 @@ def _proto_all(bird, p) -> list:
     lines = [_proto_line(bird, p)]
     if p.kind == "bgp" and p.cf.description:
         lines.append(f"  Description:    {p.cf.description}")
+    # the device protocol has no routes but a preference, the direct protocol's default
     pref = {"bgp": PREF_BGP, "static": PREF_STATIC, "kernel": PREF_KERNEL, "direct": PREF_DIRECT,
-            "device": 0}[p.kind]
+            "device": PREF_DIRECT}[p.kind]
     lines.append(f"  Preference:     {pref}")
     if p.kind == "bgp":
         inf = "ACCEPT" if p.cf.import_filter == "all" else ("REJECT" if p.cf.import_filter == "none" else "(unnamed)")
@@ -42,7 +43,7 @@ def _proto_all(bird, p) -> list:
         inf, outf = "ACCEPT", "REJECT"
     lines.append(f"  Input filter:   {inf}")
     lines.append(f"  Output filter:  {outf}")
-    if p.proto_state != PS_DOWN and p.kind != "device":
+    if p.proto_state != PS_DOWN:
         nets = bird.table.nets
         imported = sum(1 for rs in nets.values() for r in rs if r.src.proto is p)
         preferred = sum(1 for rs in nets.values() if rs and rs[0].src.proto is p)
@@ -157,11 +158,24 @@ def _route_lines(bird, r: Rte, primary: bool, verbose: bool) -> list:
         info = f" ({r.pref})"
     lines = [f"{r.prefix:<18} {via} [{r.proto_name} {bird.format_time(r.lastmod)}{frm}]{mark}{info}"]
     if verbose:
-        kind = {"bgp": "BGP", "static": "static", "direct": "device"}[r.kind]
+        kind = {"bgp": "BGP", "static": "static", "direct": "device", "kernel": "inherit"}[r.kind]
         lines.append(f"\tType: {kind} unicast univ")
-        if r.attrs is not None:
+        if r.kind == "kernel":
+            lines += [f"\tKernel.source: {r.attrs[0]}", f"\tKernel.metric: {r.attrs[1]}"]
+        elif r.attrs is not None:
             lines += _bgp_attr_lines(r.attrs)
     return lines
+
+
+def fib_order(key) -> tuple:
+    """Where network ``key`` comes in a walk of BIRD 1.6's FIB (``nest/rt-fib.c``): by
+    ``ipa_hash`` of the address (``ipv4_hash``: a 16-bit mix), as the chains are kept sorted
+    by ``uid`` = hash << 16 + a counter; networks of one hash (rare) in the order they were
+    added there, here by length and address."""
+    a = key[0]
+    a ^= a >> 16
+    a ^= (a << 10) & 0xFFFFFFFF
+    return (a & 0xFFFF, key[1], key[0])
 
 
 def _bgp_attr_lines(a) -> list:
@@ -227,7 +241,7 @@ def birdc(bird, command: str) -> str:
                 return f"{head}\nsyntax error, unexpected CF_SYM_UNDEFINED\n"
         lines = [head]
         nets = bird.table.nets
-        keys = sorted(nets, key=lambda k: (k[0], k[1]))
+        keys = sorted(nets, key=fib_order)
         try:
             if "net" in opts:
                 net = ipaddress.IPv4Network(opts["net"], strict=False)
@@ -279,4 +293,4 @@ def birdc(bird, command: str) -> str:
     return f"{head}\nsyntax error, unexpected CF_SYM_UNDEFINED, expecting ...\n"
 
 
-__all__ = ["birdc"]
+__all__ = ["birdc", "fib_order"]

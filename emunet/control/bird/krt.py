@@ -6,44 +6,114 @@ filter may give a ``krt_tunnel``, Calico's patch for IPIP), then replaces what w
 for its network: the old route deleted, the new one added with ``proto bird``
 (``NLM_F_CREATE|NLM_F_EXCL``, so a clash with a route someone else put there is a sync error,
 ``!`` in ``show route``).  Direct routes and routes without a device stay out of the kernel.
-On shutdown the routes are removed unless ``persist`` is set.
+On shutdown the routes are removed unless ``persist`` is set.  Every route the table
+offers is counted as ``krt_import_control`` judges it: our own learned routes, device
+routes and routes without a device are rejected, the filter's refusals filtered.
 
-Left out: ``learn`` of alien routes and the periodic scan.
+With ``learn`` (Calico's ``learn; scan time 2``) the main table's alien routes -- neither
+``proto kernel`` nor ``proto bird``, e.g. the pod routes of the CNI plugin and the default
+route -- come into BIRD's table as ``kernel1`` routes (preference 10, ``Kernel.source``
+the rtm_protocol number): at start and at every scan, which also withdraws the ones gone.
+
+Left out: the netlink notifications that make BIRD learn a route at once (here the next
+scan, two seconds at most, finds it), multipath, ``learn all``, the kernel graceful restart.
 """
+
 from emunet.control.bird.config import KernelRoute, run_filter
-from emunet.control.bird.proto import Protocol
+from emunet.control.bird.conn import Timer
+from emunet.control.bird.proto import PREF_KERNEL, Protocol
+from emunet.control.bird.rt import Rte
 
 #: ``RTPROT_BIRD`` as iproute2's ``rt_protos`` names it
 RTPROT_BIRD = "bird"
+#: iproute2's ``rt_protos`` names and their numbers (``Kernel.source`` of a learned route)
+RT_PROTOS = {"redirect": 1, "kernel": 2, "boot": 3, "static": 4, "gated": 8, "ra": 9, "mrt": 10,
+             "zebra": 11, "bird": 12, "dnrouted": 13, "xorp": 14, "ntk": 15, "dhcp": 16}
 
 
 class KernelProtocol(Protocol):
     """``kernel1``: ``export`` is its export filter (a callable taking a :class:`KernelRoute`,
     "all" or "none"), ``persist`` keeps its routes in the kernel when BIRD stops."""
 
-    def __init__(self, bird, export="none", persist: bool = False):
+    def __init__(self, bird, export="none", persist: bool = False, learn: bool = False,
+                 scan_time: int = 2):
         super().__init__(bird, "kernel1", "Kernel", "kernel")
         self.export = export
         self.persist = persist
+        self.learn = learn
+        self.scan_time = scan_time
+        self.learned = {}            # network -> the kernel route it was learned from
+        self.scan_timer = Timer(bird, self._scan_tick)
         self.installed = {}          # network -> (the kernel's Route, KernelRoute)
         self.errors = set()          # networks whose route could not be installed
         #: when the kernel table last changed because of us (virtual ns)
         self.last_change = 0
 
+    # -- learn (``krt_got_route`` of alien routes, ``krt_scan``) ------------------------------
+    def start(self) -> None:
+        if self.learn:
+            self.scan()
+            self.scan_timer.start(self.scan_time)
+
+    def _scan_tick(self) -> None:
+        if self.bird.running and not self.bird.stopping:
+            self.scan()
+            self.scan_timer.start(self.scan_time)
+
+    def scan(self) -> None:
+        """The main table's alien routes into BIRD's table; the ones gone withdrawn."""
+        bird = self.bird
+        found = {}
+        for r in bird.ns.fib.main:
+            if r.proto in ("kernel", RTPROT_BIRD) or r.table != "main":
+                continue
+            key = (int(r.dst.network_address), r.dst.prefixlen)
+            if key not in found:
+                found[key] = r
+        table = bird.table
+        for key in [k for k in self.learned if k not in found]:
+            del self.learned[key]
+            self.stats.imp_withdraws_received += 1
+            table.rte_update(key, self.main_source, None, self)
+        for key, r in found.items():
+            if self.learned.get(key) is r:
+                continue
+            self.learned[key] = r
+            if r.type != "unicast":
+                dest, gw, iface = r.type, None, None
+            elif r.via:
+                dest, gw, iface = "router", r.via, r.dev.name if r.dev is not None else None
+            else:
+                dest, gw, iface = "device", None, r.dev.name if r.dev is not None else None
+            attrs = (RT_PROTOS.get(r.proto, r.proto), r.metric)
+            self.stats.imp_updates_received += 1
+            table.rte_update(key, self.main_source, Rte(key, self.main_source, PREF_KERNEL, "kernel", attrs,
+                                                        dest, gw, iface, 0, None, bird.sim.now), self)
+
+    # -- export -------------------------------------------------------------------------------
     def rt_notify(self, key, best) -> None:
         """The best route of network ``key`` changed (None: there is none now)."""
         if self.bird.stopping:
             return  # the kernel protocol is shut down with the rest (``persist`` or not)
+        st = self.stats
         if best is None:
+            if key in self.installed:
+                st.exp_withdraws_received += 1
+                st.exp_withdraws_accepted += 1
             self.remove(key)
             return
-        if best.kind == "direct" or (best.dest == "router" and best.iface is None):
+        st.exp_updates_received += 1
+        if (best.src.proto is self or best.kind == "direct"
+                or (best.dest == "router" and best.iface is None)):
+            st.exp_updates_rejected += 1
             self.remove(key)
             return
         kr = KernelRoute(best.prefix, best.dest, best.gw, best.iface, best.bgp_next_hop, best.kind)
         if not run_filter(self.export, kr):
+            st.exp_updates_filtered += 1
             self.remove(key)
             return
+        st.exp_updates_accepted += 1
         self.install(key, kr)
 
     def install(self, key, kr: KernelRoute) -> None:
@@ -99,4 +169,4 @@ class KernelProtocol(Protocol):
         return got[0].show()
 
 
-__all__ = ["RTPROT_BIRD", "KernelProtocol"]
+__all__ = ["RTPROT_BIRD", "RT_PROTOS", "KernelProtocol"]

@@ -191,7 +191,8 @@ def render_bird_cfg(confd: "Confd", krt_tunnel: bool = True) -> dict:
            "  graceful restart;  # See comment in kernel section about graceful restart.",
            f"  connect delay time {t['connect_delay_time']};",
            f"  connect retry time {t['connect_retry_time']};",
-           f"  error wait time {t['error_wait_time'][0]},{t['error_wait_time'][1]};", "}", "",
+           f"  error wait time {t['error_wait_time'][0]},{t['error_wait_time'][1]};",
+           *[f"  {kw} {t[attr]};" for attr, kw in _PEER_KEYWORDS[:2] if attr in t], "}", "",
            "# ------------- Node-to-node mesh -------------"]
     if node.rr_cluster_id:
         cfg += [f"# This node ({node.name}) is configured as a route reflector with cluster ID "
@@ -278,7 +279,8 @@ class Confd(Process):
                                            static_routes=[StaticRoute(b) for b in blocks],
                                            export=self.calico_export_to_bgp_peers, kernel_export=kernel,
                                            rr_cluster_id=node.rr_cluster_id, kernel_persist=True,
-                                           direct=("-cali*", "-kube-ipvs*", "*"), version=CALICO_BIRD_VERSION))
+                                           direct=("-cali*", "-kube-ipvs*", "*"), version=CALICO_BIRD_VERSION,
+                                           kernel_learn=True, static_protocol=bool(blocks)))
             return
         bird = self.bird
         for b in blocks:
