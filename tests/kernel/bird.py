@@ -37,27 +37,39 @@ def bird_missing() -> str:
 
 
 class KernelBird:
-    """One ``bird`` in namespace ``ns`` reading ``files`` (name -> text; ``bird.cfg`` first)."""
+    """One ``bird`` in namespace ``ns`` reading ``files`` (name -> text; ``bird.cfg`` first):
+    the files are written and checked (``bird -p``) at once, BIRD runs from :meth:`start`."""
 
-    def __init__(self, t: Topology, ns: str, files: dict, workdir: str):
+    def __init__(self, t: Topology, ns: str, files: dict, workdir: str, start: bool = True):
+        self.t, self.ns = t, ns
         self.dir = os.path.join(workdir, ns)
         os.makedirs(self.dir, exist_ok=True)
         for name, text in files.items():
             with open(os.path.join(self.dir, name), "w") as f:
                 f.write(text)
         self.sock = os.path.join(self.dir, "bird.ctl")
-        cfg = os.path.join(self.dir, "bird.cfg")
-        check = run([BIRD, "-p", "-c", cfg], check=False, cwd=self.dir)
+        self.cfg = os.path.join(self.dir, "bird.cfg")
+        check = run([BIRD, "-p", "-c", self.cfg], check=False, cwd=self.dir)
         if check.returncode != 0:
-            raise RuntimeError(f"bird -p refused {cfg}: {(check.stderr or check.stdout).strip()}")
-        # ``include "bird_aggr.cfg"`` is relative to bird's working directory
-        self.proc = t.start(ns, ["sh", "-c", f"cd {self.dir} && exec {BIRD} -f -c {cfg} -s {self.sock} "
-                                             f"-P {os.path.join(self.dir, 'bird.pid')}"])
-        deadline = time.monotonic() + 10
+            raise RuntimeError(f"bird -p refused {self.cfg}: {(check.stderr or check.stdout).strip()}")
+        self.proc = None
+        if start:
+            self.start()
+            self.wait()
+
+    def start(self) -> None:
+        """``bird -f`` in the namespace (``include "bird_aggr.cfg"`` is relative to its
+        working directory)."""
+        self.proc = self.t.start(self.ns, ["sh", "-c", f"cd {self.dir} && exec {BIRD} -f -c {self.cfg} "
+                                                       f"-s {self.sock} -P {os.path.join(self.dir, 'bird.pid')}"])
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Until BIRD has opened its control socket."""
+        deadline = time.monotonic() + timeout
         while not os.path.exists(self.sock):
             if self.proc.proc.poll() is not None or time.monotonic() > deadline:
                 err = self.proc.stop()
-                raise RuntimeError(f"bird in {ns} did not open {self.sock}: {err.strip()}")
+                raise RuntimeError(f"bird in {self.ns} did not open {self.sock}: {err.strip()}")
             time.sleep(0.02)
 
     def birdc(self, command: str) -> str:
