@@ -489,3 +489,17 @@ def test_refeed_allowance_takes_only_a_double_count():
     diffs, _ = compare_birdc({"rr1": {"show protocols all": "\n".join(k)}},
                              {"rr1": {"show protocols all": "\n".join(e)}}, refeed={"rr1": 3})
     assert diffs, "a different rejected count is not a double count"
+
+
+def test_emunet_birdc_matches_the_recorded_bird_1_6_8(monkeypatch):
+    """No root needed: emunet's ``birdc`` on the ``calico-bgp`` nodes against what the real
+    BIRD 1.6.8 printed in the mesh case (``reference/bird_calico-bgp_*.txt``, recorded from
+    :func:`run_kernel`), normalised as the kernel case normalises."""
+    import os
+    lab = _lab("calico-bgp", monkeypatch)
+    _, eout = run_emunet(lab)
+    ref = os.path.join(os.path.dirname(__file__), "reference")
+    kout = {n: {cmd: open(os.path.join(ref, f"bird_calico-bgp_{n}_{cmd.replace(' ', '_')}.txt")).read()
+                for cmd in ("show protocols all", "show route all")} for n in eout}
+    diffs, allowed = compare_birdc(kout, eout)
+    assert not diffs and not allowed, "\n".join(diffs)
