@@ -194,7 +194,7 @@ def test_link_cut_withdraws_after_the_hold_timer_and_reconnect_restores():
     for node in (n1, n2):
         t = expiry[node.spec.name]
         f.sim.run(until=(t - 1) / S)
-        assert f"10.20.2.0/24 via 192.168.0.4 dev eth0 proto bird" in _bird_routes(node.ns)
+        assert "10.20.2.0/24 via 192.168.0.4 dev eth0 proto bird" in _bird_routes(node.ns)
         f.sim.run(until=(t + 1 * MS) / S)
         assert all("10.20.2.0/24" not in r for r in _bird_routes(node.ns))
         p = node.bird.protocol("Mesh_192_168_0_4")

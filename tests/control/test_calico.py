@@ -189,6 +189,7 @@ def test_removing_a_node_withdraws_its_block_at_once_and_deconfigures_its_peers(
     n4 = c.add_node("node4", "192.168.0.9", block="10.20.9.0/24")
     sim.run(until=sim.time + 10)
     assert "Mesh_192_168_0_9" in n1.bird.sessions() and c.established()
+    assert "Mesh_192_168_0_2" in n4.bird.sessions()
     assert _has(n1, "10.20.9.0/24")
 
 

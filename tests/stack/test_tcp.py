@@ -559,7 +559,7 @@ def test_malformed_segments_are_counted_as_drops_never_raised():
 def test_any_segment_with_a_valid_checksum_is_handled_without_raising(flags, seq, ack, window, opts,
                                                                       payload, to_listener):
     sim, host, c1, c2 = make_lab()
-    srv = c2.ns.spawn(Server(response=b"ok"))
+    c2.ns.spawn(Server(response=b"ok"))
     cl = c1.ns.spawn(Client("172.17.0.8", data=b"x\r\n\r\n"))
     sim.run(until=0.05)
     opts = opts[:len(opts) - len(opts) % 4]
