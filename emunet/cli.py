@@ -141,6 +141,14 @@ def _key_error(e: KeyError) -> str:
     return e.args[0] if e.args else str(e)
 
 
+def _check_namespace(lab, name: str, argument: str) -> None:
+    """Refuse, naming ``argument``, a namespace the scenario does not have."""
+    try:
+        lab.namespace(name)
+    except KeyError as e:
+        raise Refused(argument, _key_error(e)) from None
+
+
 # -- the subcommands -------------------------------------------------------------------------
 def _cmd_scenarios(args) -> int:
     width = max(len(n) for n in SCENARIOS)
@@ -169,10 +177,7 @@ def _cmd_run(args) -> int:
 
 def _cmd_show(args) -> int:
     lab = get(args.scenario).build(args.seed)
-    try:
-        lab.namespace(args.namespace)
-    except KeyError as e:
-        raise Refused("namespace", _key_error(e)) from None
+    _check_namespace(lab, args.namespace, "namespace")
     lab.run()
     try:
         text = run_command(lab, args.namespace, args.command)
@@ -241,10 +246,7 @@ def _cmd_trace(args) -> int:
     elif args.dport is not None:
         raise Refused("--dport", "a UDP port: use it with --proto udp")
     lab = get(args.scenario).build(args.seed)
-    try:
-        lab.namespace(args.src)
-    except KeyError as e:
-        raise Refused("--from", _key_error(e)) from None
+    _check_namespace(lab, args.src, "--from")
     trace, pid = lab.trace_packet(args.src, args.to, args.proto, 53 if args.dport is None else args.dport,
                                   args.size, ttl=args.ttl, pmtudisc=args.pmtudisc or "want")
     if args.svg:

@@ -338,7 +338,6 @@ class Bird(Process):
         self.static_routes.append(s)
         if not self.static_configured and self.all_protocols:
             # confd wrote a ``protocol static`` section where there was none: a new protocol
-            self.static_configured = True
             self.all_protocols.insert(0, self.static)
             self.static.main_source = self.table.new_source(self.static, 0, keep=True)
             self.static.proto_state = PS_UP
