@@ -9,7 +9,7 @@
 """
 import ipaddress
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 from scapy.layers.inet import IP
 
 from emunet import Simulator
@@ -26,6 +26,7 @@ PROPS = settings(deadline=None, max_examples=80)
 
 @PROPS
 @given(inner=ipv4_packets(), ident=st.integers(0, 0xFFFF), ttl=st.sampled_from([0, 64]))
+@example(inner=bytes.fromhex("4500001c000000000002bae1") + bytes(16), ident=0, ttl=0)  # "IGMP"
 def test_encap_then_decap_gives_the_inner_packet_back_and_scapy_agrees(inner, ident, ttl):
     inner = bytes(inner)
     src, dst = ipaddress.IPv4Address("192.168.0.2").packed, ipaddress.IPv4Address("192.168.1.2").packed
@@ -39,7 +40,10 @@ def test_encap_then_decap_gives_the_inner_packet_back_and_scapy_agrees(inner, id
     ecn = inner[1] & 3
     assert p.tos == (2 if ecn == 3 else ecn)
     assert internet_checksum(outer[:20]) == 0
-    assert bytes(p.payload) == inner
+    # what Scapy dissected as the inner packet, not its rebuild: once any test has loaded
+    # scapy.contrib.igmpv3, bytes() of a dissected IGMP message rewrites fields of its own
+    # (an inner "IGMP" of eight zero bytes comes back with 0x94 in it)
+    assert isinstance(p.payload, IP) and p.payload.original == inner
 
 
 def _pair():
